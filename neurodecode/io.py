@@ -58,7 +58,8 @@ def _encode_attr(value: Any) -> Any:
     if isinstance(value, (bool, np.bool_)) or value is None:
         return _JSON_PREFIX + json.dumps(bool(value) if value is not None else None)
     if isinstance(value, str):
-        return value
+        # A string that itself starts with the prefix is JSON-quoted so it decodes back unchanged.
+        return _JSON_PREFIX + json.dumps(value) if value.startswith(_JSON_PREFIX) else value
     if isinstance(value, (int, float, np.integer, np.floating)):
         return value
     if isinstance(value, np.ndarray) and value.dtype.kind in "iuf" and value.ndim == 1 and value.size:
@@ -164,7 +165,7 @@ def save(obj, path: str | os.PathLike, *, format: str | None = None, compress: b
         if fmt == "netcdf":
             ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding, invalid_netcdf=True)
         else:
-            ds.to_zarr(tmp, mode="w", consolidated=True)
+            ds.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
         _replace(tmp, path)
     except BaseException:
         if tmp.is_dir():
