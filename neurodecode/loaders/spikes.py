@@ -109,20 +109,61 @@ def _scalar_values(data: Any) -> np.ndarray | None:
     return arr if arr.ndim == 1 and arr.dtype.kind in "biuf" else None
 
 
+def _undeclared_columns(table) -> list[tuple[str, Any]]:
+    """``(name, values)`` of VectorData datasets stored in a table's HDF5 group but missing from its
+    ``colnames`` (pynwb does not load them). Only tables read from an HDF5 file can have them."""
+    import h5py
+
+    group = None
+    for col in table.columns:
+        data = getattr(col, "data", None)
+        if isinstance(data, h5py.Dataset):
+            group = data.parent
+            break
+    if group is None:
+        return []
+    known = {"id", *table.colnames, *(c.name for c in table.columns)}
+    out = []
+    for key in group:
+        obj = group.get(key)
+        if not isinstance(obj, h5py.Dataset) or key in known:
+            continue
+        kind = obj.attrs.get("neurodata_type")
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if kind == "VectorData":
+            out.append((key, obj[()]))
+    return out
+
+
 def _read_table(table, skip: Sequence[str] = ()) -> tuple[dict[str, np.ndarray], list[str], dict]:
     """Read the scalar columns of an hdmf DynamicTable.
 
     Returns ``(columns, skipped, regions)``: scalar columns by name (1-D numpy arrays),
     the names of ragged / array-valued / object columns that were left out, and the
     DynamicTableRegion columns as ``name -> (list of row-index arrays, target table)``.
+    Datasets stored in the table's group but not declared in its ``colnames`` (a quirk of some
+    files, which pynwb ignores) are read too when they have one scalar per row, and logged.
     """
     from hdmf.common.table import DynamicTableRegion, VectorIndex
 
     columns: dict[str, np.ndarray] = {}
     skipped: list[str] = []
     regions: dict[str, tuple[list[np.ndarray], Any]] = {}
-    for name in table.colnames:
+    undeclared = dict(_undeclared_columns(table))
+    if undeclared:
+        log.info(
+            "table %r: reading dataset(s) %s that are stored in the table but not declared in its colnames",
+            table.name, sorted(undeclared),
+        )
+    for name in list(table.colnames) + sorted(undeclared):
         if name in skip:
+            continue
+        if name in undeclared:
+            values = _scalar_values(undeclared[name])
+            if values is None or len(values) != len(table):
+                skipped.append(name)
+            else:
+                columns[name] = values
             continue
         col = table[name]
         if isinstance(col, VectorIndex):
@@ -252,7 +293,10 @@ def read_nwb_units(
         Attrs: ``t_start`` / ``t_stop`` (extent of spikes and intervals, s), ``session_description``,
         ``identifier``, ``session_start_time``, ``subject``, ``species``, ``source``, ``sha256``,
         ``skipped_unit_columns`` (ragged or array columns such as waveforms, not read),
-        ``skipped_interval_columns`` (``{table: [columns]}``) and ``interval_tables``.
+        ``skipped_interval_columns`` (``{table: [columns]}``), ``interval_tables`` and
+        ``undeclared_columns`` (``{table: [columns]}``: datasets stored in a table's group but not
+        declared in its ``colnames``, which pynwb ignores; they are read all the same, e.g.
+        ``response_time`` in the Zheng et al. recognition table).
 
     Raises
     ------
@@ -275,6 +319,7 @@ def read_nwb_units(
         ends = np.asarray(index.data[:], dtype=np.int64)
         unit_ids = np.asarray(units.id.data[:])
         columns, skipped, regions = _read_table(units, skip=("spike_times",))
+        undeclared = {"units": [name for name, _ in _undeclared_columns(units)]}
         unit_coords: dict[str, np.ndarray] = dict(columns)
         for name, (rows, target) in regions.items():
             if name == "electrodes" or getattr(target, "name", "") == "electrodes":
@@ -292,6 +337,7 @@ def read_nwb_units(
             for name, table in _intervals_tables(nwb).items():
                 cols, skip_cols, regs = _read_table(table)
                 tables[name] = (cols, np.asarray(table.id.data[:]), skip_cols + list(regs))
+                undeclared[name] = [n for n, _ in _undeclared_columns(table)]
         meta = {
             "session_description": _to_str(nwb.session_description),
             "identifier": _to_str(nwb.identifier),
@@ -349,6 +395,7 @@ def read_nwb_units(
             skipped_iv[dim] = skip_cols
     ds.attrs["interval_tables"] = dims
     ds.attrs["skipped_interval_columns"] = skipped_iv
+    ds.attrs["undeclared_columns"] = {k: v for k, v in undeclared.items() if v}
     validate(ds, "spike_trains")
     log.info(
         "read %d units (%d spikes) and %d interval table(s) from %s", unit_ids.size, flat.size, len(tables), path.name
@@ -388,6 +435,9 @@ def read_nwb_intervals(path: str | os.PathLike) -> dict[str, pd.DataFrame]:
     try:
         for name, table in _intervals_tables(nwb).items():
             df = table.to_dataframe(exclude={"timeseries"} if "timeseries" in table.colnames else None)
+            for name_, values in _undeclared_columns(table):
+                if len(values) == len(df) and name_ not in df.columns:
+                    df[name_] = list(values) if getattr(values, "ndim", 1) > 1 else values
             for col in df.columns:
                 if df[col].dtype == object:
                     df[col] = [
