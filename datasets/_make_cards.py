@@ -150,6 +150,7 @@ DATASETS: list[dict] = [
             "FaceBodyManmadeNatobj, monkeyIT, EVA, HMAX, V1, Silhouette, RADON). MATLAB v5 files as "
             "distributed with rsatoolbox. simTruePatterns.mat is simulated, not real data."
         ),
+        "licence_short": "MIT",
         "licence": (
             "MIT (rsatoolbox redistribution, (c) 2019 rsatoolbox authors). The 92 stimulus photographs are "
             "third-party images (Kiani et al. 2007 stimulus set) redistributed by rsatoolbox without a "
@@ -183,6 +184,7 @@ DATASETS: list[dict] = [
             "and 11, several sessions and runs, one CSV per run (timestamps, channels, Marker0: 1 = house, "
             "2 = face, 0 = none). Also the 48 face and 48 house stimulus images (Haxby et al. 2001 set)."
         ),
+        "licence_short": "BSD-3-Clause; images CC-BY-SA-3.0",
         "licence": (
             "BSD-3-Clause (eeg-notebooks, (c) 2017 Alexandre Barachant) for the recordings; stimulus images "
             "CC BY-SA 3.0 (Haxby et al. 2001; see stim/LICENSE.txt)."
@@ -220,6 +222,7 @@ DATASETS: list[dict] = [
             "labels and 3-D channel locations. Events: 80 'square' (visual target, position 1|2) and 74 'rt' "
             "(button responses). Also the epoched version (80 epochs, -1..2 s, with ICA weights)."
         ),
+        "licence_short": "BSD-2-Clause",
         "licence": "BSD-2-Clause (EEGLAB, (c) Swartz Center for Computational Neuroscience); shipped with the EEGLAB distribution.",
         "citations": [C["delorme2004"]],
         "sources": [src(EEGLAB, "sample_data/", "BSD-2-Clause")],
@@ -246,6 +249,7 @@ DATASETS: list[dict] = [
             "3.1x3.75x3.75 mm) and the whole brain resampled to 25 mm voxels (6x10x10). BIDS-like events, "
             "motion estimates for some runs, 25 mm masks and anatomy (OpenFMRI layout, as in PyMVPA)."
         ),
+        "licence_short": "CC-BY-SA-3.0",
         "licence": (
             "CC BY-SA 3.0 (Haxby et al. 2001 data, released by the authors: attribute and share alike); "
             "PyMVPA redistribution MIT."
@@ -277,11 +281,13 @@ DATASETS: list[dict] = [
             "171 units x 15536 bins of 50 ms (uint8 spike counts), with hand position and velocity (3 x 15536) "
             "and bin times. From the CRCNS 'dream' collection as redistributed by spykesML."
         ),
+        "licence_short": "MIT (CRCNS terms)",
         "licence": "MIT (spykesML, (c) 2017 Ari Benjamin); underlying CRCNS data have their own terms of use (citation required).",
         "citations": [C["stevenson2011"], C["benjamin2018"]],
         "sources": [src(SPYKESML, "data/", "MIT")],
         "rules": [("", SPYKESML, "data/")],
-        "selection": {"bin_size": {"values": None, "default": 0.05, "help": "bin width in seconds (50 ms)"}},
+        "selection": {"bin_size": {"values": None, "default": None,
+                                   "help": "bin width in seconds; default from the file's time vector (50 ms)"}},
         "notes": [],
     },
     {
@@ -295,12 +301,14 @@ DATASETS: list[dict] = [
             "Real macaque somatosensory cortex (S1, area 2) recordings during reaching: 52 units x 35129 bins "
             "(uint8 spike counts) with hand position and velocity (35129 x 2), as redistributed by spykesML."
         ),
+        "licence_short": "MIT (CRCNS terms)",
         "licence": "MIT (spykesML, (c) 2017 Ari Benjamin); underlying data have their own terms of use (citation required).",
         "citations": [C["benjamin2018"], C["stevenson2011"]],
         "sources": [src(SPYKESML, "data/", "MIT")],
         "rules": [("", SPYKESML, "data/")],
-        "selection": {"bin_size": {"values": None, "default": 0.05,
-                                   "help": "bin width in seconds; not documented upstream, 50 ms assumed"}},
+        "selection": {"bin_size": {"values": None, "default": None,
+                                   "help": "bin width in seconds; undocumented upstream: 50 ms is assumed "
+                                           "(attrs['bin_size_assumed']) unless given"}},
         "notes": ["The bin size is not documented in the source repository; 50 ms (as for M1) is assumed, unverified."],
     },
     {
@@ -316,6 +324,7 @@ DATASETS: list[dict] = [
             "(encoding: 90 video clips with no/soft/hard boundaries; recognition: 180 trials with old/new, "
             "accuracy, confidence, RT; time discrimination: 180). NWB 2.x (HDF5), as used in the pynapple docs."
         ),
+        "licence_short": "MIT (DANDI CC-BY-4.0)",
         "licence": "MIT (pynapple redistribution, (c) pynapple authors); DANDI:000207 dandisets are normally CC-BY-4.0 (not re-checked).",
         "citations": [C["zheng2022"], C["viejo2023"]],
         "sources": [src(PYNAPPLE_OLD, "docs/examples/nwb-files/", "MIT")],
@@ -334,6 +343,7 @@ DATASETS: list[dict] = [
             "Peyrache lab mouse, phy spike-sorting export converted to NWB by pynapple: only 3 units "
             "(21,354 spike times), 383-electrode Neuropixels table, one epoch, no behaviour. For loader tests only."
         ),
+        "licence_short": "MIT",
         "licence": "MIT (pynapple, (c) pynapple authors).",
         "citations": [C["viejo2023"]],
         "sources": [src(PYNAPPLE_HEAD, "tests/nwbfilestest/phy/pynapplenwb/", "MIT")],
@@ -355,6 +365,7 @@ DATASETS: list[dict] = [
             "80 s, 162 trigger events), test-ave.fif.gz (MNE 'sample' audvis evoked responses, 4 conditions, "
             "376 channels) and test.vhdr/.vmrk/.eeg (32-ch BrainVision, 1 kHz, 7.9 s, 13 markers)."
         ),
+        "licence_short": "BSD-3-Clause; none stated",
         "licence": (
             "mne-testing-data has no licence file (used by MNE's BSD-3 tests; EDF recording from PhysioNet "
             "EEGMMIDB, ODC-By 1.0); files from mne-python are BSD-3-Clause."
