@@ -184,7 +184,7 @@ def _read_table(table, skip: Sequence[str] = ()) -> tuple[dict[str, np.ndarray],
         except Exception:  # pragma: no cover - exotic column types
             skipped.append(name)
             continue
-        values = _scalar_values(data if not isinstance(data, list) else data)
+        values = _scalar_values(data)
         if values is None or len(values) != len(table):
             skipped.append(name)
         else:
@@ -208,10 +208,12 @@ def _region_coords(rows: list[np.ndarray], target, n_units: int) -> tuple[dict[s
     else:
         coords["electrode"] = np.array([",".join(str(ids[i]) for i in r) for r in rows], dtype=object)
         for name, values in cols.items():
-            if values.dtype == object:
+            if values.dtype == object:  # strings: the distinct values of the unit's electrodes
                 coords[f"electrode_{name}"] = np.array(
                     ["|".join(dict.fromkeys(str(values[i]) for i in r)) for r in rows], dtype=object
                 )
+            else:
+                skipped.append(f"{name} (several electrodes per unit)")
     return coords, [f"electrodes.{s}" for s in skipped]
 
 
