@@ -18,6 +18,8 @@ _NAMES = {
     "read_events_tsv": "fmri",
     "extract_rois": "fmri",
     "read_nwb_units": "spikes",
+    "read_nwb_intervals": "spikes",
+    "intervals_of": "spikes",
     "read_binned_mat": "spikes",
     "bin_spikes": "spikes",
 }
