@@ -134,14 +134,19 @@ def _mask_array(mask: Any, img, path: str | None, mask_kwargs: Mapping[str, Any]
     if isinstance(mask, str) and mask == "epi":
         masking = require("nilearn.masking")
         try:
-            epi = masking.compute_epi_mask(img, **dict(mask_kwargs or {}))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                epi = masking.compute_epi_mask(img, **dict(mask_kwargs or {}))
         except Exception as err:
             raise BadInputError(
                 f"nilearn.masking.compute_epi_mask failed on {path or 'the image'} ({err}); "
                 "pass an explicit mask image instead."
             ) from err
         arr = np.asarray(epi.get_fdata()) > 0
-        if not arr.any():
+        if arr.any():  # an empty mask gets the clearer error below instead of nilearn's warning
+            for w in caught:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        else:
             raise BadInputError(
                 f"nilearn.masking.compute_epi_mask found no brain voxel in {path or 'the image'}; for thin "
                 "slabs (few slices) pass mask_kwargs={'opening': 0}, or give an explicit mask image."
@@ -631,6 +636,27 @@ def _nonempty_spheres(seeds: np.ndarray, radius: float, grid_img, *, whole: bool
     return keep
 
 
+def _label_names(labels: Any, labels_img, region_values: Sequence[Any]) -> list[str]:
+    """Names of the extracted regions from a {value: name} mapping or one name per label value."""
+    def _num(v):
+        v = float(v)
+        return int(v) if v.is_integer() else v
+
+    if isinstance(labels, Mapping):
+        table = {_num(k): str(v) for k, v in labels.items()}
+    else:
+        present = np.unique(np.asarray(labels_img.get_fdata()))
+        present = [_num(v) for v in present if v != 0 and np.isfinite(v)]
+        labels = [str(x) for x in labels]
+        if len(labels) != len(present):
+            raise BadInputError(
+                f"{len(labels)} label names for {len(present)} non-zero label values {present[:10]}; give one name "
+                "per value in increasing order, or a {value: name} mapping."
+            )
+        table = dict(zip(present, labels))
+    return [table.get(_num(v), str(_num(v))) for v in region_values]
+
+
 def _unique_names(names: Sequence[Any]) -> list[str]:
     out, seen = [], {}
     for n in names:
@@ -663,7 +689,7 @@ def extract_rois(
     atlas: str | None = None,
     radius: float = 5.0,
     tr: float | None = None,
-    labels: Sequence[str] | None = None,
+    labels: Mapping[Any, str] | Sequence[str] | None = None,
     roi_names: Sequence[str] | None = None,
     on_empty: str = "raise",
     **masker_kwargs: Any,
@@ -693,8 +719,10 @@ def extract_rois(
         Sphere radius in mm (nilearn takes at least the voxel holding the centre).
     tr : float, optional
         TR in seconds when the image header has none.
-    labels : sequence of str, optional
-        Names for the label values (passed to NiftiLabelsMasker ``labels``).
+    labels : mapping or sequence of str, optional
+        Region names: ``{label value: name}``, or one name per non-zero label value of
+        ``labels_img`` in increasing order (default: the values as strings, or nilearn's
+        names when ``lut=`` is passed).
     roi_names : sequence of str, optional
         Names for the spheres (default ``sphere_000``...; atlas names for atlases).
     on_empty : {"raise", "drop"}
@@ -742,7 +770,11 @@ def extract_rois(
         img, source = _load_img(img_or_bold, "BOLD image")
         if len(img.shape) != 4:
             raise BadInputError(f"the BOLD image has shape {img.shape}; a 4-D series is needed.")
-        _get_data(img, source, np.float32, "BOLD image")  # fail early on truncated files
+        # read now (fails early on truncated files) as float: nilearn keeps integer dtypes,
+        # which would round the ROI means
+        header = img.header.copy()
+        header.set_data_dtype(np.float32)
+        img = nib.Nifti1Image(_get_data(img, source, np.float32, "BOLD image"), img.affine, header)
         data_mask = None
         tr_value = _resolve_tr(img, tr, source)
         time_values = np.arange(img.shape[3]) * tr_value
@@ -777,14 +809,15 @@ def extract_rois(
     try:
         if labels_img is not None:
             l_img, l_path = _load_img(labels_img, "labels image")
-            masker = maskers.NiftiLabelsMasker(
-                labels_img=l_img, labels=labels, mask_img=_restrict(mask_img), **kwargs
-            )
+            masker = maskers.NiftiLabelsMasker(labels_img=l_img, mask_img=_restrict(mask_img), **kwargs)
             values = masker.fit_transform(img)
             ids = {k: v for k, v in masker.region_ids_.items() if k != "background"}
             order = sorted(ids)
-            names = masker.region_names_
-            roi = _unique_names([names[k] for k in order])
+            if labels is None:
+                names = [masker.region_names_[k] for k in order]
+            else:
+                names = _label_names(labels, l_img, [ids[k] for k in order])
+            roi = _unique_names(names)
             roi_coords["label_value"] = np.asarray([ids[k] for k in order])
             attrs.update(atlas=f"labels:{l_path or 'image'}", masker="NiftiLabelsMasker")
         elif spheres is not None or atlas is not None:
