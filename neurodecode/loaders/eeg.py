@@ -689,6 +689,11 @@ def read_eeg(
             ) from err
     for w in caught:
         msg = str(w.message)
+        if fmt == "brainvision" and "outside data range" in msg:
+            raise BadInputError(
+                f"BrainVision file {str(path)!r} looks truncated: MNE reported {msg!r}, i.e. markers in the .vmrk "
+                "file lie after the end of the .eeg data. Re-download or re-export the .eeg file."
+            )
         if any(h in msg for h in _TRUNCATION_HINTS):
             raise BadInputError(
                 f"{fmt.upper()} file {str(path)!r} looks truncated: MNE reported {msg!r}. Re-download or re-export it."
