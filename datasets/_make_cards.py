@@ -209,6 +209,8 @@ DATASETS: list[dict] = [
             "Timestamps are Unix time in some files and device-relative seconds in others.",
             "Some runs contain railing/saturated stretches (+-1000 uV and more).",
             "Per-trial image identity is not recorded, only the category.",
+            "Few markers in some runs: subject10 recording_2018-06-06-14.34.14, -14.42.27 and -14.45.33 hold a "
+            "single non-zero Marker0 each, subject3/session3 recording_2018-05-31-16.03.39 holds 7.",
         ],
     },
     {

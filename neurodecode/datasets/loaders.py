@@ -160,7 +160,7 @@ def _load_muse_n170(
     out = []
     for row in kept:
         rec = read_muse_csv(
-            paths[row["path"]], sfreq=sfreq, subject=row["subject"], session=row["session"], run=row["run"]
+            paths[row["path"]], sfreq=sfreq, subject=str(row["subject"]), session=str(row["session"]), run=row["run"]
         )
         rec.attrs["dataset"] = "muse_n170"
         rec.attrs["file"] = row["path"]
