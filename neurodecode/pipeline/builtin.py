@@ -1,0 +1,268 @@
+"""The built-in ops and loaders (registered on first use of the registry).
+
+Targets are ``"module:function"`` strings, so registering imports nothing heavy.
+Wrappers defined here adapt functions whose return value needs shaping (rejection
+reports, railing detection) and add generic list/selection ops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import BadInputError
+from .ops import LOADERS, OPS, StepResult
+from .summary import item_labels, kept_dropped_metrics
+
+__all__ = ["concat", "concat_epochs", "select", "eeg_reject_amplitude", "eeg_detect_railing"]
+
+
+# --------------------------------------------------------------------------- generic ops
+
+
+def _as_list(items: Any) -> list[Any]:
+    return list(items) if isinstance(items, (list, tuple)) else [items]
+
+
+def _check_same_axis(first: Any, other: Any, dim: str, label: str, first_label: str) -> Any:
+    """Make ``other``'s coord ``dim`` identical to ``first``'s when equal up to rounding."""
+    a, b = np.asarray(first[dim].values), np.asarray(other[dim].values)
+    if a.shape != b.shape:
+        raise BadInputError(
+            f"concat: {label} has {b.size} {dim!r} entries but {first_label} has {a.size}; "
+            "all items must share every dim except the one concatenated (epoch all runs with the "
+            "same tmin/tmax and sampling rate, pick the same channels)."
+        )
+    if a.dtype.kind in "fc" and b.dtype.kind in "fc":
+        step = float(np.median(np.abs(np.diff(a)))) if a.size > 1 else 1.0
+        if not np.allclose(a, b, rtol=0, atol=1e-3 * step):
+            raise BadInputError(
+                f"concat: the {dim!r} axis of {label} differs from {first_label} "
+                f"(max difference {float(np.max(np.abs(a - b))):.3g}); resample all items to one rate first."
+            )
+        return other.assign_coords({dim: a})
+    if not np.array_equal(a, b):
+        diff = sorted(set(map(str, a)) ^ set(map(str, b)))[:5]
+        raise BadInputError(
+            f"concat: {label} and {first_label} differ along {dim!r} (e.g. {diff}); select the same "
+            f"{dim}s in every item first."
+        )
+    return other
+
+
+def concat(
+    items: Any,
+    *,
+    dim: str = "trial",
+    attrs_as_coords: Sequence[str] = ("subject", "session", "run"),
+    item_coord: str | None = "item",
+) -> StepResult:
+    """Concatenate a list of objects along ``dim``, keeping where each entry came from.
+
+    Each item's ``attrs_as_coords`` attrs become coords on ``dim``; ``item_coord`` holds the
+    item label and ``<dim>_in_item`` the entry's original label. The new ``dim`` coord is 0..n-1.
+
+    Raises
+    ------
+    BadInputError
+        If the items differ along another dim (channels, time axis) or in their trial metadata.
+    """
+    import xarray as xr
+
+    objs = _as_list(items)
+    if not objs:
+        raise BadInputError("concat: the input list is empty; nothing to concatenate.")
+    labels = item_labels(objs)
+    ref, ref_label = objs[0], labels[0]
+    if dim not in ref.dims:
+        raise BadInputError(f"concat: {ref_label} has no dim {dim!r} (dims {list(ref.dims)}).")
+    ref_coords = sorted(str(c) for c in ref.coords if ref[c].dims == (dim,) and c != dim)
+    prepared = []
+    for obj, label in zip(objs, labels):
+        if dim not in obj.dims:
+            raise BadInputError(f"concat: {label} has no dim {dim!r} (dims {list(obj.dims)}).")
+        for other_dim in obj.dims:
+            if other_dim != dim and other_dim in ref.coords and other_dim in obj.coords:
+                obj = _check_same_axis(ref, obj, other_dim, label, ref_label)
+        for attr in ("sfreq", "tr", "bin_size"):
+            if attr in ref.attrs and attr in obj.attrs and not np.isclose(
+                float(ref.attrs[attr]), float(obj.attrs[attr])
+            ):
+                raise BadInputError(
+                    f"concat: {label} has {attr}={obj.attrs[attr]} but {ref_label} has {ref.attrs[attr]}; "
+                    "resample to one rate first."
+                )
+        coords_here = sorted(str(c) for c in obj.coords if obj[c].dims == (dim,) and c != dim)
+        if coords_here != ref_coords:
+            raise BadInputError(
+                f"concat: {label} has {dim} coords {coords_here} but {ref_label} has {ref_coords}; "
+                "all items need the same per-entry metadata."
+            )
+        n = obj.sizes[dim]
+        extra: dict[str, Any] = {f"{dim}_in_item": (dim, np.asarray(obj[dim].values))} if dim in obj.coords else {}
+        for attr in attrs_as_coords:
+            if attr in obj.attrs and attr not in obj.coords:
+                extra[attr] = (dim, np.repeat(np.asarray([obj.attrs[attr]]), n))
+        if item_coord:
+            extra[item_coord] = (dim, np.repeat(np.asarray([label], dtype=object), n))
+        obj = obj.assign_coords(extra)
+        prepared.append(obj.drop_vars(dim) if dim in obj.coords else obj)
+    try:
+        out = xr.concat(prepared, dim=dim, coords="minimal", compat="override", join="exact",
+                        combine_attrs="drop_conflicts")
+    except ValueError as err:
+        raise BadInputError(f"concat: the items cannot be concatenated along {dim!r}: {err}") from err
+    out = out.assign_coords({dim: np.arange(out.sizes[dim])})
+    counts = {f"n.{label}": float(obj.sizes[dim]) for obj, label in zip(objs, labels)}
+    counts["n"] = float(out.sizes[dim])
+    return StepResult(out, metrics=counts, notes=[f"{len(objs)} items -> {out.sizes[dim]} entries along {dim!r}"])
+
+
+def concat_epochs(
+    items: Any,
+    *,
+    attrs_as_coords: Sequence[str] = ("subject", "session", "run"),
+) -> StepResult:
+    """Concatenate per-run epochs into one epochs object with subject/session/run coords on trial."""
+    from ..datamodel import validate
+
+    for obj in _as_list(items):
+        validate(obj, "epochs")
+    result = concat(items, dim="trial", attrs_as_coords=attrs_as_coords)
+    result.data.attrs["nd_kind"] = "epochs"
+    return result
+
+
+def select(
+    obj: Any,
+    *,
+    keep: dict[str, list[Any]] | None = None,
+    drop: dict[str, list[Any]] | None = None,
+) -> StepResult:
+    """Keep (or drop) the entries whose coord value is in a list, e.g. ``drop: {label: [rest]}``.
+
+    The coord must lie on one dim; what was dropped is reported per coord value.
+    """
+    if not keep and not drop:
+        raise BadInputError("select: give `keep` and/or `drop` (coord name -> list of values).")
+    mask_by_dim: dict[str, np.ndarray] = {}
+    rows = []
+    for rule, spec in (("keep", keep or {}), ("drop", drop or {})):
+        for coord, values in spec.items():
+            if coord not in obj.coords or obj[coord].ndim != 1:
+                raise BadInputError(
+                    f"select: no 1-D coord {coord!r} (coords {[str(c) for c in obj.coords]})."
+                )
+            dim = obj[coord].dims[0]
+            current = np.asarray(obj[coord].values)
+            wanted = np.isin(current.astype(str), np.asarray(values).astype(str))
+            unknown = set(map(str, values)) - set(map(str, current))
+            if unknown:
+                raise BadInputError(
+                    f"select: {coord!r} has no value(s) {sorted(unknown)}; present: {sorted(set(map(str, current)))[:20]}."
+                )
+            mask = wanted if rule == "keep" else ~wanted
+            mask_by_dim[dim] = mask_by_dim.get(dim, np.ones(obj.sizes[dim], bool)) & mask
+            for value in np.unique(current[~mask].astype(str)):
+                rows.append({"dim": dim, "coord": coord, "value": value, "rule": rule,
+                             "n_dropped": int(np.sum(current[~mask].astype(str) == value))})
+    for dim, mask in mask_by_dim.items():
+        if not mask.any():
+            raise BadInputError(f"select: nothing left along {dim!r}; check the keep/drop values.")
+    before = {dim: obj.sizes[dim] for dim in mask_by_dim}
+    out = obj.isel({dim: np.flatnonzero(mask) for dim, mask in mask_by_dim.items()})
+    metrics = {f"kept.{d}": float(out.sizes[d]) for d in before}
+    metrics.update({f"dropped.{d}": float(before[d] - out.sizes[d]) for d in before})
+    return StepResult(out, metrics=metrics, tables={"dropped": pd.DataFrame(rows)})
+
+
+# --------------------------------------------------------------------------- EEG wrappers
+
+
+def eeg_reject_amplitude(epochs: Any, *, count_by: list[str] | None = None, **params: Any) -> StepResult:
+    """Drop epochs whose peak-to-peak amplitude exceeds a threshold; report kept/dropped per group."""
+    from ..preprocess.eeg import reject_by_amplitude
+
+    kept, report = reject_by_amplitude(epochs, **params)
+    by = [b for b in (count_by if count_by is not None else ["label"]) if _groupable(epochs, b)]
+    metrics = kept_dropped_metrics(epochs, kept, dim="trial", by=by)
+    n_before, n_after = epochs.sizes["trial"], kept.sizes["trial"]
+    notes = [f"amplitude rejection dropped {n_before - n_after} of {n_before} epochs"]
+    return StepResult(kept, metrics=metrics, tables={"rejected": _as_frame(report)}, notes=notes)
+
+
+def _groupable(obj: Any, key: str) -> bool:
+    return key in obj.coords or key in obj.attrs
+
+
+def _as_frame(report: Any) -> pd.DataFrame:
+    if isinstance(report, pd.DataFrame):
+        return report
+    if isinstance(report, dict):
+        return pd.DataFrame([report])
+    return pd.DataFrame({"report": [str(report)]})
+
+
+def eeg_detect_railing(rec: Any, *, mark: bool = True, **params: Any) -> StepResult:
+    """Find railing/saturated stretches per channel, report them and (``mark``) mark them bad."""
+    from ..preprocess import eeg
+
+    report = eeg.detect_railing(rec, **params)
+    out = eeg.mark_bad(rec, report) if mark else rec
+    table = _as_frame(report)
+    metrics: dict[str, float] = {}
+    for column in ("fraction", "bad_fraction", "railing_fraction", "frac_railing"):
+        if column in table and len(table):
+            metrics["max_fraction"] = float(pd.to_numeric(table[column], errors="coerce").max())
+    for column in ("bad", "is_bad", "railing"):
+        if column in table and table[column].dtype == bool:
+            metrics["n_bad_channels"] = float(table[column].sum())
+    return StepResult(out, metrics=metrics, tables={"railing": table})
+
+
+# --------------------------------------------------------------------------- registration
+
+_EEG = "neurodecode.preprocess.eeg"
+_FMRI = "neurodecode.preprocess.fmri"
+_SPK = "neurodecode.preprocess.spikes"
+_HERE = "neurodecode.pipeline.builtin"
+
+for _name, _target, _opts in [
+    ("core.concat", f"{_HERE}:concat", {"maps": False, "description": "concatenate a list along a dim"}),
+    ("core.select", f"{_HERE}:select", {"description": "keep/drop entries by coord value"}),
+    ("eeg.filter", f"{_EEG}:filter", {"description": "band-pass/low/high-pass filter (MNE)"}),
+    ("eeg.notch", f"{_EEG}:notch", {"description": "notch filter line noise (MNE)"}),
+    ("eeg.resample", f"{_EEG}:resample", {"description": "resample to a new rate (MNE)"}),
+    ("eeg.rereference", f"{_EEG}:rereference", {"description": "re-reference (average or channels)"}),
+    ("eeg.epoch", f"{_EEG}:epoch", {"description": "cut epochs around events, baseline-correct"}),
+    ("eeg.reject_amplitude", f"{_HERE}:eeg_reject_amplitude",
+     {"params_from": f"{_EEG}:reject_by_amplitude", "description": "drop epochs over an amplitude threshold"}),
+    ("eeg.detect_railing", f"{_HERE}:eeg_detect_railing",
+     {"params_from": f"{_EEG}:detect_railing", "description": "report and mark railing/saturated stretches"}),
+    ("eeg.concat_epochs", f"{_HERE}:concat_epochs",
+     {"maps": False, "description": "concatenate per-run epochs (subject/session/run coords)"}),
+    ("fmri.clean", f"{_FMRI}:clean", {"hidden": ("confounds",), "description": "detrend/standardize per run (nilearn)"}),
+    ("fmri.concat_runs", f"{_FMRI}:concat_runs", {"maps": False, "description": "concatenate runs (run coord)"}),
+    ("fmri.block_responses", f"{_FMRI}:block_responses", {"description": "mean response per block (shifted)"}),
+    ("fmri.glm_betas", f"{_FMRI}:glm_betas", {"description": "GLM betas per condition (nilearn)"}),
+    ("fmri.extract_rois", "neurodecode.loaders.fmri:extract_rois", {"description": "average voxels per ROI"}),
+    ("spikes.bin", "neurodecode.loaders.spikes:bin_spikes", {"description": "bin spike trains into counts"}),
+    ("spikes.smooth", f"{_SPK}:smooth", {"description": "Gaussian smoothing along time"}),
+    ("spikes.rebin", f"{_SPK}:rebin", {"description": "merge bins into wider bins"}),
+    ("spikes.align", f"{_SPK}:align", {"description": "align bins to events"}),
+    ("spikes.history", f"{_SPK}:spike_history", {"description": "lagged copies of the counts"}),
+    ("spikes.rates", f"{_SPK}:firing_rates", {"description": "counts to firing rates (Hz)"}),
+]:
+    OPS._register_builtin(_name, _target, **_opts)
+
+for _name, _target in [
+    ("eeg.read_eeg", "neurodecode.loaders.eeg:read_eeg"),
+    ("eeg.read_muse_csv", "neurodecode.loaders.eeg:read_muse_csv"),
+    ("fmri.read_bold", "neurodecode.loaders.fmri:read_bold"),
+    ("spikes.read_nwb_units", "neurodecode.loaders.spikes:read_nwb_units"),
+    ("spikes.read_binned_mat", "neurodecode.loaders.spikes:read_binned_mat"),
+]:
+    LOADERS._register_builtin(_name, _target, maps=False, description=f"read files with {_target}")

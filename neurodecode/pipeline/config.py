@@ -1,0 +1,485 @@
+"""The pipeline file format: a pydantic schema (unknown keys are errors) and its loader.
+
+A pipeline file is YAML::
+
+    name: fmri_haxby_preprocess
+    description: ...
+    data:                      # either a registered dataset and a selection ...
+      dataset: haxby2001
+      select: {variant: 1slice}
+    # data: {files: [a.csv, b.csv], loader: eeg.read_muse_csv, params: {sfreq: 256}}
+    steps:
+      - id: clean
+        op: fmri.clean         # a registered op (``neurodecode ops`` lists them)
+        params: {detrend: true, standardize: zscore}
+        input: data            # optional: an earlier step id or "data"; default the previous step
+    outputs: {save: [clean], report: true}
+    metrics:
+      - {name: n_blocks, step: clean, fn: count, dim: trial, by: [label]}
+
+Every error is a :class:`~neurodecode.errors.ConfigError` whose message names the file
+and the key path, e.g. ``"p.yaml: steps[2].params.h_freq: Input should be a valid number"``.
+See docs/pipelines.md for the full reference.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from ..errors import ConfigError
+from .ops import LOADERS, OPS, ParamsError, did_you_mean
+
+__all__ = [
+    "PipelineConfig",
+    "DataSpec",
+    "StepSpec",
+    "OutputsSpec",
+    "ReportSpec",
+    "MetricSpec",
+    "CacheSpec",
+    "load_config",
+    "validate_config",
+    "find_pipeline",
+    "resolve_path",
+]
+
+_ID = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+StepId = Annotated[str, Field(pattern=_ID, max_length=64)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=False)
+
+
+class DataSpec(_Strict):
+    """Where the input comes from: a registered dataset, or files read by a registered loader."""
+
+    dataset: str | None = Field(None, description="registered dataset name (neurodecode datasets list)")
+    select: dict[str, Any] = Field(default_factory=dict, description="selection passed to datasets.load")
+    files: list[str] | None = Field(None, description="explicit paths (relative to the YAML file; $VARS expand)")
+    loader: str | None = Field(None, description="registered loader for `files`, e.g. eeg.read_muse_csv")
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the loader")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        if (self.dataset is None) == (self.files is None):
+            raise ValueError("give either `dataset` (with an optional `select`) or `files` with a `loader`")
+        if self.files is not None:
+            if not self.files:
+                raise ValueError("`files` is empty; list at least one path")
+            if self.loader is None:
+                raise ValueError("`files` needs a `loader` (e.g. eeg.read_muse_csv); see `neurodecode ops`")
+            if self.select:
+                raise ValueError("`select` only applies to `dataset`; pick the files in `files` instead")
+        else:
+            if self.loader is not None or self.params:
+                raise ValueError("`loader` and `params` only apply to `files`; use `select` with `dataset`")
+        return self
+
+
+class StepSpec(_Strict):
+    """One step: a registered op applied to the output of an earlier step."""
+
+    id: StepId = Field(description="unique name; used in file names, metrics and the report")
+    op: str = Field(description="registered op name, e.g. eeg.filter")
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the op")
+    input: StepId | None = Field(None, description='id of an earlier step or "data"; default the previous one')
+    description: str | None = None
+    figures: bool | None = Field(
+        None, description="draw the standard figures of this step's output (default: for saved and final steps)"
+    )
+
+
+class ReportSpec(_Strict):
+    """Options of report.html."""
+
+    enabled: bool = True
+    title: str | None = None
+    highlight: tuple[float, float] | None = Field(
+        None, description="time window (s) shaded on epoch figures, e.g. the N170 window [0.13, 0.2]"
+    )
+    highlight_label: str = "window"
+    group_by: str = Field("label", description="trial coord whose values are compared in figures")
+    max_rows: int = Field(30, ge=1, description="rows shown per table (the CSV files hold all)")
+    max_figures: int = Field(12, ge=0, description="figures shown per step")
+
+
+class OutputsSpec(_Strict):
+    """What the run writes besides manifest.json, metrics.json and run.log."""
+
+    save: list[StepId] = Field(default_factory=list, description="step ids whose data are saved")
+    format: Literal["netcdf", "zarr"] = "netcdf"
+    tables: bool = Field(True, description="write the steps' tables (e.g. rejection reports) as CSV")
+    report: ReportSpec = Field(default_factory=ReportSpec, description="true/false or report options")
+
+    @field_validator("report", mode="before")
+    @classmethod
+    def _report_bool(cls, value: Any) -> Any:
+        return {"enabled": value} if isinstance(value, bool) else value
+
+
+class MetricSpec(_Strict):
+    """A metric computed from one step's output: counts or means, optionally per group."""
+
+    name: StepId
+    step: StepId
+    fn: Literal["count", "mean", "min", "max", "sum"] = "count"
+    dim: str | None = Field(None, description="dim counted/grouped over; default the first dim")
+    by: list[str] = Field(default_factory=list, description="coords (or attrs) to group by")
+
+
+class CacheSpec(_Strict):
+    """Step cache options."""
+
+    enabled: bool = True
+    dir: str | None = Field(None, description="default: <out>/.cache")
+
+
+class PipelineConfig(_Strict):
+    """A whole pipeline file."""
+
+    name: StepId
+    description: str = ""
+    data: DataSpec
+    steps: list[StepSpec] = Field(min_length=1)
+    outputs: OutputsSpec = Field(default_factory=OutputsSpec)
+    metrics: list[MetricSpec] = Field(default_factory=list)
+    cache: CacheSpec = Field(default_factory=CacheSpec)
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        """The YAML file this config was read from (None for dicts)."""
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths are resolved against this folder (the YAML file's folder or the cwd)."""
+        return self._source.parent if self._source is not None else Path.cwd()
+
+    def step(self, step_id: str) -> StepSpec:
+        """The step called ``step_id``."""
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def input_of(self, index: int) -> str:
+        """The id of the input of step ``index`` (``"data"`` for the loaded data)."""
+        step = self.steps[index]
+        if step.input is not None:
+            return step.input
+        return "data" if index == 0 else self.steps[index - 1].id
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+def _yaml_loader():
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        """SafeLoader that refuses duplicated keys (which YAML would silently overwrite)."""
+
+    def construct_mapping(loader, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicated key {key!r} (first on line {seen[key] + 1})", key_node.start_mark
+                )
+            seen[key] = key_node.start_mark.line
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return UniqueKeyLoader
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such pipeline file.") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read the pipeline file ({err}).") from err
+    try:
+        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{path}: invalid YAML: {where}{problem}.") from err
+
+
+# --------------------------------------------------------------------------- error formatting
+
+
+def _loc_str(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The BaseModel class inside ``annotation`` (list[X], X | None, ...), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType, list, typing.Annotated) or origin is not None:
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at the mapping that holds ``loc[-1]``."""
+    model: type[BaseModel] | None = PipelineConfig
+    for part in loc[:-1]:
+        if model is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        model = _model_in(field.annotation)
+    return list(model.model_fields) if model is not None else []
+
+
+def _pydantic_errors(err: ValidationError) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for item in err.errors():
+        loc = tuple(item["loc"])
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            allowed = _allowed_keys(loc)
+            msg = f"unknown key{did_you_mean(str(loc[-1]), allowed)}"
+            if allowed:
+                msg += f"; allowed keys: {', '.join(allowed)}"
+        elif kind == "missing":
+            msg = "required key is missing"
+        else:
+            msg = item["msg"].removeprefix("Value error, ")
+            if kind != "value_error":
+                msg += f" (got {_short(item.get('input'))})"
+        entry = (_loc_str(loc), msg)
+        if entry not in out:
+            out.append(entry)
+    return out
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _raise(errors: list[tuple[str, str]], source: str) -> typing.NoReturn:
+    lines = [f"{loc}: {msg}" for loc, msg in errors]
+    if len(lines) == 1:
+        message = f"{source}: {lines[0]}"
+    else:
+        message = f"{source}: {len(lines)} errors: " + "; ".join(lines)
+    err = ConfigError(message)
+    err.errors = errors  # type: ignore[attr-defined]
+    err.source = source  # type: ignore[attr-defined]
+    raise err
+
+
+# --------------------------------------------------------------------------- semantic checks
+
+
+def _semantic_errors(cfg: PipelineConfig) -> list[tuple[str, str]]:
+    errors: list[tuple[str, str]] = []
+    seen: dict[str, int] = {}
+    for index, step in enumerate(cfg.steps):
+        where = f"steps[{index}]"
+        if step.id == "data":
+            errors.append((f"{where}.id", "'data' is reserved for the loaded input; pick another id"))
+        elif step.id in seen:
+            errors.append((f"{where}.id", f"duplicated step id {step.id!r} (also steps[{seen[step.id]}])"))
+        if step.input is not None and step.input != "data" and step.input not in seen:
+            later = [s.id for s in cfg.steps[index:]]
+            hint = " (steps can only read earlier steps)" if step.input in later else did_you_mean(
+                step.input, ["data", *seen]
+            )
+            errors.append((f"{where}.input", f"no earlier step {step.input!r}{hint}"))
+        seen.setdefault(step.id, index)
+        if step.op not in OPS:
+            errors.append((f"{where}.op", f"unknown op {step.op!r}{did_you_mean(step.op, OPS.names())}; "
+                                          "`neurodecode ops` lists them"))
+            continue
+        try:
+            OPS.get(step.op).validate_params(step.params)
+        except ParamsError as err:
+            for key, msg in err.errors:
+                errors.append((f"{where}.params.{key}", f"{msg} [step {step.id!r}, op {step.op!r}]"))
+        except ConfigError as err:
+            errors.append((f"{where}.op", str(err)))
+    ids = {"data", *seen}
+    for index, sid in enumerate(cfg.outputs.save):
+        if sid not in ids:
+            errors.append((f"outputs.save[{index}]", f"no step {sid!r}{did_you_mean(sid, ids)}"))
+    for index, metric in enumerate(cfg.metrics):
+        if metric.step not in ids:
+            errors.append((f"metrics[{index}].step", f"no step {metric.step!r}{did_you_mean(metric.step, ids)}"))
+    names = [m.name for m in cfg.metrics]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            errors.append((f"metrics[{index}].name", f"duplicated metric name {name!r}"))
+    data = cfg.data
+    if data.loader is not None:
+        if data.loader not in LOADERS:
+            errors.append(("data.loader", f"unknown loader {data.loader!r}"
+                                          f"{did_you_mean(data.loader, LOADERS.names())}; "
+                                          f"known: {', '.join(LOADERS.names())}"))
+        else:
+            try:
+                LOADERS.get(data.loader).validate_params(data.params)
+            except ParamsError as err:
+                errors.extend((f"data.params.{key}", msg) for key, msg in err.errors)
+            except ConfigError as err:
+                errors.append(("data.loader", str(err)))
+    if data.dataset is not None:
+        known = _known_datasets()
+        if known is not None and data.dataset not in known:
+            errors.append(("data.dataset", f"unknown dataset {data.dataset!r}{did_you_mean(data.dataset, known)}; "
+                                           f"known: {', '.join(sorted(known))}"))
+    return errors
+
+
+def _known_datasets() -> list[str] | None:
+    """Registered dataset names, or None when the registry cannot tell."""
+    try:
+        from .. import datasets
+    except Exception:
+        return None
+    for attr in ("names", "list_datasets", "available"):
+        fn = getattr(datasets, attr, None)
+        if callable(fn):
+            try:
+                names = fn()
+            except Exception:
+                return None
+            if isinstance(names, dict):
+                return list(names)
+            try:
+                return [n if isinstance(n, str) else getattr(n, "name", str(n)) for n in names]
+            except TypeError:
+                return None
+    return None
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def validate_config(cfg: PipelineConfig) -> PipelineConfig:
+    """Check what the schema alone cannot: op names and params, step references, loaders.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and every offending key path.
+    """
+    errors = _semantic_errors(cfg)
+    if errors:
+        _raise(errors, str(cfg.source) if cfg.source else "<pipeline>")
+    return cfg
+
+
+def load_config(source: str | os.PathLike | dict | PipelineConfig, *, check: bool = True) -> PipelineConfig:
+    """Read and validate a pipeline.
+
+    Parameters
+    ----------
+    source : path, dict or PipelineConfig
+        A YAML file, or its content as a dict.
+    check : bool
+        Also run :func:`validate_config` (op names, op parameters, step references).
+
+    Returns
+    -------
+    PipelineConfig
+
+    Raises
+    ------
+    ConfigError
+        For a missing file, invalid YAML, an unknown key, a wrong type, an unknown op or
+        parameter; the message names the file and the key path.
+    """
+    if isinstance(source, PipelineConfig):
+        return validate_config(source) if check else source
+    path: Path | None = None
+    if isinstance(source, dict):
+        raw = source
+        label = "<pipeline>"
+    else:
+        path = Path(source).expanduser()
+        raw = _read_yaml(path)
+        label = str(path)
+        if raw is None:
+            raise ConfigError(f"{path}: the pipeline file is empty.")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{label}: a pipeline file must be a mapping (name, data, steps...), "
+                          f"got {type(raw).__name__}.")
+    try:
+        cfg = PipelineConfig.model_validate(raw)
+    except ValidationError as err:
+        _raise(_pydantic_errors(err), label)
+    if path is not None:
+        cfg._source = path.resolve()
+    return validate_config(cfg) if check else cfg
+
+
+_VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+
+
+def resolve_path(value: str, base_dir: Path, *, key: str = "path") -> Path:
+    """Expand ``$VARS`` and ``~`` in ``value`` and make it absolute against ``base_dir``.
+
+    Raises
+    ------
+    ConfigError
+        If a referenced environment variable is not set.
+    """
+    missing = [name for name in _VAR.findall(value) if name not in os.environ]
+    if missing:
+        raise ConfigError(
+            f"{key}: {value!r} uses the environment variable ${missing[0]}, which is not set; "
+            f"export it (e.g. NEURODECODE_DATA=/path/to/data) or write the path out."
+        )
+    path = Path(os.path.expanduser(os.path.expandvars(value)))
+    return path if path.is_absolute() else (base_dir / path).resolve()
+
+
+def find_pipeline(name: str | os.PathLike) -> Path:
+    """A pipeline file by path, or by name among the pipelines shipped with neurodecode.
+
+    ``"eeg_n170_preprocess"`` finds ``pipelines/eeg_n170_preprocess.yaml``.
+    """
+    path = Path(name).expanduser()
+    if path.exists() or path.suffix in (".yaml", ".yml") or os.sep in str(name):
+        return path
+    roots = [Path(__file__).resolve().parents[1] / "_pipelines", Path(__file__).resolve().parents[2] / "pipelines"]
+    for root in roots:
+        for suffix in (".yaml", ".yml"):
+            candidate = root / f"{path.name}{suffix}"
+            if candidate.exists():
+                return candidate
+    return path

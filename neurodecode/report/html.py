@@ -1,0 +1,274 @@
+"""A single self-contained HTML report of a pipeline run (inline CSS, figures as base64 PNG)."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["render_report", "write_report"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
+main{max-width:1100px;margin:0 auto;padding:1em 2em 4em}
+h1{margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
+h3{margin-bottom:.3em;color:#444}
+nav{background:#fff;border:1px solid #ddd;padding:.5em 1em;border-radius:6px}
+nav a{margin-right:1em;white-space:nowrap}
+table{border-collapse:collapse;margin:.5em 0;font-size:.85em;background:#fff}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f0f0f0}
+code,pre{font-family:SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em}
+pre{background:#fff;border:1px solid #ddd;padding:.6em;overflow-x:auto;max-height:30em}
+.hit{color:#2a7a2a;font-weight:600}.miss{color:#a05a00;font-weight:600}
+.notes li{margin:.1em 0}.muted{color:#777}
+figure{margin:1em 0;background:#fff;border:1px solid #ddd;padding:.5em;display:inline-block;max-width:100%}
+figure img{max-width:100%}figcaption{font-size:.85em;color:#555}
+.status-ok{color:#2a7a2a}.status-failed{color:#b00}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _kv_table(rows: Sequence[tuple[str, Any]]) -> str:
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _dims(summary: Mapping[str, Any] | None) -> str:
+    if not summary:
+        return "<span class='muted'>n/a</span>"
+    if summary.get("type") == "list":
+        total = summary.get("dims_total") or {}
+        each = summary.get("dims_each") or {}
+        inner = ", ".join(f"{_e(d)}={each[d]} each" if d in each else f"{_e(d)}={n} in all" for d, n in total.items())
+        return f"list of {summary['n_items']} {_e(summary.get('kind') or '')}" + (f" ({inner})" if inner else "")
+    dims = summary.get("dims") or {}
+    kind = summary.get("kind") or summary.get("type", "")
+    return f"{_e(kind)} (" + ", ".join(f"{_e(d)}={n}" for d, n in dims.items()) + ")"
+
+
+def _summary_block(summary: Mapping[str, Any] | None) -> str:
+    if not summary:
+        return ""
+    rows: list[tuple[str, Any]] = [("output", _dims(summary))]
+    if summary.get("type") == "list":
+        items = summary.get("items", [])
+        item_rows = "".join(
+            f"<tr><td>{i}</td><td>{_dims(it)}</td><td>{_e(_attrs_text(it))}</td></tr>" for i, it in enumerate(items)
+        )
+        more = summary["n_items"] - len(items)
+        extra = f"<p class='muted'>… and {more} more</p>" if more > 0 else ""
+        rows.append(("items", f"<table><tr><th>#</th><th>dims</th><th>attrs</th></tr>{item_rows}</table>{extra}"))
+    else:
+        if summary.get("coords"):
+            rows.append(("coords", _e(", ".join(summary["coords"]))))
+        if summary.get("attrs"):
+            rows.append(("attrs", _e(_attrs_text(summary))))
+        if summary.get("dtype"):
+            rows.append(("dtype", _e(summary["dtype"])))
+        if summary.get("nbytes") is not None:
+            rows.append(("size", f"{summary['nbytes'] / 1e6:.2f} MB"))
+    return _kv_table(rows)
+
+
+def _attrs_text(summary: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (summary.get("attrs") or {}).items() if k != "nd_kind")
+
+
+def _table_html(frame: pd.DataFrame, max_rows: int) -> str:
+    shown = frame.head(max_rows)
+    more = len(frame) - len(shown)
+    out = shown.to_html(index=False, escape=True, border=0, na_rep="", float_format=lambda x: f"{x:.4g}")
+    if more > 0:
+        out += f"<p class='muted'>… {more} more rows in the CSV file.</p>"
+    return out
+
+
+def _metrics_table(metrics: Mapping[str, Any]) -> str:
+    if not metrics:
+        return "<p class='muted'>none</p>"
+    rows = "".join(f"<tr><td><code>{_e(k)}</code></td><td>{_e(_num(v))}</td></tr>" for k, v in metrics.items())
+    return f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table>"
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.4g}"
+    return str(int(value)) if isinstance(value, float) else str(value)
+
+
+def _figures(figures: Sequence[Mapping[str, str]], max_figures: int) -> str:
+    out = []
+    for fig in list(figures)[:max_figures]:
+        out.append(f"<figure><img alt='{_e(fig['title'])}' src='data:image/png;base64,{fig['png']}'>"
+                   f"<figcaption>{_e(fig['title'])}</figcaption></figure>")
+    if len(figures) > max_figures:
+        out.append(f"<p class='muted'>{len(figures) - max_figures} more figures not shown.</p>")
+    return "\n".join(out)
+
+
+def _step_section(step: Any, tables: Mapping[str, pd.DataFrame], options: Any) -> str:
+    sid = _get(step, "id")
+    hit = _get(step, "cache_hit")
+    parts = [f"<section id='step-{_e(sid)}'><h2>{_e(sid)} <span class='muted'>— {_e(_get(step, 'op'))}</span></h2>"]
+    if _get(step, "description"):
+        parts.append(f"<p>{_e(_get(step, 'description'))}</p>")
+    status = "<span class='hit'>from the cache</span>" if hit else f"<span class='miss'>computed</span> " \
+             f"in {float(_get(step, 'seconds') or 0):.2f} s"
+    parts.append(_kv_table([
+        ("input", f"<code>{_e(_get(step, 'input'))}</code>"),
+        ("params", f"<code>{_e(json.dumps(_get(step, 'params') or {}, sort_keys=True))}</code>"),
+        ("status", status),
+        ("cache key", f"<code>{_e(str(_get(step, 'key'))[:16])}…</code>"),
+    ]))
+    parts.append("<h3>Output</h3>" + _summary_block(_get(step, "summary")))
+    notes = _get(step, "notes") or []
+    if notes:
+        parts.append("<h3>What changed</h3><ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
+    for name, frame in (tables or {}).items():
+        title = "What was dropped and why" if any(k in name for k in ("reject", "drop", "railing", "bad")) else "Table"
+        parts.append(f"<h3>{title}: <code>{_e(name)}</code> ({len(frame)} rows)</h3>")
+        parts.append(_table_html(frame, getattr(options, "max_rows", 30)) if len(frame)
+                     else "<p class='muted'>empty: nothing to report.</p>")
+    metrics = _get(step, "metrics") or {}
+    if metrics:
+        parts.append("<h3>Metrics</h3>" + _metrics_table({f"{sid}.{k}": v for k, v in metrics.items()}))
+    figures = _get(step, "figures") or []
+    if figures:
+        parts.append("<h3>Figures</h3>" + _figures(figures, getattr(options, "max_figures", 12)))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def render_report(
+    *,
+    manifest: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    steps: Sequence[Any],
+    tables: Mapping[str, Mapping[str, pd.DataFrame]] | None = None,
+    options: Any = None,
+) -> str:
+    """The report as an HTML string.
+
+    Parameters
+    ----------
+    manifest : dict
+        The run manifest (name, inputs, versions, steps...).
+    metrics : dict
+        Flat metrics.
+    steps : sequence
+        Step records (objects or dicts with id, op, input, params, cache_hit, seconds,
+        summary, notes, metrics, figures as ``{"title", "png"}``).
+    tables : dict
+        Step id -> table name -> DataFrame.
+    options : ReportSpec, optional
+        Title, rows and figures shown.
+    """
+    tables = tables or {}
+    steps = [dataclasses.asdict(s) if dataclasses.is_dataclass(s) else s for s in steps]
+    title = getattr(options, "title", None) or f"neurodecode report: {manifest.get('name', 'pipeline')}"
+    status = manifest.get("status", "ok")
+    nav = ["<a href='#overview'>Overview</a>", "<a href='#data'>Input</a>"]
+    nav += [f"<a href='#step-{_e(_get(s, 'id'))}'>{_e(_get(s, 'id'))}</a>" for s in steps]
+    nav += ["<a href='#metrics'>Metrics</a>", "<a href='#manifest'>Manifest</a>"]
+    inputs = manifest.get("inputs", {}) or {}
+    files = inputs.get("files", []) or []
+    cache = manifest.get("cache", {}) or {}
+    overview_rows = "".join(
+        f"<tr><td><a href='#step-{_e(_get(s, 'id'))}'>{_e(_get(s, 'id'))}</a></td><td><code>{_e(_get(s, 'op'))}</code></td>"
+        f"<td>{_e(_get(s, 'input'))}</td><td>{'<span class=hit>hit</span>' if _get(s, 'cache_hit') else '<span class=miss>computed</span>'}</td>"
+        f"<td>{float(_get(s, 'seconds') or 0):.2f}</td><td>{_dims(_get(s, 'summary'))}</td>"
+        f"<td>{_e('; '.join(_get(s, 'notes') or [])[:300])}</td></tr>"
+        for s in steps
+    )
+    data = manifest.get("data", {}) or {}
+    source = inputs.get("dataset") or f"{len(files)} file(s) read with {inputs.get('loader')}"
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f"<p>{_e(manifest.get('description') or '')}</p>",
+        "<nav>" + "".join(nav) + "</nav>",
+        "<section id='overview'><h2>Overview</h2>",
+        _kv_table([
+            ("status", f"<span class='status-{_e(status)}'>{_e(status)}</span>"),
+            ("pipeline file", f"<code>{_e((manifest.get('config') or {}).get('file'))}</code>"),
+            ("started", _e(manifest.get("started"))),
+            ("duration", f"{manifest.get('duration_s') or 0:.2f} s" if manifest.get("duration_s") is not None
+             else "<span class='muted'>see manifest.json</span>"),
+            ("input", _e(source)),
+            ("cache", f"{len(cache.get('hits', []))} of {len(steps)} steps from the cache "
+                      f"(<code>{_e(cache.get('dir'))}</code>)"),
+            ("neurodecode", _e((manifest.get("versions") or {}).get("neurodecode"))),
+        ]),
+        "<table><tr><th>step</th><th>op</th><th>input</th><th>cache</th><th>s</th><th>output</th><th>changes</th></tr>"
+        + overview_rows + "</table></section>",
+        "<section id='data'><h2>Input data</h2>",
+        _kv_table([("source", _e(source)), ("selection", f"<code>{_e(json.dumps(inputs.get('select') or {}))}</code>"),
+                   ("loaded", "from the cache" if data.get("cache_hit") else f"in {float(data.get('seconds') or 0):.2f} s")]),
+        _summary_block(data.get("summary")),
+        "</section>",
+    ]
+    for step in steps:
+        body.append(_step_section(step, tables.get(_get(step, "id"), {}), options))
+    body.append("<section id='metrics'><h2>Metrics</h2>" + _metrics_table(metrics) + "</section>")
+    file_rows = "".join(
+        f"<tr><td><code>{_e(f.get('name'))}</code></td><td>{int(f.get('size', 0)) / 1e6:.2f} MB</td>"
+        f"<td><code>{_e(f.get('sha256'))}</code></td></tr>" for f in files[:200]
+    )
+    versions = manifest.get("versions") or {}
+    version_rows = ", ".join(f"{_e(k)} {_e(v)}" for k, v in versions.items() if v)
+    outputs = manifest.get("outputs") or {}
+    output_rows = "".join(
+        f"<tr><td>{_e(sid)}</td><td>{'<br>'.join(_e(f['path']) for f in entry.get('files', []))}</td>"
+        f"<td>{_dims(entry.get('summary'))}</td></tr>" for sid, entry in outputs.items()
+    )
+    body += [
+        "<section id='manifest'><h2>Manifest</h2>",
+        "<h3>Input files</h3>",
+        f"<table><tr><th>file</th><th>size</th><th>sha256</th></tr>{file_rows}</table>",
+        "<h3>Saved outputs</h3>",
+        f"<table><tr><th>step</th><th>files</th><th>content</th></tr>{output_rows}</table>" if output_rows
+        else "<p class='muted'>none</p>",
+        f"<h3>Versions</h3><p>{version_rows}</p>",
+        "<h3>Resolved configuration</h3>",
+        f"<pre>{_e(json.dumps((manifest.get('config') or {}).get('resolved'), indent=2))}</pre>",
+        "</section>",
+    ]
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>\n"
+        + "\n".join(body)
+        + "\n<p class='muted'>Generated by neurodecode.</p></main></body></html>\n"
+    )
+
+
+def write_report(path: str | os.PathLike, **kwargs: Any) -> Path:
+    """Render the report (see :func:`render_report`) and write it atomically to ``path``."""
+    from ..io import atomic_path
+
+    path = Path(path)
+    text = render_report(**kwargs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
