@@ -341,9 +341,10 @@ def concat_runs(bolds: Sequence[Any], *, runs: Sequence[Any] | None = None):
             run_vals = np.full(t.size, r, dtype=object if isinstance(r, str) else None)
         else:
             run_vals = np.full(t.size, n + 1)
-        run_sets.append(set(pd.unique(pd.Series(run_vals, dtype=object)).tolist()))
+        run_sets.append(list(dict.fromkeys(pd.Series(run_vals, dtype=object).tolist())))
         run_time = np.asarray(b["run_time"].values) if "run_time" in b.coords else t
         piece = b.assign_coords(time=t + shift, run=("time", run_vals), run_time=("time", run_time))
+        piece = piece.assign_coords({space: first[space].values})  # same voxels (checked), same labels
         pieces.append(piece)
         ev = b.attrs.get("events")
         if ev:
@@ -355,7 +356,7 @@ def concat_runs(bolds: Sequence[Any], *, runs: Sequence[Any] | None = None):
         start = float(t[-1] + shift + tr)
     for a in range(len(run_sets)):
         for c in range(a + 1, len(run_sets)):
-            dup = run_sets[a] & run_sets[c]
+            dup = set(run_sets[a]) & set(run_sets[c])
             if dup:
                 raise BadInputError(
                     f"run label(s) {sorted(map(str, dup))} appear in inputs {a} and {c}: the same run was given twice, "

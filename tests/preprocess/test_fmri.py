@@ -127,6 +127,15 @@ def test_concat_runs_time_and_events():
     # labels given explicitly, inputs without run coords
     plain = concat_runs([_bold(np.ones((3, 2))), _bold(np.ones((3, 2)))], runs=["r1", "r2"])
     assert plain["run"].values.tolist() == ["r1"] * 3 + ["r2"] * 3
+    # the same voxels under other voxel labels (e.g. after isel) still line up by i/j/k
+    wide = _bold(np.ones((3, 4)), run="w").isel(voxel=[0, 1])
+    narrow = _bold(np.ones((3, 4)), run="n").isel(voxel=[0, 1]).assign_coords(voxel=[10, 11])
+    assert concat_runs([narrow, wide]).sizes["voxel"] == 2
+    # a concatenation can be concatenated again
+    more = concat_runs([out, _bold(np.ones((2, 3)), tr=2.0, run=3, labels=["x", "x"])])
+    assert more["run"].values.tolist() == [1] * 5 + [2] * 4 + [3] * 2
+    assert more.attrs["runs"] == [1, 2, 3]
+    np.testing.assert_allclose(more["time"].values, np.arange(11) * 2.0)
 
 
 def test_concat_runs_refuses_mismatch_and_duplicates():
@@ -297,6 +306,8 @@ def test_haxby_block_decoding(haxby_runs):
     from sklearn.model_selection import LeaveOneGroupOut, cross_val_score
     from sklearn.svm import LinearSVC
 
+    with pytest.raises(BadInputError, match="same file"):
+        concat_runs([haxby_runs[0], haxby_runs[0]])
     bold = concat_runs(haxby_runs)
     assert bold.sizes["time"] == 12 * 121
     mean = bold.mean("time").values
