@@ -174,7 +174,7 @@ def _mask_array(mask: Any, img, path: str | None, mask_kwargs: Mapping[str, Any]
     return np.isfinite(mdata) & (mdata != 0), str(mask_path or "image")
 
 
-def bold_mask(bold) -> Any:
+def bold_mask(bold: xr.DataArray) -> Any:
     """The boolean mask image (nibabel) of the voxels held by a voxel ``bold`` DataArray."""
     nib = require("nibabel")
     shape = tuple(int(s) for s in np.asarray(bold.attrs["shape"])[:3])
@@ -549,7 +549,7 @@ def read_bold(
 # --------------------------------------------------------------------------- to_nifti
 
 
-def to_nifti(bold, *, dtype: Any = None):
+def to_nifti(bold: xr.DataArray, *, dtype: Any = None):
     """Turn a voxel ``bold`` DataArray back into a 4-D NIfTI image (inverse of :func:`read_bold`).
 
     Parameters

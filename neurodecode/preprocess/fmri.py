@@ -163,7 +163,7 @@ def _provenance(bold) -> dict[str, Any]:
 
 
 def clean(
-    bold,
+    bold: xr.DataArray,
     *,
     detrend: bool = True,
     standardize: Any = "zscore",
@@ -391,7 +391,7 @@ def concat_runs(bolds: Sequence[Any], *, runs: Sequence[Any] | None = None):
 
 
 def block_responses(
-    bold,
+    bold: xr.DataArray,
     *,
     shift: float = 5.0,
     label: str = "label",
@@ -566,7 +566,7 @@ def _events_for_runs(bold, events: Any, groups, starts: list[float], label_colum
 
 
 def glm_betas(
-    bold,
+    bold: xr.DataArray,
     events: Any = None,
     *,
     hrf_model: str = "glover",
@@ -730,7 +730,7 @@ def glm_betas(
     return (resp, designs) if return_design else resp
 
 
-def trial_responses(bold, events: Any = None, *, method: str = "block", **kwargs: Any):
+def trial_responses(bold: xr.DataArray, events: Any = None, *, method: str = "block", **kwargs: Any):
     """Per-trial responses: block means (``method="block"``) or per-event GLM betas (``"glm"``).
 
     ``"block"`` calls :func:`block_responses` (``events`` must be None: labels come from the
