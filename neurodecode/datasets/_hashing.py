@@ -64,10 +64,10 @@ def _user_cache_dir() -> Path:
     if env:
         return Path(env).expanduser()
     try:
-        import platformdirs
+        import pooch
 
-        return Path(platformdirs.user_cache_dir("neurodecode"))
-    except ImportError:  # pragma: no cover - platformdirs comes with pooch
+        return Path(pooch.os_cache("neurodecode"))  # platformdirs' user cache dir
+    except ImportError:  # pragma: no cover - pooch is a dependency
         return Path.home() / ".cache" / "neurodecode"
 
 

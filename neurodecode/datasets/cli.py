@@ -92,7 +92,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"{card.name}: {card.title}", file=out)
     print(f"modality: {card.modality}   kinds: {', '.join(card.kinds)}", file=out)
     print(f"folder:   {data_home() / card.folder}", file=out)
-    print(f"size:     {format_size(card.size)} in {len(card.required_files)} files   status: {_summary(statuses)}", file=out)
+    n_files = len(card.required_files)
+    print(f"size:     {format_size(card.size)} in {n_files} file{'s' if n_files != 1 else ''}   "
+          f"status: {_summary(statuses)}", file=out)
     print("description:", file=out)
     print(wrap.fill(card.description), file=out)
     print("licence:", file=out)

@@ -31,12 +31,15 @@ def _int_list(value: Any, key: str, allowed: Iterable[int], listing: str = "") -
     values = list(value) if isinstance(value, (list, tuple, set, range)) else [value]
     out = []
     for v in values:
-        try:
-            iv = int(v)
-            ok = not isinstance(v, (bool, float)) and iv == v if not isinstance(v, str) else v.strip().isdigit()
-        except (TypeError, ValueError):
-            ok = False
-        if not ok or iv not in allowed:
+        iv = None
+        if isinstance(v, str):
+            iv = int(v) if v.strip().isdigit() else None
+        elif not isinstance(v, (bool, float)):
+            try:
+                iv = int(v) if int(v) == v else None
+            except (TypeError, ValueError):
+                iv = None
+        if iv is None or iv not in allowed:
             raise BadInputError(
                 f"{key}={v!r} does not exist; available {key}s: {allowed}" + (f" ({listing})" if listing else "") + "."
             )
@@ -82,7 +85,11 @@ def _load_kriegeskorte92(part: str | None = None, *, download: bool | None = Non
     needed = sorted({f for p in ([part] if part else PARTS) for f in PARTS[p]})
     paths = files("kriegeskorte92", include=needed, download=download)
     out = load_kriegeskorte92(paths, part)
-    for stack in ([out] if part and part != "images" else [] if part else out.rdms().values()):
+    if part is None:
+        stacks = list(out.rdms().values())
+    else:
+        stacks = [] if part == "images" else [out]
+    for stack in stacks:
         _validated(stack, "rdm")
     return out
 
