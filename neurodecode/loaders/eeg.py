@@ -527,7 +527,8 @@ def _info_from(obj):
 def to_mne(obj, *, stim_as_annotations: bool = False):
     """Convert a ``recording`` to ``mne.io.RawArray`` or ``epochs`` to ``mne.EpochsArray``.
 
-    Recordings: events become annotations (onset relative to the first sample, duration, label as
+    Recordings: events become annotations (onset relative to the first sample, i.e. ``onset - time[0]``;
+    duration; label as
     description, ``code`` in the annotation ``extras``); events read from a stim channel
     (``origin == "stim"``) are left to that channel unless ``stim_as_annotations`` or the stim channel
     is gone. ``attrs['first_samp']``, ``bads``, ``meas_date`` are restored.
@@ -556,7 +557,8 @@ def _recording_to_raw(rec, *, stim_as_annotations: bool):
     first_samp = int(rec.attrs.get("first_samp", 0) or 0)
     raw = mne.io.RawArray(np.asarray(sig.values, dtype=float), info, first_samp=first_samp, verbose=False)
     if "onset" in rec and rec.sizes.get("event", 0):
-        onset = np.asarray(rec["onset"].values, dtype=float)
+        # annotation onsets count from the first sample, whatever the time axis starts at (cropped data)
+        onset = np.asarray(rec["onset"].values, dtype=float) - float(rec["time"].values[0])
         duration = np.asarray(rec["duration"].values, dtype=float)
         label = [str(x) for x in rec["label"].values]
         code = np.asarray(rec["code"].values, dtype=np.int64)

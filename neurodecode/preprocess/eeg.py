@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -226,6 +227,8 @@ def filter(obj, l_freq: float | None, h_freq: float | None, *, picks=None, **mne
         if f is not None and not 0 < float(f) < nyq:
             raise BadInputError(f"filter: {name}={f} Hz must lie between 0 and Nyquist ({nyq:g} Hz).")
     idx = _pick(obj, picks, DATA_CH_TYPES, "filter")
+    if kind == "epochs":
+        mne_kwargs.setdefault("pad", "edge")  # as mne.Epochs.filter (Raw.filter pads with reflect_limited)
     data, order = _data_axis_last(obj, kind)
     if idx.size:
         data = mne.filter.filter_data(
@@ -476,11 +479,13 @@ def epoch(
     ).astype(np.int64)
     raw = to_mne(rec)
     try:
-        epochs = mne.Epochs(
-            raw, events, event_id=internal, tmin=tmin, tmax=tmax, baseline=baseline, picks=picks,
-            preload=True, reject=reject, flat=flat, reject_by_annotation=reject_by_annotation,
-            detrend=detrend, on_missing="ignore", on_outside="ignore", verbose=False,
-        )
+        with warnings.catch_warnings():  # MNE warns when it drops epochs: reported below instead
+            warnings.simplefilter("ignore", RuntimeWarning)
+            epochs = mne.Epochs(
+                raw, events, event_id=internal, tmin=tmin, tmax=tmax, baseline=baseline, picks=picks,
+                preload=True, reject=reject, flat=flat, reject_by_annotation=reject_by_annotation,
+                detrend=detrend, on_missing="ignore", on_outside="ignore", verbose=False,
+            )
     except ValueError as err:
         raise BadInputError(f"epoch: MNE could not build the epochs: {err}") from err
     names = set(raw.ch_names)
