@@ -541,7 +541,6 @@ def to_mne(obj, *, stim_as_annotations: bool = False):
     DataModelError
         If ``obj`` is not a valid recording or epochs object.
     """
-    mne = _mne()
     kind = validate(obj)
     if kind == "recording":
         return _recording_to_raw(obj, stim_as_annotations=stim_as_annotations)

@@ -748,7 +748,6 @@ def detect_railing(
     rows, chan_rows = [], []
     for row_i, ch in enumerate(idx):
         x = data[row_i]
-        covered = np.zeros(n, dtype=bool)
         rail = np.abs(x) >= threshold * (1 - 1e-9)
         rail_cov = np.zeros(n, dtype=bool)
         if rail.any():
