@@ -1,0 +1,31 @@
+"""The examples in examples/ run on the real data and give sane numbers."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _run(name: str):
+    return runpy.run_path(str(EXAMPLES / name))["main"]
+
+
+def test_fmri_example_decodes_above_chance(data_home):
+    acc = _run("fmri_haxby_decoding.py")()
+    assert acc > 0.5  # chance is 1/8; SOURCE.txt reports about 0.71 for this recipe
+
+
+def test_spikes_example_decodes_velocity(data_home):
+    r2 = _run("spikes_m1_velocity.py")()
+    assert r2["vel_x"] > 0.5 and r2["vel_y"] > 0.3
+
+
+def test_eeg_example_makes_clean_epochs_and_figure(data_home, tmp_path):
+    fig = tmp_path / "erp.png"
+    ep = _run("eeg_muse_n170.py")(str(fig))
+    assert set(ep["label"].values) == {"face", "house"}
+    assert ep.sizes["trial"] > 1000
+    assert abs(ep).max() * 1e6 < 100 or (ep.max("time") - ep.min("time")).max() < 100e-6
+    assert fig.stat().st_size > 10_000
