@@ -8,6 +8,7 @@ reports, railing detection) and add generic list/selection ops.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,8 @@ from ..errors import BadInputError
 from .ops import LOADERS, OPS, StepResult
 from .summary import item_labels, kept_dropped_metrics
 
-__all__ = ["concat", "concat_epochs", "select", "eeg_reject_amplitude", "eeg_detect_railing"]
+__all__ = ["concat", "concat_epochs", "select", "eeg_epoch", "eeg_reject_amplitude", "eeg_detect_railing",
+           "fmri_mask_intensity"]
 
 
 # --------------------------------------------------------------------------- generic ops
@@ -206,21 +208,101 @@ def _as_frame(report: Any) -> pd.DataFrame:
     return pd.DataFrame({"report": [str(report)]})
 
 
-def eeg_detect_railing(rec: Any, *, mark: bool = True, **params: Any) -> StepResult:
-    """Find railing/saturated stretches per channel, report them and (``mark``) mark them bad."""
+def eeg_detect_railing(rec: Any, *, mark: bool = True, mark_channels: bool = True, **params: Any) -> StepResult:
+    """Find railing/flat stretches per channel, report them and (``mark``) mark them bad.
+
+    With ``mark``, :func:`neurodecode.preprocess.eeg.mark_bad` adds the stretches as ``BAD_*``
+    events (so :func:`~neurodecode.preprocess.eeg.epoch` drops epochs overlapping them) and,
+    with ``mark_channels``, lists the channels mostly railing in ``attrs['bads']``.
+    """
     from ..preprocess import eeg
 
     report = eeg.detect_railing(rec, **params)
-    out = eeg.mark_bad(rec, report) if mark else rec
-    table = _as_frame(report)
+    out = eeg.mark_bad(rec, report, channels=mark_channels) if mark else rec
+    stretches = getattr(report, "stretches", None)
+    channels = getattr(report, "channels", None)
+    tables = {}
+    if isinstance(channels, pd.DataFrame):
+        tables["railing_channels"] = channels
+    if isinstance(stretches, pd.DataFrame):
+        tables["railing_stretches"] = stretches
+    if not tables:
+        tables["railing"] = _as_frame(report)
     metrics: dict[str, float] = {}
-    for column in ("fraction", "bad_fraction", "railing_fraction", "frac_railing"):
-        if column in table and len(table):
-            metrics["max_fraction"] = float(pd.to_numeric(table[column], errors="coerce").max())
-    for column in ("bad", "is_bad", "railing"):
-        if column in table and table[column].dtype == bool:
-            metrics["n_bad_channels"] = float(table[column].sum())
-    return StepResult(out, metrics=metrics, tables={"railing": table})
+    if isinstance(stretches, pd.DataFrame):
+        metrics["n_stretches"] = float(len(stretches))
+        if "duration" in stretches:
+            metrics["seconds_flagged"] = float(stretches["duration"].sum())
+    if isinstance(channels, pd.DataFrame) and len(channels):
+        if "bad" in channels:
+            metrics["n_bad_channels"] = float(channels["bad"].astype(bool).sum())
+        if "bad_fraction" in channels:
+            metrics["max_bad_fraction"] = float(channels["bad_fraction"].max())
+    notes = []
+    if hasattr(report, "summary"):
+        notes.append(str(report.summary()))
+    return StepResult(out, metrics=metrics, tables=tables, notes=notes)
+
+
+def eeg_epoch(rec: Any, tmin: float, tmax: float, **params: Any) -> StepResult:
+    """Cut epochs around events; report the events dropped at epoching (edges, BAD_ stretches)."""
+    from ..preprocess.eeg import epoch
+
+    ep, report = epoch(rec, tmin, tmax, return_report=True, **params)
+    metrics: dict[str, float] = {}
+    if "label" in ep.coords:
+        for label, n in pd.Series(np.asarray(ep["label"].values).astype(str)).value_counts().sort_index().items():
+            metrics[f"kept.label={label}"] = float(n)
+    metrics["kept"] = float(ep.sizes["trial"])
+    report = _as_frame(report)
+    metrics["dropped"] = float(len(report))
+    if len(report) and "label" in report:
+        for label, n in report["label"].astype(str).value_counts().sort_index().items():
+            metrics[f"dropped.label={label}"] = float(n)
+    notes = []
+    if len(report) and "reason" in report:
+        notes.append("dropped at epoching: " + ", ".join(f"{r} ({n})" for r, n in report["reason"].value_counts().items()))
+    return StepResult(ep, metrics=metrics, tables={"dropped_events": report}, notes=notes)
+
+
+# --------------------------------------------------------------------------- fMRI
+
+
+def fmri_mask_intensity(bold: Any, *, keep_fraction: float = 0.6) -> StepResult:
+    """Keep the voxels with the highest mean signal over time (drops the background of the volume).
+
+    A voxel is kept when its temporal mean is at least the ``1 - keep_fraction`` quantile of all
+    voxel means; the dropped voxels (``i``, ``j``, ``k``, mean) are reported.
+    """
+    from ..datamodel import validate
+
+    validate(bold, "bold")
+    if "voxel" not in bold.dims:
+        raise BadInputError("fmri.mask_intensity needs voxel data (time, voxel); this bold has ROIs.")
+    if not 0 < float(keep_fraction) <= 1:
+        raise BadInputError(f"keep_fraction must be in (0, 1], got {keep_fraction}.")
+    mean = np.asarray(bold.mean("time").values, dtype=float)
+    threshold = float(np.quantile(mean, 1.0 - float(keep_fraction)))
+    keep = mean >= threshold
+    out = bold.isel(voxel=np.flatnonzero(keep))
+    out.attrs = dict(bold.attrs)
+    out.attrs["mask"] = f"mean intensity >= {threshold:.6g} (top {keep_fraction:g} of voxels)"
+    dropped = pd.DataFrame({
+        "voxel": np.asarray(bold["voxel"].values)[~keep],
+        **{c: np.asarray(bold[c].values)[~keep] for c in ("i", "j", "k") if c in bold.coords},
+        "mean": mean[~keep],
+        "reason": f"mean intensity < {threshold:.6g}",
+    })
+    metrics = {"kept_voxels": float(keep.sum()), "dropped_voxels": float((~keep).sum()), "threshold": threshold}
+    notes = [f"kept {int(keep.sum())} of {keep.size} voxels (mean intensity >= {threshold:.4g})"]
+    figure = ("Voxel mask (colour) over the mean image of all voxels (grey)", partial(_mask_figure, out, bold))
+    return StepResult(out, metrics=metrics, tables={"dropped_voxels": dropped}, notes=notes, figures=[figure])
+
+
+def _mask_figure(kept: Any, full: Any) -> Any:
+    from ..report.figures import bold_mask_figure
+
+    return bold_mask_figure(kept, background=full)
 
 
 # --------------------------------------------------------------------------- registration
@@ -237,13 +319,15 @@ for _name, _target, _opts in [
     ("eeg.notch", f"{_EEG}:notch", {"description": "notch filter line noise (MNE)"}),
     ("eeg.resample", f"{_EEG}:resample", {"description": "resample to a new rate (MNE)"}),
     ("eeg.rereference", f"{_EEG}:rereference", {"description": "re-reference (average or channels)"}),
-    ("eeg.epoch", f"{_EEG}:epoch", {"description": "cut epochs around events, baseline-correct"}),
+    ("eeg.epoch", f"{_HERE}:eeg_epoch", {"params_from": f"{_EEG}:epoch", "hidden": ("return_report",),
+                                         "description": "cut epochs around events, baseline-correct"}),
     ("eeg.reject_amplitude", f"{_HERE}:eeg_reject_amplitude",
      {"params_from": f"{_EEG}:reject_by_amplitude", "description": "drop epochs over an amplitude threshold"}),
     ("eeg.detect_railing", f"{_HERE}:eeg_detect_railing",
      {"params_from": f"{_EEG}:detect_railing", "description": "report and mark railing/saturated stretches"}),
     ("eeg.concat_epochs", f"{_HERE}:concat_epochs",
      {"maps": False, "description": "concatenate per-run epochs (subject/session/run coords)"}),
+    ("fmri.mask_intensity", f"{_HERE}:fmri_mask_intensity", {"description": "keep the brightest voxels"}),
     ("fmri.clean", f"{_FMRI}:clean", {"hidden": ("confounds",), "description": "detrend/standardize per run (nilearn)"}),
     ("fmri.concat_runs", f"{_FMRI}:concat_runs", {"maps": False, "description": "concatenate runs (run coord)"}),
     ("fmri.block_responses", f"{_FMRI}:block_responses", {"description": "mean response per block (shifted)"}),

@@ -92,6 +92,9 @@ class StepSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the op")
     input: StepId | None = Field(None, description='id of an earlier step or "data"; default the previous one')
     description: str | None = None
+    on_item_error: Literal["raise", "skip"] = Field(
+        "raise", description="for list inputs: 'skip' drops (and reports) items whose op fails on bad data"
+    )
     figures: bool | None = Field(
         None, description="draw the standard figures of this step's output (default: for saved and final steps)"
     )

@@ -361,15 +361,29 @@ class _Runner:
     def plan(self) -> None:
         for index, step in enumerate(self.cfg.steps):
             op = OPS.get(step.op)
-            params = op.validate_params(step.params)
-            self.keys[step.id] = step_key(self.keys[self.cfg.input_of(index)], step.op, _params_json(params),
+            key_params = _params_json(op.validate_params(step.params))
+            if step.on_item_error != "raise":
+                key_params["__on_item_error__"] = step.on_item_error
+            self.keys[step.id] = step_key(self.keys[self.cfg.input_of(index)], step.op, key_params,
                                           op_version=op.version)
 
-    def _apply(self, op: Op, step_id: str, data: Any, params: dict[str, Any]) -> StepResult:
+    def _apply(self, op: Op, step_id: str, data: Any, params: dict[str, Any], on_item_error: str = "raise"
+               ) -> StepResult:
         fn = op.resolve()
         if isinstance(data, list) and op.maps:
             labels = item_labels(data)
             results: list[StepResult | None] = [None] * len(data)
+            skipped: list[dict[str, str]] = []
+
+            def collect(i: int, call: Callable[[], StepResult]) -> None:
+                try:
+                    results[i] = self._wrap(call, op, step_id, labels[i])
+                except NeurodecodeError as err:
+                    if on_item_error != "skip" or isinstance(err, (StepError, ConfigError)):
+                        raise
+                    logger.warning("step %s: skipping item %s: %s", step_id, labels[i], err)
+                    skipped.append({"item": labels[i], "error": type(err).__name__, "message": str(err)})
+
             bar = _progress(self.progress, total=len(data), desc=step_id, unit="item", leave=False)
             with bar:
                 if self.client is not None:
@@ -378,14 +392,26 @@ class _Runner:
                     futures = self.client.map(partial(_invoke, fn, params), data, pure=False)
                     index_of = {f.key: i for i, f in enumerate(futures)}
                     for future in as_completed(futures):
-                        i = index_of[future.key]
-                        results[i] = self._wrap(lambda f=future: f.result(), op, step_id, labels[i])
+                        collect(index_of[future.key], future.result)
                         bar.update()
                 else:
                     for i, item in enumerate(data):
-                        results[i] = self._wrap(partial(_invoke, fn, params, item), op, step_id, labels[i])
+                        collect(i, partial(_invoke, fn, params, item))
                         bar.update()
-            return merge_results([r for r in results if r is not None], labels)
+            done = [i for i, r in enumerate(results) if r is not None]
+            if not done:
+                raise BadInputError(f"step {step_id!r} ({op.name}): every item failed; first error: "
+                                    f"{skipped[0]['message'] if skipped else 'none'}")
+            merged = merge_results([results[i] for i in done], [labels[i] for i in done])
+            if skipped:
+                import pandas as pd
+
+                skipped.sort(key=lambda row: labels.index(row["item"]))
+                merged.tables["skipped_items"] = pd.DataFrame(skipped)
+                merged.notes.append(f"skipped {len(skipped)} of {len(data)} items on bad data: "
+                                    + ", ".join(row["item"] for row in skipped))
+            merged.metrics["n_items_skipped"] = float(len(skipped))
+            return merged
         if self.client is not None:
             future = self.client.submit(partial(_invoke, fn, params), data, pure=False)
             return self._wrap(future.result, op, step_id, None)
@@ -468,7 +494,7 @@ class _Runner:
         data = self.get(source)
         logger.info("step %s (%s) on %s with %s", step.id, step.op, source, _params_json(params))
         t0 = time.perf_counter()
-        result = self._apply(op, step.id, data, params)
+        result = self._apply(op, step.id, data, params, step.on_item_error)
         seconds = time.perf_counter() - t0
         summary = summarize(result.data)
         notes = describe_changes(self.summary_of(source), summary) + list(result.notes)

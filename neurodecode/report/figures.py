@@ -168,26 +168,44 @@ def railing_figure(table: pd.DataFrame):
     return fig
 
 
-def bold_mask_figure(bold: Any):
-    """The voxels kept (the mask) on the volume grid, coloured by the temporal mean, one panel per slice."""
+def bold_mask_figure(bold: Any, *, background: Any = None):
+    """The voxels kept (the mask) on the volume grid, one panel per slice (at most 6).
+
+    Kept voxels are coloured by their temporal mean, or drawn in one colour when the data are
+    standardized (``attrs["cleaning"]``), where the mean carries no information. ``background``
+    (a ``bold`` on the same grid, e.g. before masking) is drawn in grey beneath.
+    """
     shape = np.asarray(bold.attrs.get("shape", []), dtype=int)
     if "voxel" not in bold.dims or shape.size < 3:
         return None
     i, j, k = (np.asarray(bold[c].values, dtype=int) for c in ("i", "j", "k"))
-    mean = np.asarray(bold.mean("time").values, dtype=float)
+    standardized = bool((bold.attrs.get("cleaning") or {}).get("standardize")) if isinstance(
+        bold.attrs.get("cleaning"), dict) else False
+    values = np.ones(i.size) if standardized else np.asarray(bold.mean("time").values, dtype=float)
     slices = np.unique(k)
     shown = slices[np.linspace(0, len(slices) - 1, min(len(slices), 6)).astype(int)]
-    fig = new_figure(2.6 * len(shown) + 1, 3.2)
+    fig = new_figure(2.8 * len(shown) + 1.2, 3.4)
     axes = np.atleast_1d(fig.subplots(1, len(shown), squeeze=False)).ravel()
+    im = None
     for ax, kk in zip(axes, shown):
+        if background is not None and "voxel" in background.dims:
+            bi, bj, bk = (np.asarray(background[c].values, dtype=int) for c in ("i", "j", "k"))
+            bg = np.full((shape[0], shape[1]), np.nan)
+            sel = bk == kk
+            bg[bi[sel], bj[sel]] = np.asarray(background.mean("time").values, dtype=float)[sel]
+            ax.imshow(bg.T, origin="lower", cmap="Greys_r", interpolation="nearest")
         img = np.full((shape[0], shape[1]), np.nan)
         sel = k == kk
-        img[i[sel], j[sel]] = mean[sel]
-        im = ax.imshow(img.T, origin="lower", cmap="viridis", interpolation="nearest")
+        img[i[sel], j[sel]] = values[sel]
+        im = ax.imshow(img.T, origin="lower", cmap="Reds" if standardized else "viridis",
+                       interpolation="nearest", alpha=0.6 if background is not None else 1.0,
+                       vmin=0 if standardized else None, vmax=1.5 if standardized else None)
         ax.set_title(f"slice k={kk}: {int(sel.sum())} voxels", fontsize=8)
-        ax.set_xticks([]), ax.set_yticks([])
-    fig.colorbar(im, ax=list(axes), label="temporal mean", shrink=0.8)
-    fig.suptitle(f"Voxel mask ({bold.sizes['voxel']} voxels of a {tuple(int(s) for s in shape)} grid)", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if im is not None and not standardized:
+        fig.colorbar(im, ax=list(axes), label="temporal mean", shrink=0.8)
+    fig.suptitle(f"Voxel mask: {bold.sizes['voxel']} voxels of a {tuple(int(s) for s in shape)} grid", fontsize=10)
     return fig
 
 
@@ -257,14 +275,17 @@ def spike_raster_figure(binned: Any, *, seconds: float = 60.0, max_units: int = 
     sub = binned.isel(time=slice(0, n_bins), unit=slice(0, max_units)).transpose("unit", "time")
     t = np.asarray(sub["time"].values, dtype=float)
     values = np.asarray(sub.values, dtype=float)
+    scale = np.nanpercentile(values, 99, axis=1, keepdims=True)
+    scaled = values / np.where(scale > 0, scale, 1.0)
     fig = new_figure(10, 4.2)
     ax1, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
-    ax1.imshow(values, aspect="auto", cmap="Greys", interpolation="nearest",
+    ax1.imshow(scaled, aspect="auto", cmap="Greys", interpolation="nearest", vmin=0, vmax=1,
                extent=(t[0] - bin_size / 2, t[-1] + bin_size / 2, values.shape[0] - 0.5, -0.5))
     ax1.set_ylabel("unit")
-    ax1.set_title(f"Binned activity, first {n_bins * bin_size:.0f} s ({bin_size * 1000:.0f} ms bins)", fontsize=9)
+    ax1.set_title(f"Binned activity (each unit scaled to its 99th percentile), first {n_bins * bin_size:.0f} s "
+                  f"({bin_size * 1000:.0f} ms bins)", fontsize=9)
     ax2.plot(t, values.mean(axis=0), color="#1f77b4", lw=0.8)
-    ax2.set_ylabel("population mean", fontsize=8)
+    ax2.set_ylabel(f"population mean ({binned.attrs.get('units', 'count')})", fontsize=8)
     ax2.set_xlabel("time (s)")
     velocity = [n for n in ("vel_x", "vel_y") if n in sub.coords and sub[n].dims == ("time",)]
     if velocity:
