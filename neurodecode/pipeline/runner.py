@@ -44,6 +44,9 @@ __all__ = ["run", "RunResult", "StepRecord", "StepError", "package_versions"]
 
 logger = logging.getLogger("neurodecode.pipeline")
 
+#: how long to wait for a dask scheduler given by address
+CONNECT_TIMEOUT = "10s"
+
 _VERSIONED = (
     "neurodecode", "numpy", "scipy", "pandas", "xarray", "dask", "distributed", "mne", "nilearn",
     "nibabel", "pynwb", "h5netcdf", "h5py", "zarr", "scikit-learn", "pydantic", "pyyaml", "matplotlib", "tqdm",
@@ -134,6 +137,7 @@ class _RunLog:
         self._levels: dict[str, int] = {}
 
     def __enter__(self) -> _RunLog:
+        self._captured = getattr(logging, "_warnings_showwarning", None) is not None
         logging.captureWarnings(True)
         for name in self._LOGGERS:
             log = logging.getLogger(name)
@@ -149,7 +153,7 @@ class _RunLog:
             logging.getLogger(name).removeHandler(self.handler)
         for name, level in self._levels.items():
             logging.getLogger(name).setLevel(level)
-        logging.captureWarnings(False)
+        logging.captureWarnings(self._captured)
         self.handler.close()
         try:
             os.replace(self.tmp, self.path)
@@ -172,7 +176,7 @@ def _make_client(scheduler: str | None, workers: int | None, processes: bool) ->
 
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as err:
             raise BadInputError(
                 f"cannot reach the dask scheduler at {scheduler!r} ({err}); start one with "
@@ -271,8 +275,12 @@ class _Runner:
         if data.dataset is not None:
             from .. import datasets
 
-            listed = datasets.files(data.dataset)
-            files = {str(k): Path(v) for k, v in dict(listed).items()}
+            # every file of the dataset present locally identifies the input; datasets.load then
+            # verifies (and, when allowed, downloads) the files the selection needs
+            statuses = datasets.file_status(data.dataset, verify=False)
+            files = {s.entry.path: Path(s.path) for s in statuses if s.status != "missing"}
+            if not files:
+                files = {str(k): Path(v) for k, v in datasets.files(data.dataset).items()}
         else:
             for index, value in enumerate(data.files or []):
                 path = resolve_path(value, self.cfg.base_dir, key=f"data.files[{index}]")

@@ -197,3 +197,15 @@ def test_shipped_pipelines_validate(name):
     assert cfg.data.dataset is not None and cfg.outputs.save
     for step in cfg.steps:  # every op exists and its params check out
         OPS.get(step.op).validate_params(step.params)
+
+
+def test_docs_example_validates(tmp_path):
+    import re
+
+    doc = (PIPELINES.parent / "docs" / "pipelines.md").read_text()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if b.startswith("name:")]
+    assert blocks, "docs/pipelines.md has no full example"
+    for block in blocks:
+        cfg = load_config(_write(tmp_path, block, "doc.yaml"))
+        shipped = load_config(PIPELINES / f"{cfg.name}.yaml")
+        assert cfg.model_dump() == shipped.model_dump()  # the example is the shipped file

@@ -223,6 +223,24 @@ def test_dask_cluster_gives_identical_results(tmp_path, files):
     assert [s.key for s in distributed.steps] == [s.key for s in plain.steps]
 
 
+def test_scheduler_address(tmp_path, files, monkeypatch):
+    from dask.distributed import LocalCluster
+
+    from neurodecode.pipeline import runner
+
+    monkeypatch.setattr(runner, "CONNECT_TIMEOUT", "1s")
+    plain = run(_config(files), tmp_path / "plain", progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
+                      dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://")
+        remote = run(_config(files), tmp_path / "remote", progress=False, scheduler=cluster.scheduler_address)
+    assert remote.metrics == plain.metrics
+    assert io.open(tmp_path / "remote" / "final.nc", chunks=None).identical(
+        io.open(tmp_path / "plain" / "final.nc", chunks=None))
+    with pytest.raises(BadInputError, match="cannot reach the dask scheduler"):
+        run(_config(files), tmp_path / "nowhere", progress=False, scheduler="tcp://127.0.0.1:9")
+
+
 def test_skip_items_on_bad_data(tmp_path, files):
     cfg = _config(files)
     cfg["steps"].insert(1, {"id": "usable", "op": "rt.fail_on_seed", "on_item_error": "skip"})
