@@ -464,6 +464,20 @@ class _Runner:
             logger.exception("drawing the figures failed")
             return []
 
+    def _table_figures(self, tables: dict[str, Any]) -> list[dict[str, str]]:
+        if not self.report_spec.enabled:
+            return []
+        from ..report import figures
+
+        out = []
+        for name, table in tables.items():
+            try:
+                for title, fig in figures.table_figures(name, table):
+                    out.append({"title": title, "png": figures.to_png_base64(fig), "source": "op"})
+            except Exception:  # a figure must never break a run
+                logger.exception("drawing the figure of table %s failed", name)
+        return out
+
     def _op_figures(self, result: StepResult) -> list[dict[str, str]]:
         if not self.report_spec.enabled:
             return []
@@ -513,7 +527,8 @@ class _Runner:
                 logger.warning("step %s: metric %s=%r is not a finite number; left out", step.id, name, value)
             else:
                 metrics[name] = number
-        figures = self._op_figures(result) + self._auto_figures(result.data, want_figures)
+        figures = (self._op_figures(result) + self._table_figures(result.tables)
+                   + self._auto_figures(result.data, want_figures))
         meta = {"id": step.id, "op": step.op, "params": _params_json(params), "input_key": self.keys[source],
                 "summary": summary, "metrics": metrics, "notes": notes, "figures": figures,
                 "figure_opts": self._figure_opts(want_figures), "seconds": seconds, "created": _now()}

@@ -25,6 +25,7 @@ __all__ = [
     "category_response_figure",
     "spike_raster_figure",
     "rates_vs_velocity_figure",
+    "table_figures",
     "auto_figures",
 ]
 
@@ -142,21 +143,33 @@ def erp_figure(
     return fig
 
 
-def railing_figure(table: pd.DataFrame):
-    """Bar chart of how much of each channel was flagged (railing/saturation), from a railing table."""
+def railing_figure(table: pd.DataFrame, column: str | None = None):
+    """How much of each channel was flagged (railing/flat), per run when the table has an ``item`` column.
+
+    ``table`` is one row per channel (and run), e.g. the ``channels`` table of
+    :func:`neurodecode.preprocess.eeg.detect_railing`; ``column`` defaults to ``bad_fraction``.
+    """
     if not isinstance(table, pd.DataFrame) or "channel" not in table or not len(table):
         return None
     numeric = [c for c in table.columns if c not in ("channel", "item") and pd.api.types.is_numeric_dtype(table[c])
                and table[c].dtype != bool]
-    preferred = [c for c in numeric if any(k in c for k in ("frac", "percent", "seconds", "duration", "n_"))]
-    column = (preferred or numeric or [None])[0]
+    preferred = [c for c in numeric if c == "bad_fraction"]
+    preferred += [c for c in numeric if any(k in c for k in ("frac", "percent", "seconds", "duration", "n_"))]
+    column = column or (preferred or numeric or [None])[0]
     if column is None:
         return None
-    fig = new_figure(7, 3)
+    n_rows = table["item"].nunique() if "item" in table else 1
+    fig = new_figure(7, max(2.5, 0.6 + 0.16 * n_rows))
     ax = fig.subplots()
     if "item" in table:
         pivot = table.pivot_table(index="item", columns="channel", values=column, aggfunc="sum")
-        im = ax.imshow(pivot.values.astype(float), aspect="auto", cmap="magma_r", interpolation="nearest")
+        pivot = pivot.reindex(index=list(dict.fromkeys(table["item"])), columns=list(dict.fromkeys(table["channel"])))
+        values = pivot.values.astype(float)
+        im = ax.imshow(values, aspect="auto", cmap="magma_r", interpolation="nearest", vmin=0)
+        for (r, c), v in np.ndenumerate(values):
+            if np.isfinite(v) and v >= 0.005:
+                ax.text(c, r, f"{v:.0%}" if v <= 1 else f"{v:.3g}", ha="center", va="center", fontsize=6,
+                        color="white" if v > 0.5 * np.nanmax(values) else "black")
         ax.set_xticks(range(pivot.shape[1]), pivot.columns.astype(str), fontsize=8)
         ax.set_yticks(range(pivot.shape[0]), pivot.index.astype(str), fontsize=6)
         fig.colorbar(im, ax=ax, label=column)
@@ -164,7 +177,7 @@ def railing_figure(table: pd.DataFrame):
         grouped = table.groupby("channel")[column].sum()
         ax.bar(grouped.index.astype(str), grouped.values, color="#d62728")
         ax.set_ylabel(column)
-    ax.set_title(f"Railing / saturation per channel ({column})", fontsize=10)
+    ax.set_title(f"Railing / flat signal per channel ({column})", fontsize=10)
     return fig
 
 
@@ -335,6 +348,14 @@ def rates_vs_velocity_figure(binned: Any, *, n_bins: int = 8, n_units: int = 6):
     ax2.set_ylabel("population mean activity")
     ax2.set_title("Activity vs speed (deciles)", fontsize=9)
     return fig
+
+
+def table_figures(name: str, table: pd.DataFrame) -> list[tuple[str, Any]]:
+    """Figures of the step tables the report knows (the per-channel railing summary)."""
+    if "railing" in name and isinstance(table, pd.DataFrame) and {"channel", "bad_fraction"} <= set(table.columns):
+        fig = railing_figure(table, "bad_fraction")
+        return [("Railing / flat fraction per channel" + (" and run" if "item" in table else ""), fig)] if fig else []
+    return []
 
 
 def auto_figures(
