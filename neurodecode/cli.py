@@ -40,8 +40,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(path)
     out = Path(args.out) if args.out else Path("out") / cfg.name
     progress = False if args.quiet or args.no_progress else None
-    result = run(cfg, out, scheduler=args.scheduler, workers=args.workers, force=args.force,
-                 cache_dir=args.cache_dir, progress=progress, processes=args.processes)
+    handler = None
+    if not args.quiet:  # warnings (skipped runs, railing, duplicated files) also go to the terminal
+        import logging
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        handler.addFilter(lambda record: record.levelno < logging.ERROR)  # errors: one line from main()
+        logging.getLogger("neurodecode").addHandler(handler)
+    try:
+        result = run(cfg, out, scheduler=args.scheduler, workers=args.workers, force=args.force,
+                     cache_dir=args.cache_dir, progress=progress, processes=args.processes)
+    finally:
+        if handler is not None:
+            logging.getLogger("neurodecode").removeHandler(handler)
     if not args.quiet:
         hits = len(result.cache_hits)
         print(f"{cfg.name}: {len(result.steps)} steps ({hits} from the cache) in "

@@ -239,7 +239,7 @@ def eeg_detect_railing(rec: Any, *, mark: bool = True, mark_channels: bool = Tru
         if "bad_fraction" in channels:
             metrics["max_bad_fraction"] = float(channels["bad_fraction"].max())
     notes = []
-    if hasattr(report, "summary"):
+    if hasattr(report, "summary") and len(report):
         notes.append(str(report.summary()))
     return StepResult(out, metrics=metrics, tables=tables, notes=notes)
 

@@ -389,8 +389,9 @@ class _Runner:
                 except NeurodecodeError as err:
                     if on_item_error != "skip" or isinstance(err, (StepError, ConfigError)):
                         raise
-                    logger.warning("step %s: skipping item %s: %s", step_id, labels[i], err)
-                    skipped.append({"item": labels[i], "error": type(err).__name__, "message": str(err)})
+                    cause = err.__cause__ if isinstance(err.__cause__, NeurodecodeError) else err
+                    logger.warning("skipped (on_item_error: skip): %s", err)
+                    skipped.append({"item": labels[i], "error": type(cause).__name__, "message": str(cause)})
 
             bar = _progress(self.progress, total=len(data), desc=step_id, unit="item", leave=False)
             with bar:
@@ -433,7 +434,7 @@ class _Runner:
         except StepError:
             raise
         except NeurodecodeError as err:
-            logger.exception("%s failed", where)
+            logger.info("%s failed", where, exc_info=True)  # the traceback goes to run.log only
             try:
                 new = type(err)(f"{where}: {err}")
             except Exception:

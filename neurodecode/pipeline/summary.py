@@ -98,30 +98,45 @@ def item_labels(items: Sequence[Any]) -> list[str]:
 
 
 def describe_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
-    """Notes such as ``"trial: 1200 -> 1150 (-50)"`` comparing two :func:`summarize` outputs."""
+    """Notes such as ``"trial: 1200 -> 1150 (-50)"`` comparing two :func:`summarize` outputs.
+
+    Sizes are compared only where they mean the same thing: same kind, and for lists the
+    per-item size when all items agree, else the total over items.
+    """
     if not before:
         return []
-
-    def sizes(summary: dict[str, Any]) -> dict[str, int]:
-        return summary.get("dims") or summary.get("dims_total") or {}
-
-    notes = []
-    if before.get("type") == "list" and after.get("type") == "list" and before["n_items"] != after["n_items"]:
+    notes: list[str] = []
+    kind_b, kind_a = before.get("kind"), after.get("kind")
+    is_list_b, is_list_a = before.get("type") == "list", after.get("type") == "list"
+    if is_list_b and is_list_a and before["n_items"] != after["n_items"]:
         notes.append(f"items: {before['n_items']} -> {after['n_items']}")
-    elif before.get("type") == "list" and after.get("type") != "list":
-        notes.append(f"{before['n_items']} items combined into one {after.get('kind') or after.get('type')}")
+    if kind_b and kind_a and kind_b != kind_a:
+        notes.append(f"kind: {kind_b} -> {kind_a}")
+        return notes
+    if is_list_b and not is_list_a:
+        notes.append(f"{before['n_items']} items combined into one {kind_a or after.get('type')}")
         total = before.get("dims_total") or {}
         for dim, n in (after.get("dims") or {}).items():
             per_item = {item.get("dims", {}).get(dim) for item in before.get("items", [])}
             if dim in total and n != total[dim] and per_item != {n}:
                 notes.append(f"{dim}: {total[dim]} in all items -> {n} ({n - total[dim]:+d})")
         return notes
-    b, a = sizes(before), sizes(after)
+    if is_list_b and is_list_a:
+        each_b, each_a = before.get("dims_each") or {}, after.get("dims_each") or {}
+        total_b, total_a = before.get("dims_total") or {}, after.get("dims_total") or {}
+        for dim in total_b:
+            if dim in each_b and dim in each_a:
+                if each_b[dim] != each_a[dim]:
+                    notes.append(f"{dim}: {each_b[dim]} -> {each_a[dim]} per item")
+            elif dim in total_a and total_a[dim] != total_b[dim]:
+                notes.append(f"{dim}: {total_b[dim]} -> {total_a[dim]} in all items ({total_a[dim] - total_b[dim]:+d})")
+        return notes
+    if is_list_b or is_list_a:
+        return notes
+    b, a = before.get("dims") or {}, after.get("dims") or {}
     for dim in b:
         if dim in a and a[dim] != b[dim]:
             notes.append(f"{dim}: {b[dim]} -> {a[dim]} ({a[dim] - b[dim]:+d})")
-    if before.get("kind") and after.get("kind") and before["kind"] != after["kind"]:
-        notes.append(f"kind: {before['kind']} -> {after['kind']}")
     return notes
 
 

@@ -201,3 +201,12 @@ def test_mask_intensity_keeps_brightest_voxels():
     assert res.metrics["kept_voxels"] == 3
     with pytest.raises(BadInputError, match="keep_fraction"):
         builtin.fmri_mask_intensity(bold, keep_fraction=0)
+
+
+def test_changes_only_compare_like_with_like():
+    runs = summarize([_epochs(6), _epochs(4)])
+    fewer = summarize([_epochs(5), _epochs(4)])
+    assert describe_changes(runs, fewer) == ["trial: 10 -> 9 in all items (-1)"]
+    assert describe_changes(runs, summarize([_epochs(6)])) == ["items: 2 -> 1", "trial: 10 -> 6 in all items (-4)"]
+    bold = summarize(make_bold(np.zeros((4, 2)), 2.0, roi=["a", "b"]))
+    assert describe_changes(summarize(_epochs(6)), bold) == ["kind: epochs -> bold"]
