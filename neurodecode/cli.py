@@ -92,7 +92,8 @@ def _cmd_ops(args: argparse.Namespace) -> int:
         print(f"  maps over lists: {'yes' if op.maps else 'no (receives the whole list)'}")
         for name, ann in spec.annotations.items():
             default = "required" if name in spec.required else f"default {spec.defaults.get(name)!r}"
-            type_name = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+            type_name = getattr(ann, "__name__", None) or str(ann).replace("typing.", "").replace(
+                "collections.abc.", "")
             print(f"  {name}: {type_name} ({default})")
         if spec.allow_extra:
             print("  (other keyword arguments are passed through)")
@@ -176,6 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("neurodecode: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return int(status or 0)
 
 

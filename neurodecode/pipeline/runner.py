@@ -297,7 +297,6 @@ class _Runner:
                                 "sha256": self.checksums.sha256(path)})
         self.checksums.save()
         self.keys["data"] = data_key(self._data_spec(), {i["name"]: i["sha256"] for i in self.inputs})
-        self._file_paths = [Path(i["path"]) for i in self.inputs]
 
     def load_data(self) -> Any:
         data = self.cfg.data
