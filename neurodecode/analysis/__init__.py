@@ -1,0 +1,32 @@
+"""Representational similarity analysis (RSA): RDMs, RDM comparison, noise ceilings.
+
+Everything is importable without torch (torch, numba and rsatoolbox are
+imported inside the functions that use them)::
+
+    from neurodecode.analysis import rdm, compare, noise_ceiling
+
+    rdms = rdm(responses, "correlation")          # (rdm, stimulus, stimulus_) stack
+    sim = compare(rdms, model_rdms, "spearman")   # (rdm_a, rdm_b) similarities
+    lower, upper = noise_ceiling(rdms, "spearman")
+
+Conventions match rsatoolbox (see ``docs/rsa.md``); :func:`to_rsatoolbox` and
+:func:`from_rsatoolbox` convert RDM stacks both ways.
+"""
+
+from __future__ import annotations
+
+from .ceiling import NoiseCeiling, noise_ceiling
+from .compare import COMPARE_METHODS, compare
+from .convert import from_rsatoolbox, to_rsatoolbox
+from .rdm import METHODS, rdm
+
+__all__ = [
+    "rdm",
+    "compare",
+    "noise_ceiling",
+    "NoiseCeiling",
+    "to_rsatoolbox",
+    "from_rsatoolbox",
+    "METHODS",
+    "COMPARE_METHODS",
+]

@@ -1,0 +1,327 @@
+"""Compare RDM stacks: every RDM of one stack with every RDM of another.
+
+:func:`compare` returns a (``rdm_a``, ``rdm_b``) DataArray of similarities,
+vectorised over all pairs (no Python loop over pairs of RDMs). Only the upper
+triangles (i < j) of the RDMs enter, as in rsatoolbox. Results equal
+``rsatoolbox.rdm.compare`` to 1e-8 (see ``tests/analysis/test_compare.py``).
+
+Methods (rsatoolbox's name in brackets where it differs):
+
+``spearman``
+    Pearson correlation of the ranks; ties get their average rank
+    (``scipy.stats.rankdata``). Each RDM is ranked once.
+``pearson`` (``corr``)
+    Pearson correlation of the dissimilarities.
+``cosine``
+    cosine similarity of the dissimilarity vectors (not centred).
+``kendall`` (``kendall`` / ``tau-b``)
+    Kendall's tau-b, as ``scipy.stats.kendalltau`` -- rsatoolbox's ``'kendall'``.
+``tau_a`` (``tau-a``)
+    Kendall's tau-a: (concordant - discordant) / all pairs. Recommended with
+    models that predict tied dissimilarities (Nili et al. 2014).
+``rho_a`` (``rho-a``)
+    Spearman's rho-a: 12 * sum(centred ranks products) / (m^3 - m).
+``corr_cov``, ``cosine_cov``
+    correlation / cosine after whitening by the covariance of dissimilarity
+    estimates (Diedrichsen et al. 2021): each RDM becomes the doubly centred
+    second-moment matrix ``G = -H D H / 2`` (optionally scaled by ``sigma_k``)
+    and the similarity is the Frobenius cosine of the ``G``s; ``corr_cov``
+    first subtracts each RDM's mean dissimilarity.
+
+A zero-variance RDM gives similarity 0 for the cosine/correlation family (as
+rsatoolbox) and NaN for ``kendall`` (as scipy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import BadInputError, DataModelError
+from .convert import _as_stack, _Stack
+
+__all__ = ["compare", "COMPARE_METHODS"]
+
+COMPARE_METHODS = ("spearman", "pearson", "cosine", "kendall", "tau_a", "rho_a", "corr_cov", "cosine_cov")
+
+_ALIASES = {
+    "corr": "pearson",
+    "correlation": "pearson",
+    "tau-a": "tau_a",
+    "tau-b": "kendall",
+    "tau_b": "kendall",
+    "rho-a": "rho_a",
+}
+
+
+def _canonical(method: str) -> str:
+    name = _ALIASES.get(method, method)
+    if name not in COMPARE_METHODS:
+        raise BadInputError(
+            f"compare: unknown method {method!r}; choose one of {COMPARE_METHODS} "
+            f"(rsatoolbox spellings {sorted(_ALIASES)} are accepted too)."
+        )
+    return name
+
+
+# --------------------------------------------------------------------------- vector-level kernels
+
+
+def _rank_average(v):
+    """Average ranks (1-based, ties averaged: scipy.stats.rankdata) of each row of a float tensor."""
+    import torch
+
+    k, m = v.shape
+    s, idx = torch.sort(v, dim=1, stable=True)
+    pos = torch.arange(m, device=v.device).expand(k, m)
+    new = torch.ones_like(s, dtype=torch.bool)
+    new[:, 1:] = s[:, 1:] != s[:, :-1]
+    last = torch.ones_like(new)
+    last[:, :-1] = new[:, 1:]
+    start = torch.cummax(torch.where(new, pos, 0), dim=1).values
+    end = torch.flip(torch.cummin(torch.flip(torch.where(last, pos, m), [1]), dim=1).values, [1])
+    avg = (start + end).to(v.dtype) / 2 + 1
+    return torch.empty_like(avg).scatter_(1, idx, avg)
+
+
+def _cosine(a, b):
+    """Cosine similarity of all row pairs; 0 where a row has zero norm (rsatoolbox's convention)."""
+    import torch
+
+    na = torch.sqrt(torch.einsum("ij,ij->i", a, a))
+    nb = torch.sqrt(torch.einsum("ij,ij->i", b, b))
+    cos = torch.matmul(a, b.T) / na[:, None] / nb[None, :]
+    zero = (na == 0)[:, None] | (nb == 0)[None, :]
+    return torch.where(zero, torch.zeros_like(cos), cos)
+
+
+def _centre(v):
+    return v - v.mean(dim=1, keepdim=True)
+
+
+def _cov_weighted(v, n_cond: int, sigma_k):
+    """RDM vectors -> flattened doubly centred (and whitened) second-moment matrices."""
+    import torch
+
+    k = v.shape[0]
+    iu = torch.triu_indices(n_cond, n_cond, 1, device=v.device)
+    d = torch.zeros(k, n_cond, n_cond, dtype=v.dtype, device=v.device)
+    d[:, iu[0], iu[1]] = v
+    d[:, iu[1], iu[0]] = v
+    g = -0.5 * d
+    g = g - g.mean(dim=1, keepdim=True) - g.mean(dim=2, keepdim=True) + g.mean(dim=(1, 2), keepdim=True)
+    if sigma_k is not None:
+        sig = torch.as_tensor(np.asarray(sigma_k, dtype=np.float64), dtype=v.dtype, device=v.device)
+        if sig.ndim == 1:
+            sq = torch.sqrt(sig)
+            g = g / sq[None, :, None] / sq[None, None, :]
+        else:
+            linv = torch.linalg.inv(torch.linalg.cholesky(sig))
+            g = torch.matmul(torch.matmul(linv, g), linv.T)
+    return g.reshape(k, n_cond * n_cond)
+
+
+def _check_sigma(sigma_k: Any, n_cond: int):
+    if sigma_k is None:
+        return None
+    sig = np.asarray(sigma_k, dtype=np.float64)
+    if sig.shape not in ((n_cond,), (n_cond, n_cond)):
+        raise BadInputError(
+            f"compare: sigma_k must be ({n_cond},) variances or a ({n_cond}, {n_cond}) covariance of "
+            f"the pattern estimates; got shape {sig.shape}."
+        )
+    if not np.isfinite(sig).all():
+        raise BadInputError("compare: sigma_k holds NaN/inf.")
+    if sig.ndim == 1 and (sig <= 0).any():
+        raise BadInputError("compare: sigma_k variances must be positive.")
+    if sig.ndim == 2:
+        try:
+            np.linalg.cholesky(sig)
+        except np.linalg.LinAlgError as err:
+            raise BadInputError("compare: sigma_k must be symmetric positive definite.") from err
+    return sig
+
+
+def kendall_s(va: np.ndarray, vb: np.ndarray, device=None) -> np.ndarray:
+    """Kendall's S (concordant - discordant pairs) for all pairs of rows (int64, (k_a, k_b))."""
+    from . import _kendall
+
+    dev = None if device is None else str(device)
+    if dev is None or dev == "cpu":
+        s = _kendall.s_numba(va, vb)
+        if s is not None:
+            return s
+        dev = "cpu"
+    import torch
+
+    ta = torch.as_tensor(va, dtype=torch.float64, device=dev)
+    tb = torch.as_tensor(vb, dtype=torch.float64, device=dev)
+    return _kendall.s_torch(ta, tb)
+
+
+def _similarity(va: np.ndarray, vb: np.ndarray, method: str, n_cond: int, sigma_k=None, device=None) -> np.ndarray:
+    """All-pairs similarity of NaN-free RDM vectors (k_a, m) x (k_b, m) -> float64 (k_a, k_b)."""
+    import torch
+
+    m = va.shape[1]
+    if method in ("kendall", "tau_a"):
+        from ._kendall import tie_counts
+
+        s = kendall_s(va, vb, device).astype(np.float64)
+        tot = m * (m - 1) // 2
+        if method == "tau_a":
+            tau = s / tot
+        else:
+            xt = tie_counts(va).astype(np.float64)
+            yt = tie_counts(vb).astype(np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tau = s / np.sqrt(tot - xt)[:, None] / np.sqrt(tot - yt)[None, :]
+        return np.clip(tau, -1.0, 1.0)
+    dev = torch.device("cpu" if device is None else device)
+    with torch.no_grad():
+        a = torch.as_tensor(va, dtype=torch.float64, device=dev)
+        b = torch.as_tensor(vb, dtype=torch.float64, device=dev)
+        if method == "cosine":
+            sim = _cosine(a, b)
+        elif method == "pearson":
+            sim = _cosine(_centre(a), _centre(b))
+        elif method == "spearman":
+            sim = _cosine(_centre(_rank_average(a)), _centre(_rank_average(b)))
+        elif method == "rho_a":
+            ra, rb = _centre(_rank_average(a)), _centre(_rank_average(b))
+            sim = torch.matmul(ra, rb.T) / (m**3 - m) * 12
+        elif method == "cosine_cov":
+            sim = _cosine(_cov_weighted(a, n_cond, sigma_k), _cov_weighted(b, n_cond, sigma_k))
+        elif method == "corr_cov":
+            sim = _cosine(
+                _cov_weighted(_centre(a), n_cond, sigma_k), _cov_weighted(_centre(b), n_cond, sigma_k)
+            )
+        else:  # pragma: no cover - guarded by _canonical
+            raise AssertionError(method)
+        return sim.cpu().numpy()
+
+
+# --------------------------------------------------------------------------- stack handling
+
+
+def _shared_mask(stacks: list[tuple[str, _Stack]]) -> np.ndarray:
+    """Positions kept: every RDM must have its NaNs (masked pairs) at the same positions."""
+    ref = None
+    for name, st in stacks:
+        nan = np.isnan(st.vectors)
+        if ref is None:
+            ref = nan[0]
+        bad = nan != ref[None, :]
+        if bad.any():
+            r, p = np.argwhere(bad)[0]
+            iu = np.triu_indices(st.n_cond, 1)
+            raise BadInputError(
+                f"compare: {name} RDM {st.index[r]!r} has {'a NaN' if nan[r, p] else 'a value'} at stimulus "
+                f"pair ({int(iu[0][p])}, {int(iu[1][p])}) where the other RDMs have "
+                f"{'values' if nan[r, p] else 'NaN'}. NaN (missing) dissimilarities are only ignored when every "
+                "compared RDM misses the same pairs; drop the RDM or the stimulus instead."
+            )
+    keep = ~ref
+    if keep.sum() < 2:
+        raise BadInputError("compare: fewer than 2 dissimilarities are left after removing NaN pairs.")
+    return keep
+
+
+def _check_same_stimuli(a: _Stack, b: _Stack) -> None:
+    if a.n_cond != b.n_cond:
+        raise DataModelError(
+            f"compare: the RDMs cover different numbers of stimuli ({a.n_cond} vs {b.n_cond}); compare RDMs "
+            "of the same stimuli (select the shared ones with .sel(stimulus=..., stimulus_=...))."
+        )
+    if a.stimulus is not None and b.stimulus is not None and not np.array_equal(a.stimulus, b.stimulus):
+        raise DataModelError(
+            "compare: the two RDM stacks list different stimuli, or the same in a different order; align "
+            "them first, e.g. b.sel(stimulus=a.stimulus.values, stimulus_=a.stimulus.values)."
+        )
+
+
+def _coord_dict(st: _Stack, suffix: str) -> dict[str, Any]:
+    dim = f"rdm_{suffix}"
+    coords: dict[str, Any] = {dim: st.index}
+    for name, values in st.coords.items():
+        coords[f"{name}_{suffix}"] = (dim, values)
+    return coords
+
+
+def compare(a: Any, b: Any, method: str = "spearman", *, sigma_k: Any = None, device: Any = None) -> xr.DataArray:
+    """Similarity of every RDM in ``a`` with every RDM in ``b``.
+
+    Parameters
+    ----------
+    a, b : xarray.DataArray, numpy.ndarray or rsatoolbox.rdm.RDMs
+        RDM stacks: DataArrays with dims (``rdm``, ``stimulus``, ``stimulus_``)
+        (from :func:`neurodecode.analysis.rdm`) or a single (``stimulus``,
+        ``stimulus_``) RDM, square numpy matrices (n, n) / (k, n, n), or
+        rsatoolbox RDMs. Both must cover the same stimuli in the same order.
+        RDMs must be symmetric; the diagonal is ignored. NaN marks a missing
+        dissimilarity and is allowed only at pairs missing from every RDM of both
+        stacks (those pairs are left out).
+    method : str
+        ``"spearman"`` (default), ``"pearson"``, ``"cosine"``, ``"kendall"``
+        (tau-b, as rsatoolbox's ``'kendall'``), ``"tau_a"``, ``"rho_a"``,
+        ``"corr_cov"`` or ``"cosine_cov"``; rsatoolbox spellings (``'corr'``,
+        ``'tau-a'``, ``'tau-b'``, ``'rho-a'``) are accepted. See the module
+        docstring and ``docs/rsa.md`` for the definitions.
+    sigma_k : array-like, optional
+        ``corr_cov`` / ``cosine_cov`` only: variances (n,) or covariance (n, n)
+        of the pattern estimates (default: identity), as rsatoolbox's ``sigma_k``.
+    device : str or torch.device, optional
+        Torch device for the computation (default CPU). On the CPU, Kendall's
+        tau uses a compiled O(m log m) pair count (numba); on other devices a
+        batched sign-matrix product.
+
+    Returns
+    -------
+    xarray.DataArray
+        Float64 similarities, dims (``rdm_a``, ``rdm_b``), index coords the
+        ``rdm`` labels of ``a`` and ``b``; every other coord on ``rdm`` comes
+        along with the suffix ``_a`` / ``_b`` (``subject`` -> ``subject_a``).
+        Attrs: ``method``, ``n_pairs`` (dissimilarities used), ``rdm_method_a``,
+        ``rdm_method_b``.
+
+    Raises
+    ------
+    DataModelError
+        Wrong dims / non-square RDMs, or stacks over different stimuli.
+    BadInputError
+        Unknown method, inf values, asymmetric RDMs, inconsistent NaNs, bad
+        ``sigma_k``.
+
+    Notes
+    -----
+    Inputs are never modified. Each RDM is ranked once (average ranks for
+    ties); Kendall's tau counts concordant minus discordant pairs exactly (no
+    sampling), vectorised over all pairs of RDMs.
+    """
+    name = _canonical(method)
+    sa = _as_stack(a, "compare (a)")
+    sb = _as_stack(b, "compare (b)")
+    _check_same_stimuli(sa, sb)
+    if sigma_k is not None and name not in ("corr_cov", "cosine_cov"):
+        raise BadInputError(f"compare: sigma_k is only used by 'corr_cov' and 'cosine_cov', not {name!r}.")
+    sig = _check_sigma(sigma_k, sa.n_cond)
+    keep = _shared_mask([("stack a", sa), ("stack b", sb)])
+    if not keep.all() and name in ("corr_cov", "cosine_cov"):
+        raise BadInputError(
+            f"compare: {name!r} needs complete RDMs; these miss {int((~keep).sum())} dissimilarities (NaN)."
+        )
+    va, vb = sa.vectors[:, keep], sb.vectors[:, keep]
+    sim = _similarity(va, vb, name, sa.n_cond, sig, device)
+    coords = {**_coord_dict(sa, "a"), **_coord_dict(sb, "b")}
+    out = xr.DataArray(sim, dims=("rdm_a", "rdm_b"), coords=coords, name=name)
+    out.attrs.update(
+        {
+            "method": name,
+            "n_pairs": int(keep.sum()),
+            "rdm_method_a": str(sa.method),
+            "rdm_method_b": str(sb.method),
+        }
+    )
+    return out
