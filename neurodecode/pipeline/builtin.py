@@ -107,7 +107,12 @@ def concat(
         extra: dict[str, Any] = {f"{dim}_in_item": (dim, np.asarray(obj[dim].values))} if dim in obj.coords else {}
         for attr in attrs_as_coords:
             if attr in obj.attrs and attr not in obj.coords:
-                extra[attr] = (dim, np.repeat(np.asarray([obj.attrs[attr]]), n))
+                value = obj.attrs[attr]
+                if isinstance(value, (list, tuple, np.ndarray)):  # e.g. bad channels: one string per entry
+                    value = np.asarray([",".join(str(v) for v in value)], dtype=object)
+                else:
+                    value = np.asarray([value])
+                extra[attr] = (dim, np.repeat(value, n))
         if item_coord:
             extra[item_coord] = (dim, np.repeat(np.asarray([label], dtype=object), n))
         obj = obj.assign_coords(extra)
@@ -128,12 +133,21 @@ def concat_epochs(
     *,
     attrs_as_coords: Sequence[str] = ("subject", "session", "run"),
 ) -> StepResult:
-    """Concatenate per-run epochs into one epochs object with subject/session/run coords on trial."""
+    """Concatenate per-run epochs into one epochs object with subject/session/run coords on trial.
+
+    Each run's bad channels (``attrs["bads"]``, set by railing detection) differ between runs, so
+    they become a per-trial coord ``bad_channels`` (comma-separated names, "" when none) instead of
+    being lost as a conflicting attr.
+    """
     from ..datamodel import validate
 
-    for obj in _as_list(items):
+    items = _as_list(items)
+    for obj in items:
         validate(obj, "epochs")
+    items = [obj.assign_attrs(bads=list(obj.attrs.get("bads", []) or [])) for obj in items]
+    attrs_as_coords = tuple(attrs_as_coords) + ("bads",)
     result = concat(items, dim="trial", attrs_as_coords=attrs_as_coords)
+    result.data = result.data.rename({"bads": "bad_channels"}) if "bads" in result.data.coords else result.data
     result.data.attrs["nd_kind"] = "epochs"
     return result
 

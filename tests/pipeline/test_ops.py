@@ -210,3 +210,18 @@ def test_changes_only_compare_like_with_like():
     assert describe_changes(runs, summarize([_epochs(6)])) == ["items: 2 -> 1", "trial: 10 -> 6 in all items (-4)"]
     bold = summarize(make_bold(np.zeros((4, 2)), 2.0, roi=["a", "b"]))
     assert describe_changes(summarize(_epochs(6)), bold) == ["kind: epochs -> bold"]
+
+
+def test_concat_epochs_keeps_per_run_bad_channels():
+    """Bad channels differ between runs: they become a per-trial coord, not a dropped attr."""
+    import numpy as np
+
+    from neurodecode import datamodel as dm
+    from neurodecode.pipeline.builtin import concat_epochs
+
+    a = dm.make_epochs(np.zeros((2, 2, 3)), 10.0, ["a", "b"], 0.0, subject="1", run=1, bads=["a"])
+    b = dm.make_epochs(np.zeros((3, 2, 3)), 10.0, ["a", "b"], 0.0, subject="1", run=2)
+    out = concat_epochs([a, b]).data
+    assert list(out["bad_channels"].values) == ["a", "a", "", "", ""]
+    assert list(out["run"].values) == [1, 1, 2, 2, 2]
+    assert "bads" not in out.attrs
