@@ -102,24 +102,33 @@ def _centre(v):
 
 
 def _cov_weighted(v, n_cond: int, sigma_k):
-    """RDM vectors -> flattened doubly centred (and whitened) second-moment matrices."""
+    """RDM vectors -> vectors whose plain inner product is the whitened one (rsatoolbox's conventions).
+
+    ``sigma_k`` None or 1-D: the doubly centred second-moment matrix ``G = -H D H / 2``,
+    scaled by ``1 / sqrt(s_i s_j)``, flattened (the Frobenius product counts each
+    off-diagonal entry twice, as rsatoolbox's sqrt(2) weighting). ``sigma_k`` 2-D:
+    ``L^-1 v`` with ``L L^T = V``, ``V = (C S C^T) o (C S C^T)`` the covariance of the
+    dissimilarity estimates (C: pairwise contrasts), i.e. rsatoolbox's exact
+    (conjugate-gradient) path, solved directly here.
+    """
     import torch
 
     k = v.shape[0]
     iu = torch.triu_indices(n_cond, n_cond, 1, device=v.device)
+    if sigma_k is not None and np.ndim(sigma_k) == 2:
+        sig = torch.as_tensor(np.asarray(sigma_k, dtype=np.float64), dtype=v.dtype, device=v.device)
+        i, j = iu[0], iu[1]
+        xi = sig[i][:, i] - sig[i][:, j] - sig[j][:, i] + sig[j][:, j]  # C S C^T, (m, m)
+        chol = torch.linalg.cholesky(xi * xi)
+        return torch.linalg.solve_triangular(chol, v.T, upper=False).T
     d = torch.zeros(k, n_cond, n_cond, dtype=v.dtype, device=v.device)
     d[:, iu[0], iu[1]] = v
     d[:, iu[1], iu[0]] = v
     g = -0.5 * d
     g = g - g.mean(dim=1, keepdim=True) - g.mean(dim=2, keepdim=True) + g.mean(dim=(1, 2), keepdim=True)
     if sigma_k is not None:
-        sig = torch.as_tensor(np.asarray(sigma_k, dtype=np.float64), dtype=v.dtype, device=v.device)
-        if sig.ndim == 1:
-            sq = torch.sqrt(sig)
-            g = g / sq[None, :, None] / sq[None, None, :]
-        else:
-            linv = torch.linalg.inv(torch.linalg.cholesky(sig))
-            g = torch.matmul(torch.matmul(linv, g), linv.T)
+        sq = torch.sqrt(torch.as_tensor(np.asarray(sigma_k, dtype=np.float64), dtype=v.dtype, device=v.device))
+        g = g / sq[None, :, None] / sq[None, None, :]
     return g.reshape(k, n_cond * n_cond)
 
 
@@ -218,7 +227,7 @@ def _shared_mask(stacks: list[tuple[str, _Stack]]) -> np.ndarray:
             r, p = np.argwhere(bad)[0]
             iu = np.triu_indices(st.n_cond, 1)
             raise BadInputError(
-                f"compare: {name} RDM {st.index[r]!r} has {'a NaN' if nan[r, p] else 'a value'} at stimulus "
+                f"compare: {name} RDM {(st.index[r].item() if isinstance(st.index[r], np.generic) else st.index[r])!r} has {'a NaN' if nan[r, p] else 'a value'} at stimulus "
                 f"pair ({int(iu[0][p])}, {int(iu[1][p])}) where the other RDMs have "
                 f"{'values' if nan[r, p] else 'NaN'}. NaN (missing) dissimilarities are only ignored when every "
                 "compared RDM misses the same pairs; drop the RDM or the stimulus instead."

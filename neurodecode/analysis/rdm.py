@@ -70,6 +70,11 @@ class _Member:
 # --------------------------------------------------------------------------- input parsing
 
 
+def _lab(value: Any) -> Any:
+    """A label as a plain Python value (for readable error messages)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _is_torch(x: Any) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "detach")
 
@@ -196,19 +201,19 @@ def _check_values(m: _Member) -> None:
         import torch
 
         if x.is_complex():
-            raise BadInputError(f"rdm: input {m.label!r} must hold real numbers, got {x.dtype}.")
+            raise BadInputError(f"rdm: input {_lab(m.label)!r} must hold real numbers, got {x.dtype}.")
         finite = torch.isfinite(x) if x.is_floating_point() else torch.ones_like(x, dtype=torch.bool)
         if not bool(finite.all()):
             where = torch.nonzero(~finite)[0].tolist()
             raise BadInputError(
-                f"rdm: input {m.label!r} holds {int((~finite).sum())} NaN/inf value(s) (first at row {where[0]}, "
+                f"rdm: input {_lab(m.label)!r} holds {int((~finite).sum())} NaN/inf value(s) (first at row {where[0]}, "
                 f"column {where[1]}). Drop or impute them before computing RDMs."
             )
         shape = tuple(x.shape)
     else:
         x = np.asarray(x)
         if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or np.issubdtype(x.dtype, np.complexfloating):
-            raise BadInputError(f"rdm: input {m.label!r} must hold real numbers, got dtype {x.dtype}.")
+            raise BadInputError(f"rdm: input {_lab(m.label)!r} must hold real numbers, got dtype {x.dtype}.")
         m.x = x
         if np.issubdtype(x.dtype, np.floating):
             bad = ~np.isfinite(x)
@@ -216,21 +221,21 @@ def _check_values(m: _Member) -> None:
                 where = np.argwhere(bad)[0].tolist()
                 stim = m.obs_labels[where[0]] if m.obs_labels is not None else where[0]
                 raise BadInputError(
-                    f"rdm: input {m.label!r} holds {int(bad.sum())} NaN/inf value(s) (first at stimulus "
-                    f"{stim!r}, feature index {where[1]}). Drop or impute them before computing RDMs."
+                    f"rdm: input {_lab(m.label)!r} holds {int(bad.sum())} NaN/inf value(s) (first at stimulus "
+                    f"{_lab(stim)!r}, feature index {where[1]}). Drop or impute them before computing RDMs."
                 )
         shape = x.shape
     if shape[0] < 2:
-        raise BadInputError(f"rdm: input {m.label!r} has {shape[0]} stimulus row(s); an RDM needs at least 2.")
+        raise BadInputError(f"rdm: input {_lab(m.label)!r} has {shape[0]} stimulus row(s); an RDM needs at least 2.")
     if shape[1] < 1:
-        raise BadInputError(f"rdm: input {m.label!r} has no features (0 columns).")
+        raise BadInputError(f"rdm: input {_lab(m.label)!r} has no features (0 columns).")
 
 
 def _runs_of(m: _Member, runs: Any, n_obs: int) -> np.ndarray:
     if isinstance(runs, str):
         if m.source is None or runs not in m.source.coords:
             raise BadInputError(
-                f"rdm: runs={runs!r} names a coord, but input {m.label!r} has no such coord along its "
+                f"rdm: runs={runs!r} names a coord, but input {_lab(m.label)!r} has no such coord along its "
                 "stimulus/trial dim; pass an array with the run of each row instead."
             )
         values = np.asarray(m.source.coords[runs].values)
@@ -238,10 +243,10 @@ def _runs_of(m: _Member, runs: Any, n_obs: int) -> np.ndarray:
         values = np.asarray(runs)
     if values.ndim != 1 or values.shape[0] != n_obs:
         raise BadInputError(
-            f"rdm: runs must give the run of each of the {n_obs} rows of input {m.label!r}; got shape {values.shape}."
+            f"rdm: runs must give the run of each of the {n_obs} rows of input {_lab(m.label)!r}; got shape {values.shape}."
         )
     if pd.isna(values).any():
-        raise BadInputError(f"rdm: runs of input {m.label!r} contain missing values.")
+        raise BadInputError(f"rdm: runs of input {_lab(m.label)!r} contain missing values.")
     return values
 
 
@@ -301,8 +306,8 @@ def _crossnobis(x, cond, run_codes, n_cond: int, n_runs: int, prec):
 
     k, n_obs, f = x.shape
     dev, dt = x.device, x.dtype
-    cond_t = torch.as_tensor(cond, device=dev)
-    run_t = torch.as_tensor(run_codes, device=dev)
+    cond_t = torch.tensor(np.asarray(cond, dtype=np.int64), device=dev)
+    run_t = torch.tensor(np.asarray(run_codes, dtype=np.int64), device=dev)
     # one-hot (run, cond, obs) indicator -> per (run, cond) sums and counts
     onehot = torch.zeros(n_runs, n_cond, n_obs, dtype=dt, device=dev)
     onehot[run_t, cond_t, torch.arange(n_obs, device=dev)] = 1.0
@@ -421,12 +426,12 @@ def rdm(
     for m in members:
         if int(m.x.shape[0]) != n_obs:
             raise DataModelError(
-                f"rdm: input {m.label!r} has {int(m.x.shape[0])} stimulus rows but input "
-                f"{members[0].label!r} has {n_obs}; every input of a stack must hold the same stimuli."
+                f"rdm: input {_lab(m.label)!r} has {int(m.x.shape[0])} stimulus rows but input "
+                f"{_lab(members[0].label)!r} has {n_obs}; every input of a stack must hold the same stimuli."
             )
         if m.obs_labels is not None and ref_labels is not None and not np.array_equal(m.obs_labels, ref_labels):
             raise DataModelError(
-                f"rdm: input {m.label!r} lists different stimuli (or a different order) than the others; "
+                f"rdm: input {_lab(m.label)!r} lists different stimuli (or a different order) than the others; "
                 "align them first, e.g. da.sel(stimulus=reference.stimulus)."
             )
 
@@ -470,8 +475,8 @@ def rdm(
             if (seen == 0).any():
                 r, c = np.argwhere(seen == 0)[0]
                 raise BadInputError(
-                    f"rdm: crossnobis needs every stimulus in every run, but stimulus {stim_labels[c]!r} is "
-                    f"missing from run {r} of input {m.label!r}; drop that stimulus or that run."
+                    f"rdm: crossnobis needs every stimulus in every run, but stimulus {_lab(stim_labels[c])!r} is "
+                    f"missing from run {r} of input {_lab(m.label)!r}; drop that stimulus or that run."
                 )
     else:
         if ref_labels is not None:
@@ -507,11 +512,11 @@ def rdm(
             f = int(m.x.shape[1])
             if p.shape != (f, f):
                 raise BadInputError(
-                    f"rdm: the noise precision for input {m.label!r} must be ({f}, {f}) to match its "
+                    f"rdm: the noise precision for input {_lab(m.label)!r} must be ({f}, {f}) to match its "
                     f"{f} features; got {p.shape}."
                 )
             if not np.isfinite(p).all():
-                raise BadInputError(f"rdm: the noise precision for input {m.label!r} holds NaN/inf.")
+                raise BadInputError(f"rdm: the noise precision for input {_lab(m.label)!r} holds NaN/inf.")
 
     # ---- group equally shaped members, compute each group in one batch
     groups: dict[tuple, list[int]] = {}
@@ -522,7 +527,7 @@ def rdm(
         groups.setdefault(key, []).append(i)
     out = np.empty((len(members), n_cond, n_cond), dtype=np.float64 if tdtype == torch.float64 else np.float32)
     with torch.no_grad():
-        cond_t = torch.as_tensor(cond, device=device)
+        cond_t = torch.tensor(np.asarray(cond, dtype=np.int64), device=device)
         for key, idx in groups.items():
             x = torch.stack(
                 [torch.as_tensor(members[i].x, device=device).to(tdtype) for i in idx]
@@ -530,7 +535,7 @@ def rdm(
             if method == "poisson" and bool((x < 0).any()):
                 i = idx[int(torch.nonzero((x < 0).flatten(1).any(1))[0])]
                 raise BadInputError(
-                    f"rdm: method='poisson' needs non-negative counts/rates, but input {members[i].label!r} "
+                    f"rdm: method='poisson' needs non-negative counts/rates, but input {_lab(members[i].label)!r} "
                     "holds negative values."
                 )
             if averaging:
@@ -547,7 +552,7 @@ def rdm(
                 if norm is not None and bool((norm == 0).any()):
                     g, s = torch.nonzero(norm == 0)[0].tolist()
                     raise BadInputError(
-                        f"rdm: stimulus {stim_labels[s]!r} of input {members[idx[g]].label!r} has a constant "
+                        f"rdm: stimulus {_lab(stim_labels[s])!r} of input {_lab(members[idx[g]].label)!r} has a constant "
                         "pattern (zero variance over features); its correlation distance is undefined. "
                         "Drop it or use method='euclidean'."
                     )
