@@ -280,10 +280,11 @@ def _distances(x, method: str, prec, prior_lambda: float, prior_weight: float):
 
     f = x.shape[-1]
     if method == "correlation":
+        # centre over features; scale the (small) Gram matrix rather than the (large) patterns
         xc = x - x.mean(dim=-1, keepdim=True)
         norm = torch.sqrt(torch.einsum("knf,knf->kn", xc, xc))
-        xc = xc / norm.unsqueeze(-1)
-        return 1.0 - torch.matmul(xc, xc.transpose(-1, -2)), norm
+        gram = torch.matmul(xc, xc.transpose(-1, -2))
+        return 1.0 - gram / norm.unsqueeze(-1) / norm.unsqueeze(-2), norm
     if method == "euclidean" or (method == "mahalanobis" and prec is None):
         sq = torch.einsum("knf,knf->kn", x, x)
         k = torch.matmul(x, x.transpose(-1, -2))
@@ -529,9 +530,9 @@ def rdm(
     with torch.no_grad():
         cond_t = torch.tensor(np.asarray(cond, dtype=np.int64), device=device)
         for key, idx in groups.items():
-            x = torch.stack(
-                [torch.as_tensor(members[i].x, device=device).to(tdtype) for i in idx]
-            )  # a new tensor: the inputs are never written
+            # (k, n, f); may share memory with the input: only out-of-place operations from here on
+            parts = [torch.as_tensor(members[i].x, device=device).to(tdtype) for i in idx]
+            x = parts[0].unsqueeze(0) if len(parts) == 1 else torch.stack(parts)
             if method == "poisson" and bool((x < 0).any()):
                 i = idx[int(torch.nonzero((x < 0).flatten(1).any(1))[0])]
                 raise BadInputError(
