@@ -34,62 +34,73 @@ def _numba_kernels():
     """Compile (or load from numba's cache) the CPU kernels; None when numba is unavailable."""
     try:
         import numba
+        import numba.extending
     except ImportError:
         return None
     njit, prange = numba.njit, numba.prange
 
     @njit(cache=True, parallel=True)
-    def prepare(v):  # pragma: no cover - compiled
+    def prepare(v, order):  # pragma: no cover - compiled
+        # order: argsort of each row (any tie order); returns dense ranks and tie structure
         k, m = v.shape
-        order = np.empty((k, m), dtype=np.int64)
         gsorted = np.empty((k, m), dtype=np.int32)
         rank = np.empty((k, m), dtype=np.int32)
         start = np.empty((k, m + 1), dtype=np.int32)
         levels = np.empty(k, dtype=np.int64)
-        ties = np.empty(k, dtype=np.int64)
         for r in prange(k):
-            o = np.argsort(v[r], kind="mergesort")
             g = 0
-            run = 1
-            t = 0
             start[r, 0] = 0
+            prev = v[r, order[r, 0]]
             for u in range(m):
-                p = o[u]
-                order[r, u] = p
-                if u > 0:
-                    if v[r, p] != v[r, o[u - 1]]:
-                        g += 1
-                        start[r, g] = u
-                        t += run * (run - 1) // 2
-                        run = 1
-                    else:
-                        run += 1
+                p = order[r, u]
+                x = v[r, p]
+                if x != prev:
+                    g += 1
+                    start[r, g] = u
+                    prev = x
                 gsorted[r, u] = g
                 rank[r, p] = g
-            t += run * (run - 1) // 2
             levels[r] = g + 1
             start[r, g + 1] = m
-            ties[r] = t
-        return order, gsorted, rank, start, levels, ties
+        return gsorted, rank, start, levels
 
-    @njit(inline="always")
-    def popcount(x):  # pragma: no cover - compiled
-        x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
-        x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
-        x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-        return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+    @numba.extending.intrinsic
+    def popcount(typingctx, x):  # pragma: no cover - compiled
+        # the CPU's population count instruction (llvm.ctpop)
+        def codegen(context, builder, signature, args):
+            return builder.ctpop(args[0])
 
+        return numba.types.uint64(numba.types.uint64), codegen
+
+    # A set of slots 0..m-1 as a bitset, plus counts per 64-slot word: a flat prefix array
+    # (branch-free vector update, for up to 128 words) or a Fenwick tree (more words).
     @njit(inline="always")
-    def count_below(t, words, tree):  # pragma: no cover - compiled
+    def count_below(t, words, tree, flat):  # pragma: no cover - compiled
         # number of occupied slots < t
         w = t >> 6
-        c = 0
-        p = w
-        while p > 0:
-            c += tree[p]
-            p &= p - 1
+        if flat:
+            c = np.int64(tree[w])
+        else:
+            c = 0
+            p = w
+            while p > 0:
+                c += tree[p]
+                p &= p - 1
         mask = (np.uint64(1) << np.uint64(t & 63)) - np.uint64(1)
         return c + np.int64(popcount(words[w] & mask))
+
+    @njit(inline="always")
+    def insert(slot, words, tree, n_words, flat):  # pragma: no cover - compiled
+        w = slot >> 6
+        words[w] |= np.uint64(1) << np.uint64(slot & 63)
+        if flat:
+            for q in range(n_words + 1):
+                tree[q] += q > w
+        else:
+            p = w + 1
+            while p <= n_words:
+                tree[p] += 1
+                p += p & (-p)
 
     @njit(cache=True, parallel=True)
     def pair_s(oa, ga, ra, sa, la, ob, gb, rb, sb, lb):  # pragma: no cover - compiled
@@ -97,49 +108,48 @@ def _numba_kernels():
         kb = ob.shape[0]
         out = np.empty((ka, kb), dtype=np.int64)
         n_words = (m + 63) >> 6
+        flat = n_words <= 128
         for t in prange(ka * kb):
             i = t // kb
             j = t - i * kb
-            # walk the vector with ties (if only one has them); look up values in the other
+            # walk one vector in sorted order, look the other's ranks up; prefer the tied one as walker
             if lb[j] < m and la[i] == m:
-                order = ob[j]
-                grp = gb[j]
-                val = ra[i]
-                start = sa[i]
-                vtied = False
+                order, grp, val, start = ob[j], gb[j], ra[i], sa[i]
+                otied, vtied = True, False
             else:
-                order = oa[i]
-                grp = ga[i]
-                val = rb[j]
-                start = sb[j]
-                vtied = lb[j] < m
+                order, grp, val, start = oa[i], ga[i], rb[j], sb[j]
+                otied, vtied = la[i] < m, lb[j] < m
             words = np.zeros(n_words + 1, dtype=np.uint64)
-            tree = np.zeros(n_words + 2, dtype=np.int64)
-            nxt = start.copy()
-            inserted = 0
+            tree = np.zeros(n_words + 2, dtype=np.int32)
             s_total = 0
-            s = 0
-            while s < m:
-                e = s + 1
-                while e < m and grp[e] == grp[s]:
-                    e += 1
-                for u in range(s, e):
+            if not otied and not vtied:
+                # no ties: ranks are 0..m-1, one query and one insert per item
+                for u in range(m):
                     g = val[order[u]]
-                    lt = count_below(start[g], words, tree)
-                    le = count_below(start[g + 1], words, tree) if vtied else lt
-                    s_total += lt - (inserted - le)
-                for u in range(s, e):
-                    g = val[order[u]]
-                    slot = nxt[g]
-                    nxt[g] = slot + 1
-                    w = slot >> 6
-                    words[w] |= np.uint64(1) << np.uint64(slot & 63)
-                    p = w + 1
-                    while p <= n_words:
-                        tree[p] += 1
-                        p += p & (-p)
-                inserted += e - s
-                s = e
+                    lt = count_below(g, words, tree, flat)
+                    s_total += 2 * lt - u
+                    insert(g, words, tree, n_words, flat)
+            else:
+                # ties: slots start[g]..start[g+1]-1 hold value g, filled in walking order; the
+                # walker's tie groups are all queried before any of their items is inserted
+                nxt = start.copy()
+                inserted = 0
+                s = 0
+                while s < m:
+                    e = s + 1
+                    while e < m and grp[e] == grp[s]:
+                        e += 1
+                    for u in range(s, e):
+                        g = val[order[u]]
+                        lt = count_below(start[g], words, tree, flat)
+                        le = count_below(start[g + 1], words, tree, flat) if vtied else lt
+                        s_total += lt - (inserted - le)
+                    for u in range(s, e):
+                        g = val[order[u]]
+                        insert(nxt[g], words, tree, n_words, flat)
+                        nxt[g] += 1
+                    inserted += e - s
+                    s = e
             out[i, j] = s_total
         return out
 
@@ -156,14 +166,37 @@ def tie_counts(v: np.ndarray) -> np.ndarray:
     return (pos - run_start).sum(axis=1).astype(np.int64)
 
 
+def _argsort_rows(v: np.ndarray) -> np.ndarray:
+    """Row-wise argsort (numpy's SIMD quicksort; tie order is irrelevant here), rows split over threads."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(os.cpu_count() or 1, 8, v.shape[0] // 8)
+    if workers < 2:
+        return np.argsort(v, axis=1)
+    out = np.empty(v.shape, dtype=np.intp)
+    bounds = np.linspace(0, v.shape[0], workers + 1).astype(int)
+
+    def work(r: int) -> None:  # numpy releases the GIL while sorting
+        out[bounds[r] : bounds[r + 1]] = np.argsort(v[bounds[r] : bounds[r + 1]], axis=1)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(work, range(workers)))
+    return out
+
+
 def s_numba(va: np.ndarray, vb: np.ndarray) -> np.ndarray | None:
     """Kendall S for all pairs of rows (CPU, numba); None when numba is not installed."""
     kernels = _numba_kernels()
     if kernels is None:
         return None
     prepare, pair_s = kernels
-    oa, ga, ra, sa, la, _ = prepare(np.ascontiguousarray(va, dtype=np.float64))
-    ob, gb, rb, sb, lb, _ = prepare(np.ascontiguousarray(vb, dtype=np.float64))
+    prepared = []
+    for v in (va, vb):
+        v = np.ascontiguousarray(v, dtype=np.float64)
+        order = _argsort_rows(v)
+        prepared.append((order,) + tuple(prepare(v, order)))
+    (oa, ga, ra, sa, la), (ob, gb, rb, sb, lb) = prepared
     return pair_s(oa, ga, ra, sa, la, ob, gb, rb, sb, lb)
 
 

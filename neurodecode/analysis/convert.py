@@ -67,25 +67,32 @@ def _check_matrices(mats: np.ndarray, what: str) -> np.ndarray:
             f"{what}: RDMs need at least 3 stimuli to be compared (got {n}); "
             "an RDM of 2 stimuli has a single dissimilarity."
         )
-    if np.isinf(mats).any():
-        where = np.argwhere(np.isinf(mats))[0].tolist()
-        raise BadInputError(f"{what}: RDM values contain inf (first at rdm/row/col {where}); fix or mask them.")
     iu = _triu(n)
     upper = mats[:, iu[0], iu[1]]
+    if not np.isinf(mats).any() and (mats == mats.transpose(0, 2, 1)).all():
+        return np.ascontiguousarray(upper)  # exactly symmetric, finite: the common case
     lower = mats.transpose(0, 2, 1)[:, iu[0], iu[1]]
-    nan_u, nan_l = np.isnan(upper), np.isnan(lower)
-    scale = np.nanmax(np.abs(upper)) if not nan_u.all() else 1.0
-    bad = (nan_u != nan_l) | (
-        ~nan_u & ~nan_l & ~np.isclose(upper, lower, rtol=1e-6, atol=1e-9 * max(scale, 1e-300))
-    )
-    if bad.any():
-        r, p = np.argwhere(bad)[0]
-        i, j = int(iu[0][p]), int(iu[1][p])
+    if np.isinf(upper).any() or np.isinf(lower).any():
+        r, p = np.argwhere(np.isinf(upper) | np.isinf(lower))[0]
         raise BadInputError(
-            f"{what}: RDM {int(r)} is not symmetric (entry [{i}, {j}] = {mats[r, i, j]!r} but "
-            f"[{j}, {i}] = {mats[r, j, i]!r}). Dissimilarities must be symmetric; if the asymmetry "
-            "is intended noise, symmetrise first with (M + M.T) / 2."
+            f"{what}: RDM {int(r)} holds inf (at stimulus pair ({int(iu[0][p])}, {int(iu[1][p])})); "
+            "fix it, or mark a missing dissimilarity with NaN."
         )
+    same = upper == lower
+    if not same.all():  # exact symmetry is the common case; otherwise allow rounding differences
+        nan_u, nan_l = np.isnan(upper), np.isnan(lower)
+        scale = np.nanmax(np.abs(upper)) if not nan_u.all() else 1.0
+        bad = ~same & ((nan_u != nan_l) | (
+            ~nan_u & ~nan_l & ~np.isclose(upper, lower, rtol=1e-6, atol=1e-9 * max(scale, 1e-300))
+        ))
+        if bad.any():
+            r, p = np.argwhere(bad)[0]
+            i, j = int(iu[0][p]), int(iu[1][p])
+            raise BadInputError(
+                f"{what}: RDM {int(r)} is not symmetric (entry [{i}, {j}] = {mats[r, i, j]!r} but "
+                f"[{j}, {i}] = {mats[r, j, i]!r}). Dissimilarities must be symmetric; if the asymmetry "
+                "is intended noise, symmetrise first with (M + M.T) / 2."
+            )
     return np.ascontiguousarray(upper, dtype=np.float64)
 
 

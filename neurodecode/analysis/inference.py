@@ -1,0 +1,801 @@
+"""Statistical inference for RSA: bootstrap CIs, paired model tests, permutation tests, FDR.
+
+:func:`bootstrap` evaluates model RDMs against data RDMs and resamples stimuli,
+subjects or both to get a sampling distribution, confidence intervals and
+(bootstrapped) noise ceilings. It follows rsatoolbox's conventions exactly
+(``rsatoolbox.inference.eval_bootstrap_pattern`` / ``eval_bootstrap_rdm`` /
+``eval_bootstrap``; identical resample indices give identical numbers, see
+``tests/analysis/test_inference.py``):
+
+* a stimulus resample draws ``n`` stimuli with replacement; the resampled RDM
+  holds every pair of drawn stimuli, and the pairs between two copies of the
+  *same* stimulus are dropped (rsatoolbox marks them NaN and removes them);
+* a sample with fewer than 3 distinct stimuli is invalid (NaN);
+* the evaluation of a model is the mean of its similarity with every
+  (resampled) data RDM.
+
+Everything is batched in torch: a stimulus resample only changes how often
+each stimulus pair occurs, so a resampled RDM is the original vector of
+dissimilarities with pair weights ``w_ij = c_i * c_j`` (``c`` the draw counts).
+Ranks with ties of the resampled vector are cumulative sums of those weights
+along each RDM's sort order (sorted once), and Pearson / Spearman / cosine /
+rho-a of the resampled vectors are weighted moments -- no RDM is rebuilt and
+no Python loop runs per resample. This is exact, not an approximation.
+
+:func:`paired_test` turns a bootstrap result into pairwise model differences
+(CIs and two-sided bootstrap p-values), :func:`permutation_test` tests each
+model's relatedness to the data against stimulus-label permutations, and
+:func:`fdr` applies the Benjamini-Hochberg (or -Yekutieli) procedure.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import BadInputError, DataModelError
+from .ceiling import noise_ceiling as _noise_ceiling
+from .compare import _canonical, _check_same_stimuli, _shared_mask, _similarity
+from .convert import _as_stack, _Stack
+
+__all__ = ["bootstrap", "paired_test", "permutation_test", "fdr", "WEIGHTED_METHODS"]
+
+log = logging.getLogger(__name__)
+
+#: comparison methods that can be bootstrapped over stimuli / permuted in closed form
+WEIGHTED_METHODS = ("spearman", "pearson", "cosine", "rho_a")
+_RANKED = ("spearman", "rho_a")
+_OVER = ("stimulus", "subject", "both")
+
+
+# --------------------------------------------------------------------------- torch kernels
+
+
+def _device(device: Any):
+    import torch
+
+    return torch.device("cpu" if device is None else device)
+
+
+def _sort_info(v):
+    """Sort order and, per sorted position, the first/last position of its tie group (last dim)."""
+    import torch
+
+    s, order = torch.sort(v, dim=-1, stable=True)
+    m = v.shape[-1]
+    new = torch.ones_like(s, dtype=torch.bool)
+    new[..., 1:] = s[..., 1:] != s[..., :-1]
+    last = torch.ones_like(new)
+    last[..., :-1] = new[..., 1:]
+    pos = torch.arange(m, device=v.device).expand(order.shape)
+    start = torch.cummax(torch.where(new, pos, 0), dim=-1).values
+    end = torch.flip(torch.cummin(torch.flip(torch.where(last, pos, m), [-1]), dim=-1).values, [-1])
+    return order, start, end
+
+
+def _weighted_ranks(info, w):
+    """Average ranks (ties averaged) of vectors whose entries occur ``w`` times each.
+
+    ``info`` from :func:`_sort_info` on (..., K, m) values, ``w`` (B, 1, m) integer-valued
+    float weights; returns (B, K, m): the rank every copy of each entry gets in the
+    expanded vector (scipy.stats.rankdata of the vector with each entry repeated w times).
+    """
+    import torch
+
+    order, start, end = info
+    shape = torch.broadcast_shapes(order.shape, w.shape)
+    order_e = order.expand(shape)
+    ws = torch.gather(w.expand(shape), -1, order_e)
+    cs0 = torch.nn.functional.pad(torch.cumsum(ws, -1), (1, 0))
+    before = torch.gather(cs0, -1, start.expand(shape))
+    upto = torch.gather(cs0, -1, end.expand(shape) + 1)
+    r = before + (upto - before + 1.0) / 2.0
+    return torch.empty_like(r).scatter_(-1, order_e, r)
+
+
+def _weighted_sim(x, y, w, method: str):
+    """Similarity of all row pairs of x (B, Kx, m) and y (B, Ky, m) with pair weights w (B, 1, m).
+
+    ``x``/``y`` hold ranks for the rank methods. Equals the unweighted measure on the
+    vectors with each entry repeated ``w`` times. Zero-norm rows give 0 (rsatoolbox).
+    """
+    import torch
+
+    tot = w.sum(-1, keepdim=True)  # (B, 1, 1)
+    if method != "cosine":
+        x = x - (x * w).sum(-1, keepdim=True) / tot
+        y = y - (y * w).sum(-1, keepdim=True) / tot
+    num = torch.einsum("bim,bjm->bij", x * w, y)
+    if method == "rho_a":
+        return num * 12.0 / (tot**3 - tot)
+    nx = torch.sqrt((x * x * w).sum(-1))
+    ny = torch.sqrt((y * y * w).sum(-1))
+    sim = num / nx[:, :, None] / ny[:, None, :]
+    zero = (nx == 0)[:, :, None] | (ny == 0)[:, None, :]
+    return torch.where(zero, torch.zeros_like(sim), sim)
+
+
+def _weighted_normalise(x, w, method: str):
+    """Per-RDM normalisation before pooling (rsatoolbox's pool_rdm) under pair weights."""
+    import torch
+
+    if method in _RANKED:
+        return x  # already ranks
+    tot = w.sum(-1, keepdim=True)
+    if method == "cosine":
+        return x / torch.sqrt((x * x * w).sum(-1, keepdim=True) / tot)
+    xc = x - (x * w).sum(-1, keepdim=True) / tot
+    return xc / torch.sqrt((xc * xc * w).sum(-1, keepdim=True) / tot)
+
+
+def _group_onehot(groups: np.ndarray, n_groups: int, dtype, device):
+    import torch
+
+    g = torch.as_tensor(groups, device=device)
+    return (g[None, :] == torch.arange(n_groups, device=device)[:, None]).to(dtype)  # (G, K)
+
+
+def _pooled(z, c, onehot):
+    """Pooled vectors: all RDMs, and all but each group (rsatoolbox's leave-one-out), weighted by c.
+
+    ``z`` (B, K, m) normalised vectors (or (K, m)), ``c`` (B, K) multiplicities, ``onehot`` (G, K).
+    Returns (B, G + 1, m); where a sample holds a single group the leave-one-out pool is the full
+    pool (rsatoolbox then uses the whole set as training and test set).
+    """
+    import torch
+
+    if z.ndim == 2:
+        z = z.expand(c.shape[0], *z.shape)
+    cz = c[:, :, None] * z
+    total = cz.sum(1)  # (B, m)
+    ctot = c.sum(1)  # (B,)
+    gsum = torch.einsum("gk,bkm->bgm", onehot, cz)
+    gcount = c @ onehot.T  # (B, G)
+    rest = ctot[:, None] - gcount
+    alone = rest <= 0
+    denom = torch.where(alone, ctot[:, None], rest)
+    out = torch.where(alone[:, :, None], total[:, None, :], total[:, None, :] - gsum) / denom[:, :, None]
+    return torch.cat([(total / ctot[:, None])[:, None, :], out], dim=1)
+
+
+def _ceiling_from_sims(sims, c, onehot):
+    """Lower/upper bound from similarities (B, G + 1, K) of the pooled vectors with each data RDM."""
+    present = (c @ onehot.T) > 0  # (B, G)
+    size = onehot.sum(1)  # (G,)
+    upper_g = (sims[:, 0, :] @ onehot.T) / size  # (B, G)
+    lower_g = (sims[:, 1:, :] * onehot[None]).sum(-1) / size  # (B, G)
+    n_present = present.sum(1)
+    upper = (upper_g * present).sum(1) / n_present
+    lower = (lower_g * present).sum(1) / n_present
+    return lower, upper
+
+
+# --------------------------------------------------------------------------- input helpers
+
+
+def _groups_of(st: _Stack, subject_dim: str | None) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Group code of each data RDM (its subject) and the group labels."""
+    import pandas as pd
+
+    if subject_dim is None or (subject_dim not in st.coords and subject_dim not in ("rdm", "index")):
+        return np.arange(len(st.index)), np.asarray(st.index), None
+    values = st.index if subject_dim in ("rdm", "index") and subject_dim not in st.coords else st.coords[subject_dim]
+    codes, uniques = pd.factorize(np.asarray(values), sort=True)
+    return codes.astype(np.int64), np.asarray(uniques), subject_dim
+
+
+def _check_indices(idx: Any, n_boot: int, n: int, what: str) -> np.ndarray:
+    arr = np.asarray(idx)
+    if arr.ndim != 2 or arr.shape[1] != n or not np.issubdtype(arr.dtype, np.integer):
+        raise BadInputError(
+            f"bootstrap: {what} must be an integer array (n_boot, {n}) of positions to draw; got "
+            f"{arr.dtype} array of shape {arr.shape}."
+        )
+    if arr.shape[0] != n_boot:
+        raise BadInputError(f"bootstrap: {what} holds {arr.shape[0]} resamples but n_boot={n_boot}.")
+    if arr.size and (arr.min() < 0 or arr.max() >= n):
+        raise BadInputError(f"bootstrap: {what} holds positions outside 0..{n - 1}.")
+    return arr.astype(np.int64)
+
+
+def _rdm_coords(st: _Stack, dim: str) -> dict[str, Any]:
+    coords: dict[str, Any] = {dim: st.index}
+    for name, values in st.coords.items():
+        if name != dim:
+            coords[name] = (dim, values)
+    return coords
+
+
+def _normalise_rows_np(v: np.ndarray, method: str) -> np.ndarray:
+    """Per-RDM normalisation of ceiling.py's pooling, one row at a time."""
+    if method in ("cosine", "cosine_cov"):
+        return v / np.sqrt(np.mean(v**2, axis=1, keepdims=True))
+    if method in ("pearson", "corr_cov"):
+        vc = v - v.mean(axis=1, keepdims=True)
+        return vc / vc.std(axis=1, keepdims=True)
+    from scipy.stats import rankdata
+
+    return rankdata(v, axis=1)
+
+
+def _percentiles(boot: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = np.nanpercentile(boot, [50 * (1 - ci), 50 * (1 + ci)], axis=0)
+    return lo, hi
+
+
+def _auto_batch(per_sample: int, batch_size: int | None) -> int:
+    if batch_size is not None:
+        if int(batch_size) < 1:
+            raise BadInputError(f"batch_size must be >= 1, got {batch_size}.")
+        return int(batch_size)
+    return max(1, int(4_000_000 // max(per_sample, 1)))
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+def bootstrap(
+    model_rdms: Any,
+    data_rdms: Any,
+    method: str = "spearman",
+    *,
+    over: str = "stimulus",
+    n_boot: int = 1000,
+    seed: int | None = 0,
+    ci: float = 0.95,
+    subject_dim: str | None = "subject",
+    per_rdm: bool = False,
+    noise_ceiling: bool = True,
+    stimulus_indices: Any = None,
+    subject_indices: Any = None,
+    batch_size: int | None = None,
+    device: Any = None,
+) -> xr.Dataset:
+    """Bootstrap the evaluation of model RDMs on data RDMs over stimuli, subjects or both.
+
+    Parameters
+    ----------
+    model_rdms, data_rdms : xarray.DataArray, numpy.ndarray or rsatoolbox.rdm.RDMs
+        RDM stacks over the same stimuli (as accepted by
+        :func:`neurodecode.analysis.compare`): candidate models (network layers,
+        model RDMs) and data (one RDM per subject/session, or per region).
+    method : str
+        Comparison method (:data:`neurodecode.analysis.COMPARE_METHODS`). Resampling
+        stimuli needs one of :data:`WEIGHTED_METHODS` (``spearman``, ``pearson``,
+        ``cosine``, ``rho_a``); ``over="subject"`` takes every method.
+    over : {"stimulus", "subject", "both"}
+        What to resample: stimuli (rsatoolbox's ``eval_bootstrap_pattern``), subjects
+        (``eval_bootstrap_rdm``) or both at once (``eval_bootstrap``).
+    n_boot : int
+        Number of bootstrap samples.
+    seed : int or None
+        Seed of the ``numpy.random.default_rng`` drawing the resamples.
+    ci : float
+        Coverage of the percentile confidence intervals (e.g. 0.95).
+    subject_dim : str or None
+        Coord on the data's ``rdm`` dim naming each RDM's subject: subjects are
+        resampled (and left out for the noise ceiling) as whole groups
+        (rsatoolbox's ``rdm_descriptor``). Used when present; when absent (or
+        None), every data RDM is its own subject.
+    per_rdm : bool
+        Keep one estimate per data RDM (e.g. per brain region) instead of the
+        mean over data RDMs. Only with ``over="stimulus"``.
+    noise_ceiling : bool
+        Also compute the noise ceiling of each bootstrap sample (needs at least
+        2 subjects); the point ceiling is always given when possible.
+    stimulus_indices, subject_indices : array-like of int, optional
+        (n_boot, n_stimulus) / (n_boot, n_subject) positions to use instead of
+        drawing them (e.g. to reproduce the draws of another tool exactly).
+    batch_size : int, optional
+        Resamples processed per batch (default: about 4 million values per batch).
+    device : str or torch.device, optional
+        Torch device (default CPU).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``model`` (the model RDMs' labels and coords), ``data`` (the data RDMs'),
+        ``boot`` and ``bound`` (``lower``, ``upper``). Variables:
+
+        ``similarity`` (model, data)
+            similarity of each model with each data RDM (all stimuli).
+        ``estimate`` (model[, data])
+            point estimate: mean of ``similarity`` over data RDMs (or per RDM).
+        ``bootstrap`` (boot, model[, data])
+            bootstrap distribution (NaN for invalid samples).
+        ``ci_lower``, ``ci_upper``, ``se``
+            percentile CI and bootstrap standard error (ddof 1) over valid samples.
+        ``noise_ceiling`` (bound)
+            point noise ceiling (:func:`neurodecode.analysis.noise_ceiling`).
+        ``noise_ceiling_boot`` (boot, bound), ``noise_ceiling_ci_lower/_upper`` (bound)
+            bootstrapped ceilings when ``noise_ceiling`` and at least 2 subjects.
+        ``stimulus_index`` (boot, draw) / ``subject_index`` (boot, subject_draw)
+            the resamples (positions), ``valid`` (boot) whether each sample is valid.
+
+        Attrs: ``method``, ``over``, ``n_boot``, ``n_valid``, ``ci``, ``seed``,
+        ``subject_dim`` (None when each RDM is its own subject).
+
+    Raises
+    ------
+    BadInputError
+        Unknown method / ``over``, a method that cannot be resampled over stimuli,
+        bad indices, or inconsistent NaNs in the RDMs.
+    DataModelError
+        RDM stacks over different stimuli.
+
+    Notes
+    -----
+    Resampled RDMs contain pairs of copies of the same stimulus; as rsatoolbox,
+    these pairs are dropped and samples with fewer than 3 distinct stimuli are
+    invalid. With the same resample indices the numbers equal rsatoolbox's
+    (``eval_bootstrap_pattern``, ``eval_bootstrap_rdm``, ``eval_bootstrap``) to
+    floating-point precision. When a subject resample draws a single subject the
+    sample's lower ceiling equals its upper one (rsatoolbox's convention).
+    """
+    import torch
+
+    name = _canonical(method)
+    if over not in _OVER:
+        raise BadInputError(f"bootstrap: over must be one of {_OVER}, got {over!r}.")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise BadInputError(f"bootstrap: n_boot must be a positive integer, got {n_boot!r}.")
+    n_boot = int(n_boot)
+    if not (0 < float(ci) < 1):
+        raise BadInputError(f"bootstrap: ci must be in (0, 1), e.g. 0.95; got {ci!r}.")
+    stim_boot = over in ("stimulus", "both")
+    subj_boot = over in ("subject", "both")
+    if stim_boot and name not in WEIGHTED_METHODS:
+        raise BadInputError(
+            f"bootstrap: resampling stimuli supports methods {WEIGHTED_METHODS}, not {name!r}. Use "
+            "'rho_a' (rank correlation suited to models with tied dissimilarities) instead of the tau "
+            "methods, or over='subject'."
+        )
+    if per_rdm and over != "stimulus":
+        raise BadInputError("bootstrap: per_rdm=True needs over='stimulus' (with subjects resampled, data RDMs vary).")
+
+    sm = _as_stack(model_rdms, "bootstrap (model_rdms)")
+    sd = _as_stack(data_rdms, "bootstrap (data_rdms)")
+    _check_same_stimuli(sm, sd)
+    keep = _shared_mask([("model", sm), ("data", sd)])
+    if not keep.all() and name in ("corr_cov", "cosine_cov"):
+        raise BadInputError(f"bootstrap: {name!r} needs complete RDMs (these contain NaN).")
+    n = sd.n_cond
+    iu0_all, iu1_all = np.triu_indices(n, 1)
+    iu0, iu1 = iu0_all[keep], iu1_all[keep]
+    vm, vd = sm.vectors[:, keep], sd.vectors[:, keep]
+    km, kd, m = vm.shape[0], vd.shape[0], vm.shape[1]
+    groups, group_labels, used_dim = _groups_of(sd, subject_dim)
+    n_groups = int(groups.max()) + 1
+    if subj_boot and n_groups < 2:
+        raise BadInputError(
+            f"bootstrap: over={over!r} resamples subjects but the data hold a single subject; "
+            "use over='stimulus' or pass RDMs of several subjects."
+        )
+
+    # ---- point estimates
+    sim = _similarity(vm, vd, name, n, device=device)  # (km, kd)
+    estimate = sim if per_rdm else sim.mean(axis=1)
+    ceil_point = (np.nan, np.nan)
+    if n_groups >= 2:
+        if used_dim is None:
+            ceil_point = tuple(_noise_ceiling(data_rdms, name))
+        else:
+            ceil_point = tuple(_noise_ceiling(data_rdms, name, by=used_dim))
+    do_ceiling = bool(noise_ceiling) and n_groups >= 2
+
+    # ---- resamples
+    rng = np.random.default_rng(seed)
+    if subj_boot:
+        s_idx = (
+            _check_indices(subject_indices, n_boot, n_groups, "subject_indices")
+            if subject_indices is not None
+            else rng.integers(0, n_groups, size=(n_boot, n_groups))
+        )
+    elif subject_indices is not None:
+        raise BadInputError(f"bootstrap: subject_indices given but over={over!r} does not resample subjects.")
+    if stim_boot:
+        p_idx = (
+            _check_indices(stimulus_indices, n_boot, n, "stimulus_indices")
+            if stimulus_indices is not None
+            else rng.integers(0, n, size=(n_boot, n))
+        )
+    elif stimulus_indices is not None:
+        raise BadInputError(f"bootstrap: stimulus_indices given but over={over!r} does not resample stimuli.")
+
+    dev = _device(device)
+    dt = torch.float64
+    boot_shape = (n_boot, km, kd) if per_rdm else (n_boot, km)
+    boot = np.full(boot_shape, np.nan)
+    ceil_boot = np.full((n_boot, 2), np.nan)
+    valid = np.ones(n_boot, dtype=bool)
+
+    from tqdm.auto import tqdm
+
+    with torch.no_grad():
+        onehot = _group_onehot(groups, n_groups, dt, dev)
+        groups_t = torch.as_tensor(groups, device=dev)
+        if stim_boot:
+            tm = torch.as_tensor(vm, dtype=dt, device=dev)
+            td = torch.as_tensor(vd, dtype=dt, device=dev)
+            info_m = _sort_info(tm) if name in _RANKED else None
+            info_d = _sort_info(td) if name in _RANKED else None
+            i0 = torch.as_tensor(iu0, device=dev)
+            i1 = torch.as_tensor(iu1, device=dev)
+        else:
+            sim_t = torch.as_tensor(sim, dtype=dt, device=dev)
+            z_t = torch.as_tensor(_normalise_rows_np(vd, name), dtype=dt, device=dev) if do_ceiling else None
+        per = (km + kd + 3 * (n_groups + 1)) * m if stim_boot else (n_groups + 1) * m + km * kd
+        bs = _auto_batch(per, batch_size)
+        bar = tqdm(total=n_boot, desc=f"bootstrap over {over}", unit="sample", disable=None, leave=False)
+        for b0 in range(0, n_boot, bs):
+            b1 = min(n_boot, b0 + bs)
+            nb = b1 - b0
+            if subj_boot:
+                sc = torch.zeros(nb, n_groups, dtype=dt, device=dev)
+                sc.scatter_add_(1, torch.as_tensor(s_idx[b0:b1], device=dev), torch.ones(nb, n_groups, dtype=dt, device=dev))
+                c = sc[:, groups_t]  # (nb, kd) multiplicity of each data RDM
+            else:
+                c = torch.ones(nb, kd, dtype=dt, device=dev)
+            if stim_boot:
+                pc = torch.zeros(nb, n, dtype=dt, device=dev)
+                pc.scatter_add_(1, torch.as_tensor(p_idx[b0:b1], device=dev), torch.ones(nb, n, dtype=dt, device=dev))
+                ok = (pc > 0).sum(1) >= 3
+                w = (pc[:, i0] * pc[:, i1])[:, None, :]  # (nb, 1, m)
+                w = torch.where(ok[:, None, None], w, torch.ones_like(w))  # placeholder for invalid samples
+                if name in _RANKED:
+                    xm = _weighted_ranks(info_m, w)
+                    xd = _weighted_ranks(info_d, w)
+                else:
+                    xm = tm.expand(nb, km, m)
+                    xd = td.expand(nb, kd, m)
+                s = _weighted_sim(xm, xd, w, name)  # (nb, km, kd)
+                if per_rdm:
+                    est = s
+                else:
+                    est = (s * c[:, None, :]).sum(-1) / c.sum(-1, keepdim=True)
+                est = torch.where(ok.reshape(-1, *([1] * (est.ndim - 1))), est, torch.full_like(est, float("nan")))
+                boot[b0:b1] = est.cpu().numpy()
+                valid[b0:b1] = ok.cpu().numpy()
+                if do_ceiling:
+                    z = _weighted_normalise(xd, w, name)
+                    pooled = _pooled(z, c, onehot)  # (nb, G + 1, m)
+                    if name in _RANKED:
+                        pooled = _weighted_ranks(_sort_info(pooled), w)
+                    ps = _weighted_sim(pooled, xd, w, name)  # (nb, G + 1, kd)
+                    lo, up = _ceiling_from_sims(ps, c, onehot)
+                    nan = torch.full_like(lo, float("nan"))
+                    ceil_boot[b0:b1, 0] = torch.where(ok, lo, nan).cpu().numpy()
+                    ceil_boot[b0:b1, 1] = torch.where(ok, up, nan).cpu().numpy()
+            else:
+                est = (sim_t[None] * c[:, None, :]).sum(-1) / c.sum(-1, keepdim=True)
+                boot[b0:b1] = est.cpu().numpy()
+                if do_ceiling:
+                    pooled = _pooled(z_t, c, onehot)  # (nb, G + 1, m)
+                    flat = pooled.reshape(-1, m).cpu().numpy()
+                    ps = _similarity(flat, vd, name, n, device=device)  # (nb * (G + 1), kd)
+                    ps_t = torch.as_tensor(ps, dtype=dt, device=dev).reshape(nb, n_groups + 1, kd)
+                    lo, up = _ceiling_from_sims(ps_t, c, onehot)
+                    ceil_boot[b0:b1, 0] = lo.cpu().numpy()
+                    ceil_boot[b0:b1, 1] = up.cpu().numpy()
+            bar.update(nb)
+        bar.close()
+
+    n_valid = int(valid.sum())
+    if n_valid < n_boot:
+        log.info("bootstrap: %d of %d samples drew fewer than 3 distinct stimuli and are NaN", n_boot - n_valid, n_boot)
+    if n_valid < 2:
+        raise BadInputError(
+            f"bootstrap: only {n_valid} valid bootstrap sample(s) (fewer than 3 distinct stimuli in the others); "
+            "use more stimuli or a larger n_boot."
+        )
+    good = boot[valid]
+    lo, hi = _percentiles(good, ci)
+    se = np.std(good, axis=0, ddof=1)
+
+    est_dims = ("model", "data") if per_rdm else ("model",)
+    coords: dict[str, Any] = {}
+    coords.update(_rdm_coords(sm, "model"))
+    coords.update(_rdm_coords(sd, "data"))
+    coords["bound"] = ["lower", "upper"]
+    coords["boot"] = np.arange(n_boot)
+    data_vars: dict[str, Any] = {
+        "similarity": (("model", "data"), sim),
+        "estimate": (est_dims, estimate),
+        "bootstrap": (("boot", *est_dims), boot),
+        "ci_lower": (est_dims, lo),
+        "ci_upper": (est_dims, hi),
+        "se": (est_dims, se),
+        "noise_ceiling": (("bound",), np.asarray(ceil_point, dtype=np.float64)),
+        "valid": (("boot",), valid),
+    }
+    if do_ceiling:
+        data_vars["noise_ceiling_boot"] = (("boot", "bound"), ceil_boot)
+        clo, chi = _percentiles(ceil_boot[valid], ci)
+        data_vars["noise_ceiling_ci_lower"] = (("bound",), clo)
+        data_vars["noise_ceiling_ci_upper"] = (("bound",), chi)
+    if stim_boot:
+        data_vars["stimulus_index"] = (("boot", "draw"), p_idx)
+    if subj_boot:
+        data_vars["subject_index"] = (("boot", "subject_draw"), s_idx)
+        coords["subject_draw"] = np.arange(n_groups)
+    ds = xr.Dataset(data_vars, coords=coords)
+    ds.attrs.update(
+        {
+            "method": name,
+            "over": over,
+            "n_boot": n_boot,
+            "n_valid": n_valid,
+            "ci": float(ci),
+            "ci_method": "percentile",
+            "seed": "none" if seed is None else int(seed) if isinstance(seed, (int, np.integer)) else str(seed),
+            "subject_dim": "none" if used_dim is None else used_dim,
+            "n_subjects": n_groups,
+            "n_stimuli": n,
+        }
+    )
+    return ds
+
+
+# --------------------------------------------------------------------------- paired tests
+
+
+def paired_test(result: xr.Dataset, *, ci: float | None = None) -> xr.Dataset:
+    """Pairwise differences between models from a :func:`bootstrap` result.
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        Output of :func:`bootstrap` (variables ``estimate`` and ``bootstrap``).
+    ci : float, optional
+        Coverage of the difference CIs (default: the result's ``ci``).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims (``model``, ``model_``) (plus ``data`` for a per-RDM result):
+        ``difference`` (estimate of row model minus column model), ``ci_lower``,
+        ``ci_upper`` (percentile CI of the paired bootstrap differences), ``se``
+        and ``p`` (two-sided bootstrap p-value of "no difference":
+        ``min(1, 2 * min(#(d <= 0) + 1, #(d >= 0) + 1) / (n + 1))`` over the n
+        valid samples). The diagonal is NaN. Correct the p-values for the number
+        of pairs, e.g. with :func:`fdr` on the upper triangle.
+
+    Notes
+    -----
+    Both models are evaluated on the same resamples, so the differences are
+    paired: the stimulus and subject variability they share cancels out.
+    """
+    if not isinstance(result, xr.Dataset) or "bootstrap" not in result or "estimate" not in result:
+        raise DataModelError("paired_test: pass the Dataset returned by neurodecode.analysis.bootstrap(...).")
+    ci = float(result.attrs.get("ci", 0.95) if ci is None else ci)
+    if not (0 < ci < 1):
+        raise BadInputError(f"paired_test: ci must be in (0, 1), got {ci!r}.")
+    k = result.sizes["model"]
+    if k < 2:
+        raise BadInputError("paired_test: needs at least 2 models to compare.")
+    valid = np.asarray(result["valid"].values) if "valid" in result else np.ones(result.sizes["boot"], bool)
+    boot = np.asarray(result["bootstrap"].values)[valid]  # (n, model[, data])
+    est = np.asarray(result["estimate"].values)  # (model[, data])
+    d = boot[:, :, None] - boot[:, None, :]  # (n, model, model_[, data])
+    diff = est[:, None] - est[None, :]
+    nb = d.shape[0]
+    lo, hi = np.percentile(d, [50 * (1 - ci), 50 * (1 + ci)], axis=0)
+    se = np.std(d, axis=0, ddof=1)
+    p = np.minimum(1.0, 2.0 * np.minimum((d <= 0).sum(0) + 1, (d >= 0).sum(0) + 1) / (nb + 1))
+    eye = np.eye(k, dtype=bool)
+    eye = eye.reshape(eye.shape + (1,) * (diff.ndim - 2))
+    eye = np.broadcast_to(eye, diff.shape)
+    for arr in (diff, lo, hi, se, p):
+        arr[eye] = np.nan
+    dims = ("model", "model_") + tuple(d for d in result["estimate"].dims if d != "model")
+    coords: dict[str, Any] = {"model": result["model"].values, "model_": result["model"].values}
+    if "data" in dims:
+        coords["data"] = result["data"].values
+    out = xr.Dataset(
+        {"difference": (dims, diff), "ci_lower": (dims, lo), "ci_upper": (dims, hi), "se": (dims, se), "p": (dims, p)},
+        coords=coords,
+    )
+    out.attrs.update({"method": result.attrs.get("method", "unknown"), "over": result.attrs.get("over", "unknown"),
+                      "n_boot": nb, "ci": ci, "test": "paired bootstrap (two-sided)"})
+    return out
+
+
+# --------------------------------------------------------------------------- permutation test
+
+
+def permutation_test(
+    model_rdms: Any,
+    data_rdms: Any,
+    method: str = "spearman",
+    *,
+    n_perm: int = 1000,
+    seed: int | None = 0,
+    per_rdm: bool = False,
+    permutations: Any = None,
+    batch_size: int | None = None,
+    device: Any = None,
+) -> xr.Dataset:
+    """Stimulus-label permutation test of model-data relatedness (one-sided: similarity > chance).
+
+    Each permutation relabels the stimuli of the model RDMs (rows and columns
+    together) and recomputes the similarity with the data RDMs; the p-value is
+    ``(1 + #(null >= observed)) / (1 + n_perm)``.
+
+    Parameters
+    ----------
+    model_rdms, data_rdms : RDM stacks
+        As for :func:`bootstrap`; complete RDMs (no NaN).
+    method : str
+        Any comparison method; ``spearman``, ``pearson``, ``cosine`` and ``rho_a``
+        permute precomputed normalised vectors (a gather and a matrix product per
+        batch); the others call the batched comparison kernel per batch.
+    n_perm : int
+        Number of random permutations.
+    seed : int or None
+        Seed of ``numpy.random.default_rng``.
+    per_rdm : bool
+        Test every (model, data RDM) pair instead of the mean over data RDMs.
+    permutations : array-like of int, optional
+        (n_perm, n_stimulus) permutations to use instead of drawing them.
+    batch_size : int, optional
+        Permutations per batch.
+    device : str or torch.device, optional
+        Torch device (default CPU).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``estimate`` (model[, data]), ``null`` (perm, model[, data]) and ``p``
+        (model[, data]); attrs ``method``, ``n_perm``, ``alternative='greater'``.
+    """
+    import torch
+
+    name = _canonical(method)
+    if isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer)) or n_perm < 1:
+        raise BadInputError(f"permutation_test: n_perm must be a positive integer, got {n_perm!r}.")
+    sm = _as_stack(model_rdms, "permutation_test (model_rdms)")
+    sd = _as_stack(data_rdms, "permutation_test (data_rdms)")
+    _check_same_stimuli(sm, sd)
+    if np.isnan(sm.vectors).any() or np.isnan(sd.vectors).any():
+        raise BadInputError(
+            "permutation_test: the RDMs contain NaN (missing dissimilarities); permuting stimuli would move "
+            "them. Drop the stimuli with missing pairs first."
+        )
+    n = sd.n_cond
+    vm, vd = sm.vectors, sd.vectors
+    km, kd, m = vm.shape[0], vd.shape[0], vm.shape[1]
+    if permutations is not None:
+        perms = np.asarray(permutations)
+        if perms.ndim != 2 or perms.shape[1] != n or not np.issubdtype(perms.dtype, np.integer):
+            raise BadInputError(f"permutation_test: permutations must be integers of shape (n_perm, {n}); got {perms.shape}.")
+        if not (np.sort(perms, axis=1) == np.arange(n)).all():
+            raise BadInputError("permutation_test: every row of permutations must be a permutation of 0..n-1.")
+        n_perm = perms.shape[0]
+    else:
+        rng = np.random.default_rng(seed)
+        perms = rng.permuted(np.tile(np.arange(n), (int(n_perm), 1)), axis=1)
+    sim = _similarity(vm, vd, name, n, device=device)
+    observed = sim if per_rdm else sim.mean(1)
+    iu0, iu1 = np.triu_indices(n, 1)
+    # position in the condensed vector of pair (min(a, b), max(a, b))
+    lut = np.full((n, n), -1, dtype=np.int64)
+    lut[iu0, iu1] = np.arange(m)
+    lut[iu1, iu0] = np.arange(m)
+    null = np.empty((n_perm, km, kd) if per_rdm else (n_perm, km))
+    dev = _device(device)
+    from tqdm.auto import tqdm
+
+    with torch.no_grad():
+        dt = torch.float64
+        lut_t = torch.as_tensor(lut, device=dev)
+        fast = name in WEIGHTED_METHODS
+        if fast:
+            a, b = vm, vd
+            if name in _RANKED:
+                from scipy.stats import rankdata
+
+                a, b = rankdata(a, axis=1), rankdata(b, axis=1)
+            if name != "cosine":
+                a = a - a.mean(1, keepdims=True)
+                b = b - b.mean(1, keepdims=True)
+            if name == "rho_a":
+                scale = 12.0 / (m**3 - m)
+                a = a * scale
+            else:
+                na, nbn = np.linalg.norm(a, axis=1, keepdims=True), np.linalg.norm(b, axis=1, keepdims=True)
+                a = np.divide(a, na, out=np.zeros_like(a), where=na > 0)
+                b = np.divide(b, nbn, out=np.zeros_like(b), where=nbn > 0)
+            a_t = torch.as_tensor(a, dtype=dt, device=dev)
+            b_t = torch.as_tensor(b, dtype=dt, device=dev)
+        bs = _auto_batch(km * m * (1 if fast else 4), batch_size)
+        bar = tqdm(total=n_perm, desc="permutations", unit="perm", disable=None, leave=False)
+        i0 = torch.as_tensor(iu0, device=dev)
+        i1 = torch.as_tensor(iu1, device=dev)
+        for b0 in range(0, n_perm, bs):
+            b1 = min(n_perm, b0 + bs)
+            pt = torch.as_tensor(perms[b0:b1], device=dev)
+            pos = lut_t[pt[:, i0], pt[:, i1]]  # (nb, m) where each permuted pair comes from
+            if fast:
+                pa = a_t[:, pos]  # (km, nb, m)
+                s = torch.einsum("kbm,jm->bkj", pa, b_t).cpu().numpy()
+            else:
+                pv = vm[:, pos.cpu().numpy()]  # (km, nb, m)
+                flat = pv.transpose(1, 0, 2).reshape(-1, m)
+                s = _similarity(flat, vd, name, n, device=device).reshape(b1 - b0, km, kd)
+            null[b0:b1] = s if per_rdm else s.mean(-1)
+            bar.update(b1 - b0)
+        bar.close()
+    tol = 1e-12 * max(1.0, float(np.nanmax(np.abs(observed))) if observed.size else 1.0)
+    p = (1.0 + (null >= observed[None] - tol).sum(0)) / (1.0 + n_perm)
+    dims = ("model", "data") if per_rdm else ("model",)
+    coords: dict[str, Any] = {}
+    coords.update(_rdm_coords(sm, "model"))
+    coords.update(_rdm_coords(sd, "data"))
+    coords["perm"] = np.arange(n_perm)
+    ds = xr.Dataset(
+        {"estimate": (dims, observed), "null": (("perm", *dims), null), "p": (dims, p),
+         "similarity": (("model", "data"), sim)},
+        coords=coords,
+    )
+    ds.attrs.update({"method": name, "n_perm": int(n_perm), "alternative": "greater",
+                     "seed": "none" if seed is None else str(seed)})
+    return ds
+
+
+# --------------------------------------------------------------------------- FDR
+
+
+def fdr(pvals: Any, alpha: float = 0.05, *, method: str = "bh") -> tuple[Any, Any]:
+    """False-discovery-rate control (Benjamini-Hochberg; Benjamini-Yekutieli with ``method="by"``).
+
+    Parameters
+    ----------
+    pvals : array-like or xarray.DataArray
+        p-values in [0, 1], any shape (all are one family). NaN is refused: drop
+        the untested entries first.
+    alpha : float
+        Target false discovery rate.
+    method : {"bh", "by"}
+        ``"bh"``: Benjamini & Hochberg 1995 (independent or positively dependent
+        tests); ``"by"``: Benjamini & Yekutieli 2001 (any dependence).
+
+    Returns
+    -------
+    (reject, p_adjusted)
+        Boolean array of rejected nulls and the adjusted p-values (same shape;
+        DataArrays keep their dims and coords). Equals
+        ``scipy.stats.false_discovery_control`` / statsmodels' ``fdrcorrection``.
+    """
+    if method not in ("bh", "by"):
+        raise BadInputError(f"fdr: method must be 'bh' or 'by', got {method!r}.")
+    if not (0 < float(alpha) < 1):
+        raise BadInputError(f"fdr: alpha must be in (0, 1), got {alpha!r}.")
+    is_da = isinstance(pvals, xr.DataArray)
+    p = np.asarray(pvals.values if is_da else pvals, dtype=np.float64)
+    if p.size == 0:
+        raise BadInputError("fdr: got no p-values.")
+    if np.isnan(p).any():
+        raise BadInputError(
+            f"fdr: {int(np.isnan(p).sum())} p-value(s) are NaN; remove the untested entries (e.g. the "
+            "diagonal of a paired_test) before correcting, so they do not count as tests."
+        )
+    if (p < 0).any() or (p > 1).any():
+        raise BadInputError("fdr: p-values must lie in [0, 1].")
+    flat = p.ravel()
+    k = flat.size
+    order = np.argsort(flat, kind="stable")
+    ranked = flat[order] * k / np.arange(1, k + 1)
+    if method == "by":
+        ranked = ranked * np.sum(1.0 / np.arange(1, k + 1))
+    adj_sorted = np.minimum(1.0, np.minimum.accumulate(ranked[::-1])[::-1])
+    adj = np.empty_like(flat)
+    adj[order] = adj_sorted
+    adj = adj.reshape(p.shape)
+    reject = adj <= alpha
+    if is_da:
+        return pvals.copy(data=reject).rename("reject"), pvals.copy(data=adj).rename("p_adjusted")
+    return reject, adj
