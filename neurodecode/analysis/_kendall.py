@@ -5,8 +5,9 @@ Two exact, vectorised implementations (private; used by :mod:`.compare`):
 ``s_numba`` (kernels in ``_kendall_numba``)
     CPU. Every vector is sorted once (in parallel); then, for every pair of
     vectors (in parallel, no Python loop), the pairs are counted in
-    O(m log m): walk one vector in sorted order and count, with a bitset plus a
-    Fenwick tree of per-word counts, how many earlier items of the other vector
+    O(m log m): walk one vector in sorted order and count, with a bitset plus
+    per-word counts (a flat prefix array, or a Fenwick tree for long vectors),
+    how many earlier items of the other vector
     are smaller / larger. Tied items of the walked vector are queried before
     any of them is inserted, so pairs tied in either vector count as neither
     concordant nor discordant, exactly as scipy's ``kendalltau``.
@@ -16,7 +17,8 @@ Two exact, vectorised implementations (private; used by :mod:`.compare`):
     literal definition: sign(x_p - x_q) * sign(y_p - y_q) summed over all pairs
     p < q, as batched float32 matrix products of sign matrices, chunked over
     the pairs to bound memory. O(m^2) per vector: fast on a GPU, slow on a CPU
-    for large RDMs (92 stimuli: ~20x slower than ``_s_numba`` on 2 cores).
+    for large RDMs (100 x 8 RDMs of 92 stimuli: ~15 s on 2 cores, vs ~0.05 s
+    for ``s_numba`` and ~0.8 s for rsatoolbox).
 
 Both return int64 S of shape (k_a, k_b); tau-a = S / n_pairs and tau-b =
 S / sqrt((n_pairs - ties_a) (n_pairs - ties_b)).
