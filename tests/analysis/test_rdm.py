@@ -41,6 +41,17 @@ def test_matches_rsatoolbox_random_stack(rng, method):
     np.testing.assert_array_equal(ours.values, ours.values.transpose(0, 2, 1))
 
 
+@pytest.mark.parametrize("method", ["correlation", "euclidean", "mahalanobis"])
+def test_many_stimuli_blocked_product(rng, method):
+    """n >= 512 stimuli: the upper triangle is computed in row blocks; same numbers."""
+    x = rng.normal(size=(2, 530, 24))
+    kw = {"noise": np.diag(rng.random(24) + 0.5)} if method == "mahalanobis" else {}
+    ours = rdm(x, method, **kw)
+    for i in range(2):
+        np.testing.assert_allclose(ours.values[i], _ref(x[i], method, **kw), rtol=0, atol=TOL)
+    np.testing.assert_array_equal(ours.values, ours.values.transpose(0, 2, 1))
+
+
 def test_euclidean_convention_is_squared_over_features(rng):
     x = rng.normal(size=(6, 9))
     d = rdm(x, "euclidean").values[0]
