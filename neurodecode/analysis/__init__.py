@@ -19,6 +19,9 @@ from .ceiling import NoiseCeiling, noise_ceiling
 from .compare import COMPARE_METHODS, compare
 from .convert import from_rsatoolbox, to_rsatoolbox
 from .rdm import METHODS, rdm
+from .encoding import assign_layers, fit_encoding, normalise_by_ceiling
+from .inference import bootstrap, fdr, paired_test, permutation_test
+from .trsa import geodesic, geotopological, plot_sweep, rgtm, sweep
 
 __all__ = [
     "rdm",
@@ -29,4 +32,17 @@ __all__ = [
     "from_rsatoolbox",
     "METHODS",
     "COMPARE_METHODS",
+    # inference (bootstrap CIs, tests), topological RSA, encoding models
+    "bootstrap",
+    "paired_test",
+    "permutation_test",
+    "fdr",
+    "geotopological",
+    "geodesic",
+    "rgtm",
+    "sweep",
+    "plot_sweep",
+    "fit_encoding",
+    "normalise_by_ceiling",
+    "assign_layers",
 ]

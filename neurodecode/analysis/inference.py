@@ -61,61 +61,88 @@ def _device(device: Any):
     return torch.device("cpu" if device is None else device)
 
 
-def _sort_info(v):
-    """Sort order and, per sorted position, the first/last position of its tie group (last dim)."""
+def _group_ids(v):
+    """Tie-group id of every entry along the last dim (ids follow the sorted unique values) and their count."""
     import torch
 
-    s, order = torch.sort(v, dim=-1, stable=True)
-    m = v.shape[-1]
+    s, order = torch.sort(v, dim=-1)
     new = torch.ones_like(s, dtype=torch.bool)
     new[..., 1:] = s[..., 1:] != s[..., :-1]
-    last = torch.ones_like(new)
-    last[..., :-1] = new[..., 1:]
-    pos = torch.arange(m, device=v.device).expand(order.shape)
-    start = torch.cummax(torch.where(new, pos, 0), dim=-1).values
-    end = torch.flip(torch.cummin(torch.flip(torch.where(last, pos, m), [-1]), dim=-1).values, [-1])
-    return order, start, end
+    gs = torch.cumsum(new, -1) - 1
+    gid = torch.empty_like(gs).scatter_(-1, order, gs)
+    return gid, int(gs[..., -1].max()) + 1
 
 
-def _weighted_ranks(info, w):
+def _group_ids_int(keys):
+    """:func:`_group_ids` for non-negative int64 keys; on the CPU one value sort of (key, position) packed in int64."""
+    import torch
+
+    m = keys.shape[-1]
+    shift = max(1, int(m - 1).bit_length())
+    if keys.device.type != "cpu" or int(keys.max()) >= (1 << (62 - shift)):
+        return _group_ids(keys)
+    packed = (keys.numpy() << shift) | np.arange(m, dtype=np.int64)
+    packed.sort(axis=-1)
+    order = packed & ((1 << shift) - 1)
+    s = packed >> shift
+    new = np.ones(s.shape, dtype=bool)
+    new[..., 1:] = s[..., 1:] != s[..., :-1]
+    gs = np.cumsum(new, axis=-1) - 1
+    gid = np.empty_like(gs)
+    np.put_along_axis(gid, order, gs, axis=-1)
+    return torch.from_numpy(gid), int(gs[..., -1].max()) + 1
+
+
+def _weighted_ranks(gid, n_groups: int, w):
     """Average ranks (ties averaged) of vectors whose entries occur ``w`` times each.
 
-    ``info`` from :func:`_sort_info` on (..., K, m) values, ``w`` (B, 1, m) integer-valued
-    float weights; returns (B, K, m): the rank every copy of each entry gets in the
-    expanded vector (scipy.stats.rankdata of the vector with each entry repeated w times).
+    ``gid`` (..., K, m) tie-group ids from :func:`_group_ids`, ``w`` (B, 1, m) integer-valued
+    float weights; returns (B, K, m): the rank every copy of each entry gets in the expanded
+    vector (scipy.stats.rankdata of the vector with each entry repeated ``w`` times). A tie
+    group of total weight ``t`` after ``c - t`` smaller copies gets rank ``c - (t - 1) / 2``.
     """
     import torch
 
-    order, start, end = info
-    shape = torch.broadcast_shapes(order.shape, w.shape)
-    order_e = order.expand(shape)
-    ws = torch.gather(w.expand(shape), -1, order_e)
-    cs0 = torch.nn.functional.pad(torch.cumsum(ws, -1), (1, 0))
-    before = torch.gather(cs0, -1, start.expand(shape))
-    upto = torch.gather(cs0, -1, end.expand(shape) + 1)
-    r = before + (upto - before + 1.0) / 2.0
-    return torch.empty_like(r).scatter_(-1, order_e, r)
+    shape = torch.broadcast_shapes(gid.shape, w.shape)
+    g = gid.expand(shape)
+    tot = torch.zeros(*shape[:-1], n_groups, dtype=w.dtype, device=w.device)
+    tot.scatter_add_(-1, g, w.expand(shape))
+    table = torch.cumsum(tot, -1) - (tot - 1.0) * 0.5
+    return torch.gather(table, -1, g)
 
 
 def _weighted_sim(x, y, w, method: str):
     """Similarity of all row pairs of x (B, Kx, m) and y (B, Ky, m) with pair weights w (B, 1, m).
 
-    ``x``/``y`` hold ranks for the rank methods. Equals the unweighted measure on the
-    vectors with each entry repeated ``w`` times. Zero-norm rows give 0 (rsatoolbox).
+    ``x``/``y`` hold ranks for the rank methods (raw values for pearson/cosine, best
+    pre-centred). Equals the unweighted measure on the vectors with each entry repeated
+    ``w`` times; one pass over the data (weighted moments). Zero-norm rows give 0 (rsatoolbox).
     """
     import torch
 
-    tot = w.sum(-1, keepdim=True)  # (B, 1, 1)
-    if method != "cosine":
-        x = x - (x * w).sum(-1, keepdim=True) / tot
-        y = y - (y * w).sum(-1, keepdim=True) / tot
-    num = torch.einsum("bim,bjm->bij", x * w, y)
+    tot = w.sum(-1)  # (B, 1)
+    xw = x * w
+    yw = y * w
+    cross = torch.bmm(xw, y.transpose(1, 2))  # (B, Kx, Ky)
+    sxx = (xw * x).sum(-1)
+    syy = (yw * y).sum(-1)
+    if method == "cosine":
+        vx, vy, cov = sxx, syy, cross
+    else:
+        mx = xw.sum(-1) / tot
+        my = yw.sum(-1) / tot
+        cov = cross - (tot * mx)[:, :, None] * my[:, None, :]
+        vx = sxx - tot * mx * mx
+        vy = syy - tot * my * my
     if method == "rho_a":
-        return num * 12.0 / (tot**3 - tot)
-    nx = torch.sqrt((x * x * w).sum(-1))
-    ny = torch.sqrt((y * y * w).sum(-1))
-    sim = num / nx[:, :, None] / ny[:, None, :]
-    zero = (nx == 0)[:, :, None] | (ny == 0)[:, None, :]
+        t3 = tot[:, :, None]
+        return cov * 12.0 / (t3**3 - t3)
+    zx = vx <= 1e-12 * sxx
+    zy = vy <= 1e-12 * syy
+    nx = torch.sqrt(torch.where(zx, torch.ones_like(vx), vx))
+    ny = torch.sqrt(torch.where(zy, torch.ones_like(vy), vy))
+    sim = cov / nx[:, :, None] / ny[:, None, :]
+    zero = zx[:, :, None] | zy[:, None, :]
     return torch.where(zero, torch.zeros_like(sim), sim)
 
 
@@ -139,12 +166,13 @@ def _group_onehot(groups: np.ndarray, n_groups: int, dtype, device):
     return (g[None, :] == torch.arange(n_groups, device=device)[:, None]).to(dtype)  # (G, K)
 
 
-def _pooled(z, c, onehot):
+def _pooled(z, c, onehot, *, sums: bool = False):
     """Pooled vectors: all RDMs, and all but each group (rsatoolbox's leave-one-out), weighted by c.
 
     ``z`` (B, K, m) normalised vectors (or (K, m)), ``c`` (B, K) multiplicities, ``onehot`` (G, K).
     Returns (B, G + 1, m); where a sample holds a single group the leave-one-out pool is the full
-    pool (rsatoolbox then uses the whole set as training and test set).
+    pool (rsatoolbox then uses the whole set as training and test set). ``sums=True`` returns the
+    weighted sums instead of the means (same ranks; exact half-integers for rank vectors).
     """
     import torch
 
@@ -158,8 +186,10 @@ def _pooled(z, c, onehot):
     rest = ctot[:, None] - gcount
     alone = rest <= 0
     denom = torch.where(alone, ctot[:, None], rest)
-    out = torch.where(alone[:, :, None], total[:, None, :], total[:, None, :] - gsum) / denom[:, :, None]
-    return torch.cat([(total / ctot[:, None])[:, None, :], out], dim=1)
+    out = torch.where(alone[:, :, None], total[:, None, :], total[:, None, :] - gsum)
+    if sums:
+        return torch.cat([total[:, None, :], out], dim=1)
+    return torch.cat([(total / ctot[:, None])[:, None, :], out / denom[:, :, None]], dim=1)
 
 
 def _ceiling_from_sims(sims, c, onehot):
@@ -232,7 +262,53 @@ def _auto_batch(per_sample: int, batch_size: int | None) -> int:
         if int(batch_size) < 1:
             raise BadInputError(f"batch_size must be >= 1, got {batch_size}.")
         return int(batch_size)
-    return max(1, int(4_000_000 // max(per_sample, 1)))
+    return max(1, int(300_000 // max(per_sample, 1)))
+
+
+def _resampled_similarities(
+    vm: np.ndarray, vd: np.ndarray, iu0: np.ndarray, iu1: np.ndarray, n: int, p_idx: np.ndarray, method: str,
+    device: Any = None, batch_size: int | None = None,
+) -> np.ndarray:
+    """Similarities (n_boot, k_model, k_data) of condensed RDM vectors under stimulus resamples.
+
+    ``vm``/``vd`` hold the dissimilarities of the pairs (``iu0``, ``iu1``) of ``n`` stimuli;
+    ``p_idx`` (n_boot, n) the drawn positions. NaN for samples with fewer than 3 distinct stimuli.
+    ``method`` one of :data:`WEIGHTED_METHODS`.
+    """
+    import torch
+
+    dev = _device(device)
+    dt = torch.float64
+    km, kd, m = vm.shape[0], vd.shape[0], vm.shape[1]
+    out = np.full((p_idx.shape[0], km, kd), np.nan)
+    with torch.no_grad():
+        tm = torch.as_tensor(vm, dtype=dt, device=dev)
+        td = torch.as_tensor(vd, dtype=dt, device=dev)
+        if method in _RANKED:
+            gid_m, ng_m = _group_ids(tm)
+            gid_d, ng_d = _group_ids(td)
+        elif method == "pearson":
+            tm = tm - tm.mean(-1, keepdim=True)
+            td = td - td.mean(-1, keepdim=True)
+        i0 = torch.as_tensor(iu0, device=dev)
+        i1 = torch.as_tensor(iu1, device=dev)
+        bs = _auto_batch((km + kd) * m, batch_size if batch_size is not None or dev.type == "cpu" else 1_000)
+        for b0 in range(0, p_idx.shape[0], bs):
+            b1 = min(p_idx.shape[0], b0 + bs)
+            nb = b1 - b0
+            pc = torch.zeros(nb, n, dtype=dt, device=dev)
+            pc.scatter_add_(1, torch.as_tensor(p_idx[b0:b1], device=dev), torch.ones(nb, n, dtype=dt, device=dev))
+            ok = (pc > 0).sum(1) >= 3
+            w = (pc[:, i0] * pc[:, i1])[:, None, :]
+            w = torch.where(ok[:, None, None], w, torch.ones_like(w))
+            if method in _RANKED:
+                xm, xd = _weighted_ranks(gid_m, ng_m, w), _weighted_ranks(gid_d, ng_d, w)
+            else:
+                xm, xd = tm.expand(nb, km, m), td.expand(nb, kd, m)
+            s = _weighted_sim(xm, xd, w, method)
+            s = torch.where(ok[:, None, None], s, torch.full_like(s, float("nan")))
+            out[b0:b1] = s.cpu().numpy()
+    return out
 
 
 # --------------------------------------------------------------------------- bootstrap
@@ -421,15 +497,19 @@ def bootstrap(
         if stim_boot:
             tm = torch.as_tensor(vm, dtype=dt, device=dev)
             td = torch.as_tensor(vd, dtype=dt, device=dev)
-            info_m = _sort_info(tm) if name in _RANKED else None
-            info_d = _sort_info(td) if name in _RANKED else None
+            if name in _RANKED:
+                gid_m, ng_m = _group_ids(tm)
+                gid_d, ng_d = _group_ids(td)
+            elif name == "pearson":  # shift-invariant: centre once, for accurate one-pass moments
+                tm = tm - tm.mean(-1, keepdim=True)
+                td = td - td.mean(-1, keepdim=True)
             i0 = torch.as_tensor(iu0, device=dev)
             i1 = torch.as_tensor(iu1, device=dev)
         else:
             sim_t = torch.as_tensor(sim, dtype=dt, device=dev)
             z_t = torch.as_tensor(_normalise_rows_np(vd, name), dtype=dt, device=dev) if do_ceiling else None
-        per = (km + kd + 3 * (n_groups + 1)) * m if stim_boot else (n_groups + 1) * m + km * kd
-        bs = _auto_batch(per, batch_size)
+        per = (km + kd + (n_groups + 1 if do_ceiling else 0)) * m if stim_boot else (n_groups + 1) * m + km * kd
+        bs = _auto_batch(per, batch_size if batch_size is not None or dev.type == "cpu" else max(1, 50_000_000 // per))
         bar = tqdm(total=n_boot, desc=f"bootstrap over {over}", unit="sample", disable=None, leave=False)
         for b0 in range(0, n_boot, bs):
             b1 = min(n_boot, b0 + bs)
@@ -447,8 +527,8 @@ def bootstrap(
                 w = (pc[:, i0] * pc[:, i1])[:, None, :]  # (nb, 1, m)
                 w = torch.where(ok[:, None, None], w, torch.ones_like(w))  # placeholder for invalid samples
                 if name in _RANKED:
-                    xm = _weighted_ranks(info_m, w)
-                    xd = _weighted_ranks(info_d, w)
+                    xm = _weighted_ranks(gid_m, ng_m, w)
+                    xd = _weighted_ranks(gid_d, ng_d, w)
                 else:
                     xm = tm.expand(nb, km, m)
                     xd = td.expand(nb, kd, m)
@@ -461,10 +541,12 @@ def bootstrap(
                 boot[b0:b1] = est.cpu().numpy()
                 valid[b0:b1] = ok.cpu().numpy()
                 if do_ceiling:
-                    z = _weighted_normalise(xd, w, name)
-                    pooled = _pooled(z, c, onehot)  # (nb, G + 1, m)
-                    if name in _RANKED:
-                        pooled = _weighted_ranks(_sort_info(pooled), w)
+                    if name in _RANKED:  # rank the pooled rank sums (exact half-integers -> int keys)
+                        sums = _pooled(xd, c, onehot, sums=True)  # (nb, G + 1, m)
+                        keys = torch.round(2.0 * sums).to(torch.int64)
+                        pooled = _weighted_ranks(*_group_ids_int(keys), w)
+                    else:
+                        pooled = _pooled(_weighted_normalise(xd, w, name), c, onehot)
                     ps = _weighted_sim(pooled, xd, w, name)  # (nb, G + 1, kd)
                     lo, up = _ceiling_from_sims(ps, c, onehot)
                     nan = torch.full_like(lo, float("nan"))
