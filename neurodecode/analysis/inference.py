@@ -30,8 +30,11 @@ model's relatedness to the data against stimulus-label permutations, and
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -50,6 +53,45 @@ log = logging.getLogger(__name__)
 WEIGHTED_METHODS = ("spearman", "pearson", "cosine", "rho_a")
 _RANKED = ("spearman", "rho_a")
 _OVER = ("stimulus", "subject", "both")
+
+
+# --------------------------------------------------------------------------- threads
+
+
+@contextmanager
+def _cpu_threads(device: Any, n: int = 1):
+    """Run torch CPU work on ``n`` intra-op threads (restored afterwards).
+
+    The kernels here issue many mid-sized tensor ops; on a shared or busy machine
+    torch's OpenMP threads wait on each other at every op (measured: 25x slower
+    with 2 threads on 2 busy cores), while one thread loses at most ~20 % on an
+    idle machine. GPU devices are left alone.
+    """
+    import torch
+
+    if device is not None and torch.device(device).type != "cpu":
+        yield
+        return
+    old = torch.get_num_threads()
+    if old == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _single_threaded(fn: Callable) -> Callable:
+    """Decorator: run ``fn`` under :func:`_cpu_threads` for its ``device`` keyword."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _cpu_threads(kwargs.get("device")):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 # --------------------------------------------------------------------------- torch kernels
@@ -314,6 +356,7 @@ def _resampled_similarities(
 # --------------------------------------------------------------------------- bootstrap
 
 
+@_single_threaded
 def bootstrap(
     model_rdms: Any,
     data_rdms: Any,
@@ -569,14 +612,14 @@ def bootstrap(
     n_valid = int(valid.sum())
     if n_valid < n_boot:
         log.info("bootstrap: %d of %d samples drew fewer than 3 distinct stimuli and are NaN", n_boot - n_valid, n_boot)
-    if n_valid < 2:
+    if n_valid == 0:
         raise BadInputError(
-            f"bootstrap: only {n_valid} valid bootstrap sample(s) (fewer than 3 distinct stimuli in the others); "
-            "use more stimuli or a larger n_boot."
+            "bootstrap: no valid bootstrap sample (each drew fewer than 3 distinct stimuli); use more stimuli or "
+            "a larger n_boot."
         )
     good = boot[valid]
     lo, hi = _percentiles(good, ci)
-    se = np.std(good, axis=0, ddof=1)
+    se = np.std(good, axis=0, ddof=1) if n_valid > 1 else np.full(good.shape[1:], np.nan)
 
     est_dims = ("model", "data") if per_rdm else ("model",)
     coords: dict[str, Any] = {}
@@ -596,7 +639,9 @@ def bootstrap(
     }
     if do_ceiling:
         data_vars["noise_ceiling_boot"] = (("boot", "bound"), ceil_boot)
-        clo, chi = _percentiles(ceil_boot[valid], ci)
+        with warnings.catch_warnings():  # all-NaN when a sample holds one subject only
+            warnings.simplefilter("ignore", RuntimeWarning)
+            clo, chi = _percentiles(ceil_boot[valid], ci)
         data_vars["noise_ceiling_ci_lower"] = (("bound",), clo)
         data_vars["noise_ceiling_ci_upper"] = (("bound",), chi)
     if stim_boot:
@@ -689,6 +734,7 @@ def paired_test(result: xr.Dataset, *, ci: float | None = None) -> xr.Dataset:
 # --------------------------------------------------------------------------- permutation test
 
 
+@_single_threaded
 def permutation_test(
     model_rdms: Any,
     data_rdms: Any,

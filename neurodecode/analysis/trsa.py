@@ -41,6 +41,7 @@ import xarray as xr
 from ..errors import BadInputError, DataModelError
 from .compare import _canonical, _check_same_stimuli, _similarity
 from .convert import _as_stack, _Stack, _stack_to_dataarray
+from .inference import _single_threaded
 
 __all__ = ["geotopological", "geodesic", "rgtm", "sweep", "plot_sweep", "RGTM_KINDS"]
 
@@ -160,6 +161,7 @@ def geotopological(rdms: Any, low: float, up: float, *, rank: bool = True) -> xr
     return _derived(st, out, {"transform": "geotopological", "low": lo, "up": hi, "rank": int(bool(rank))})
 
 
+@_single_threaded
 def geodesic(
     rdms: Any,
     up: float = 0.5,
@@ -348,6 +350,7 @@ def _accuracy(sims: np.ndarray, target: np.ndarray) -> float:
     return float(credit[ok].mean())
 
 
+@_single_threaded
 def sweep(
     data_rdms: Any,
     model_rdms: Any,
