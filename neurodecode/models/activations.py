@@ -284,6 +284,7 @@ class _Run:
         self.n, self.pooling, self.n_components, self.seed = n, pooling, n_components, seed
         self.device = device
         self.on_cpu = device.type == "cpu"
+        self.dtype = None  # input dtype: that of the model's floating-point weights
         self.i0 = self.i1 = 0
         self.pass_ = 1  # 1: main pass; 2: incremental-PCA transform pass
         self.pending: set[str] = set()
@@ -440,7 +441,7 @@ def _run_pass(model, stim: _Stimuli, run: _Run, layers: list[_Layer], batch_size
     for i0 in range(0, stim.n, batch_size):
         i1 = min(i0 + batch_size, stim.n)
         run.i0, run.i1 = i0, i1
-        x = stim.batch(i0, i1).to(run.device, non_blocking=True)
+        x = stim.batch(i0, i1).to(run.device, dtype=run.dtype, non_blocking=True)
         for layer in layers:
             layer.calls = 0
         run.pending = {layer.name for layer in layers}
@@ -568,6 +569,7 @@ def extract(
     if target.type == "cuda" and target.index is None:
         target = torch.device("cuda", torch.cuda.current_device())
     run = _Run(stim.n, pooling, n_components, seed, target)
+    run.dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
     mode = {m: m.training for m in model.modules()}
     handles = []
     n_batches = -(-stim.n // batch_size)

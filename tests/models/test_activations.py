@@ -214,7 +214,7 @@ def test_pca_equals_sklearn_pca():
 
 
 def test_incremental_pca_for_large_layers(monkeypatch):
-    from sklearn.decomposition import IncrementalPCA
+    from sklearn.decomposition import PCA, IncrementalPCA
 
     monkeypatch.setattr(act_mod, "PCA_EXACT_MAX_BYTES", 0)
     model = toy_model().eval()
@@ -229,6 +229,19 @@ def test_incremental_pca_for_large_layers(monkeypatch):
         ref.partial_fit(flat[i : i + 4])
     scores = ref.transform(flat)
     np.testing.assert_allclose(_align_signs(ds["conv2"].values, scores), scores, rtol=1e-3, atol=1e-3)
+
+    # mixed: conv2 (12 x 384 float32 = 18 kB) fits the limit and is exact, conv1 (48 kB) is incremental
+    monkeypatch.setattr(act_mod, "PCA_EXACT_MAX_BYTES", 20_000)
+    ds = extract(model, x, layers=["conv1", "conv2"], pooling="pca", n_components=3, batch_size=4, progress=False)
+    assert ds["conv1"].attrs["pca"] == "incremental" and ds["conv2"].attrs["pca"] == "exact"
+    flat1 = extract(model, x, layers="conv1", progress=False)["conv1"].values
+    ref1 = IncrementalPCA(n_components=3)
+    for i in range(0, 12, 4):
+        ref1.partial_fit(flat1[i : i + 4])
+    np.testing.assert_allclose(_align_signs(ds["conv1"].values, ref1.transform(flat1)), ref1.transform(flat1),
+                               rtol=1e-3, atol=1e-3)
+    exact = PCA(n_components=3).fit_transform(flat.astype(np.float64))
+    np.testing.assert_allclose(_align_signs(ds["conv2"].values, exact), exact, rtol=1e-4, atol=1e-4)
 
 
 # --------------------------------------------------------------------------- state and clean-up
@@ -280,7 +293,8 @@ def test_stimulus_kinds_agree():
     model = toy_model().eval()
     imgs = np.random.default_rng(0).integers(0, 256, (3, 20, 20, 3), dtype=np.uint8)
     ref = extract(model, imgs, layers="conv2", pooling="avg", progress=False)["conv2"].values
-    for stim in (torch.from_numpy(imgs), preprocess(imgs), preprocess(imgs).numpy(), list(imgs[:, None].squeeze(1))):
+    for stim in (torch.from_numpy(imgs), preprocess(imgs), preprocess(imgs).numpy(), list(imgs),
+                 preprocess(imgs).double()):  # float64 input is cast to the weights' dtype
         if isinstance(stim, list):
             from PIL import Image
 
