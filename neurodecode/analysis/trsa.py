@@ -113,10 +113,25 @@ def _dijkstra(w: np.ndarray, edge: np.ndarray) -> np.ndarray:
     return out
 
 
-def _rank_rows(v: np.ndarray) -> np.ndarray:
+def _rank_rows(v: np.ndarray, rel_tol: float = 1e-9) -> np.ndarray:
+    """Average ranks per row, counting values closer than ``rel_tol * max|v|`` as ties.
+
+    Path lengths that are equal in exact arithmetic (common: zero-weight edges make
+    many paths share their length) can differ in the last bit depending on the order
+    of the additions; without the tolerance the ranks would depend on the backend.
+    """
     from scipy.stats import rankdata
 
-    return rankdata(v, axis=1)
+    order = np.argsort(v, axis=1, kind="stable")
+    s = np.take_along_axis(v, order, axis=1)
+    tol = rel_tol * np.maximum(np.abs(s).max(axis=1, keepdims=True), 1.0)
+    new = np.ones(s.shape, dtype=bool)
+    new[:, 1:] = np.diff(s, axis=1) > tol
+    pos = np.broadcast_to(np.arange(s.shape[1]), s.shape)
+    start = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
+    snapped = np.empty_like(s)
+    np.put_along_axis(snapped, order, np.take_along_axis(s, start, axis=1), axis=1)
+    return rankdata(snapped, axis=1)
 
 
 # --------------------------------------------------------------------------- transforms
@@ -187,7 +202,8 @@ def geodesic(
         linearly in rank from 0 to 1 (the :func:`geotopological` transform).
     rank : bool
         Rank-transform the geodesic distances (default, RGTM). ``False`` returns
-        the path lengths themselves.
+        the path lengths themselves. Ranking treats lengths equal to 1e-9 (relative)
+        as ties, so that rounding in the path sums cannot reorder equal paths.
     keep_zero_edges : bool
         Keep the edges of weight 0 (default). ``False`` drops them, which is what
         rsatoolbox's ``geodesic_transform`` does (networkx reads a zero in a dense
