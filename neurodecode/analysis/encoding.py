@@ -145,9 +145,11 @@ def _fit_fold_torch(xtr, ytr, xte, alphas, standardize, device):
     """Ridge with an unpenalised intercept; penalty per target by closed-form leave-one-out error."""
     import torch
 
+    from .inference import _cpu_threads
+
     dev = torch.device("cpu" if device is None else device)
     dt = torch.float64
-    with torch.no_grad():
+    with torch.no_grad(), _cpu_threads(device):
         x = torch.as_tensor(xtr, dtype=dt, device=dev)
         y = torch.as_tensor(ytr, dtype=dt, device=dev)
         xt = torch.as_tensor(xte, dtype=dt, device=dev)
@@ -227,7 +229,9 @@ def fit_encoding(
         ``standardize``).
     cv : int or sklearn splitter
         Number of folds (``KFold(shuffle=True, random_state=seed)``, or
-        ``GroupKFold`` when there are groups) or any splitter with ``split``.
+        ``GroupKFold`` when there are groups) or any splitter with ``split`` (it
+        gets ``groups``; use a group-aware one such as ``GroupKFold`` for trial
+        responses, since ``KFold`` ignores groups).
     groups : array-like or str, optional
         Group of each response row, kept together in one fold (a coord name or
         values). Default for (trial, neuroid) responses: the stimulus, so that
