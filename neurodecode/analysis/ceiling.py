@@ -98,7 +98,7 @@ def noise_ceiling(rdms: Any, method: str = "spearman", *, by: str | None = None)
     keep = _shared_mask([("rdms", st)])
     if not keep.all() and name in ("corr_cov", "cosine_cov"):
         raise BadInputError(f"noise_ceiling: {name!r} needs complete RDMs (these contain NaN).")
-    v = st.vectors[:, keep]
+    v = st.vectors if keep.all() else st.vectors[:, keep]
     k = v.shape[0]
     if by is None:
         groups = np.arange(k)

@@ -217,6 +217,8 @@ def _similarity(va: np.ndarray, vb: np.ndarray, method: str, n_cond: int, sigma_
 
 def _shared_mask(stacks: list[tuple[str, _Stack]]) -> np.ndarray:
     """Positions kept: every RDM must have its NaNs (masked pairs) at the same positions."""
+    if not any(np.isnan(st.vectors).any() for _, st in stacks):
+        return np.ones(stacks[0][1].vectors.shape[1], dtype=bool)  # the common case: nothing missing
     ref = None
     for name, st in stacks:
         nan = np.isnan(st.vectors)
@@ -321,7 +323,7 @@ def compare(a: Any, b: Any, method: str = "spearman", *, sigma_k: Any = None, de
         raise BadInputError(
             f"compare: {name!r} needs complete RDMs; these miss {int((~keep).sum())} dissimilarities (NaN)."
         )
-    va, vb = sa.vectors[:, keep], sb.vectors[:, keep]
+    va, vb = (sa.vectors, sb.vectors) if keep.all() else (sa.vectors[:, keep], sb.vectors[:, keep])
     sim = _similarity(va, vb, name, sa.n_cond, sig, device)
     coords = {**_coord_dict(sa, "a"), **_coord_dict(sb, "b")}
     out = xr.DataArray(sim, dims=("rdm_a", "rdm_b"), coords=coords, name=name)
