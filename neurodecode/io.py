@@ -145,8 +145,11 @@ def save(obj, path: str | os.PathLike, *, format: str | None = None, compress: b
     fmt = detect_format(path, format)
     if isinstance(obj, xr.DataArray):
         name = obj.name if obj.name is not None else _UNNAMED
-        ds = obj.to_dataset(name=name, promote_attrs=False)
-        ds.attrs = {_CONTAINER: "dataarray", _NAME: str(name)}
+        # A name equal to a coord's (e.g. an RDM stack named "rdm") cannot be a variable name:
+        # store it under the placeholder and keep the real name in the attrs.
+        var = _UNNAMED if name in obj.coords else name
+        ds = obj.to_dataset(name=var, promote_attrs=False)
+        ds.attrs = {_CONTAINER: "dataarray", _NAME: str(name), "nd_dataarray_var": str(var)}
     elif isinstance(obj, xr.Dataset):
         ds = obj.copy(deep=False)
         ds.attrs = {**obj.attrs, _CONTAINER: "dataset"}
@@ -219,8 +222,8 @@ def open(path: str | os.PathLike, *, format: str | None = None, chunks: Any = "a
     container = ds.attrs.pop(_CONTAINER, "dataset")
     if container == "dataarray":
         name = ds.attrs.pop(_NAME, _UNNAMED)
-        da = ds[name]
-        if name == _UNNAMED:
-            da.name = None
+        var = ds.attrs.pop("nd_dataarray_var", name)
+        da = ds[var]
+        da.name = None if name == _UNNAMED else name
         return da
     return ds

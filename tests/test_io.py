@@ -137,3 +137,12 @@ def test_bad_paths(tmp_path):
     trunc.write_bytes(trunc.read_bytes()[:500])
     with pytest.raises(BadInputError, match="truncated"):
         io.open(trunc)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_dataarray_named_like_a_coord(tmp_path, fmt):
+    """An RDM stack named "rdm" (the name of its own dim) still round-trips with its name."""
+    da = xr.DataArray(np.zeros((2, 3, 3)), dims=("rdm", "stimulus", "stimulus_"),
+                      coords={"rdm": [0, 1]}, name="rdm", attrs={"method": "correlation"})
+    back, _ = _roundtrip(da, tmp_path, fmt)
+    _assert_same(da, back)
