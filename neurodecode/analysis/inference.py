@@ -123,15 +123,18 @@ def _group_ids_int(keys):
     shift = max(1, int(m - 1).bit_length())
     if keys.device.type != "cpu" or int(keys.max()) >= (1 << (62 - shift)):
         return _group_ids(keys)
-    packed = (keys.numpy() << shift) | np.arange(m, dtype=np.int64)
+    k = keys.numpy().reshape(-1, m)
+    packed = (k << shift) | np.arange(m, dtype=np.int64)
     packed.sort(axis=-1)
-    order = packed & ((1 << shift) - 1)
     s = packed >> shift
-    new = np.ones(s.shape, dtype=bool)
-    new[..., 1:] = s[..., 1:] != s[..., :-1]
-    gs = np.cumsum(new, axis=-1) - 1
-    gid = np.empty_like(gs)
-    np.put_along_axis(gid, order, gs, axis=-1)
+    new = np.empty(s.shape, dtype=bool)
+    new[:, 0] = True
+    np.not_equal(s[:, 1:], s[:, :-1], out=new[:, 1:])
+    gs = np.cumsum(new, axis=-1, dtype=np.int64) - 1
+    flat = (packed & ((1 << shift) - 1)) + (np.arange(k.shape[0], dtype=np.int64) * m)[:, None]
+    gid = np.empty(k.size, dtype=np.int64)
+    gid[flat.ravel()] = gs.ravel()
+    gid = gid.reshape(keys.shape)
     return torch.from_numpy(gid), int(gs[..., -1].max()) + 1
 
 
@@ -145,11 +148,12 @@ def _weighted_ranks(gid, n_groups: int, w):
     """
     import torch
 
-    shape = torch.broadcast_shapes(gid.shape, w.shape)
+    shape = (w.shape[0], gid.shape[-2], gid.shape[-1])
     g = gid.expand(shape)
     tot = torch.zeros(*shape[:-1], n_groups, dtype=w.dtype, device=w.device)
     tot.scatter_add_(-1, g, w.expand(shape))
-    table = torch.cumsum(tot, -1) - (tot - 1.0) * 0.5
+    table = torch.cumsum(tot, -1)
+    table.sub_(tot.sub_(1.0).mul_(0.5))  # in place: c - (t - 1) / 2
     return torch.gather(table, -1, g)
 
 
@@ -218,20 +222,28 @@ def _pooled(z, c, onehot, *, sums: bool = False):
     """
     import torch
 
+    b, m = c.shape[0], z.shape[-1]
+    g = onehot.shape[0]
     if z.ndim == 2:
-        z = z.expand(c.shape[0], *z.shape)
+        z = z.expand(b, *z.shape)
     cz = c[:, :, None] * z
-    total = cz.sum(1)  # (B, m)
+    out = torch.empty(b, g + 1, m, dtype=z.dtype, device=z.device)
+    total = out[:, 0]
+    torch.sum(cz, dim=1, out=total)  # (B, m)
+    if g == onehot.shape[1] and bool((onehot == torch.eye(g, dtype=onehot.dtype, device=onehot.device)).all()):
+        gsum = cz  # every RDM its own group
+    else:
+        gsum = torch.einsum("gk,bkm->bgm", onehot, cz)
+    torch.sub(total[:, None, :], gsum, out=out[:, 1:])
     ctot = c.sum(1)  # (B,)
-    gsum = torch.einsum("gk,bkm->bgm", onehot, cz)
-    gcount = c @ onehot.T  # (B, G)
-    rest = ctot[:, None] - gcount
+    rest = ctot[:, None] - c @ onehot.T  # (B, G)
     alone = rest <= 0
-    denom = torch.where(alone, ctot[:, None], rest)
-    out = torch.where(alone[:, :, None], total[:, None, :], total[:, None, :] - gsum)
+    if bool(alone.any()):
+        out[:, 1:] = torch.where(alone[:, :, None], total[:, None, :], out[:, 1:])
     if sums:
-        return torch.cat([total[:, None, :], out], dim=1)
-    return torch.cat([(total / ctot[:, None])[:, None, :], out / denom[:, :, None]], dim=1)
+        return out
+    denom = torch.cat([ctot[:, None], torch.where(alone, ctot[:, None], rest)], dim=1)
+    return out / denom[:, :, None]
 
 
 def _ceiling_from_sims(sims, c, onehot):
@@ -304,7 +316,74 @@ def _auto_batch(per_sample: int, batch_size: int | None) -> int:
         if int(batch_size) < 1:
             raise BadInputError(f"batch_size must be >= 1, got {batch_size}.")
         return int(batch_size)
-    return max(1, int(300_000 // max(per_sample, 1)))
+    return max(1, int(400_000 // max(per_sample, 1)))
+
+
+class _StimulusResampler:
+    """Precomputed state for evaluating RDM vectors under stimulus resamples (private).
+
+    A resample only weights the stimulus pairs (``w_ij = c_i c_j``); pairs of stimuli
+    that were not drawn have weight 0. Each batch is *compacted* to the pairs among the
+    drawn stimuli (about 40 % of all pairs for a bootstrap sample), padded to the
+    largest sample of the batch with zero weights.
+    """
+
+    def __init__(self, vm, vd, iu0, iu1, n, method, device):
+        import torch
+
+        self.dev = _device(device)
+        self.dt = torch.float64
+        self.n = n
+        self.method = method
+        tm = torch.as_tensor(vm, dtype=self.dt, device=self.dev)
+        td = torch.as_tensor(vd, dtype=self.dt, device=self.dev)
+        if method in _RANKED:
+            self.gid_m, self.ng_m = _group_ids(tm)
+            self.gid_d, self.ng_d = _group_ids(td)
+        elif method == "pearson":  # shift-invariant: centre once, for accurate one-pass moments
+            tm = tm - tm.mean(-1, keepdim=True)
+            td = td - td.mean(-1, keepdim=True)
+        self.tm, self.td = tm, td
+        lut = torch.full((n, n), -1, dtype=torch.int64, device=self.dev)
+        pos = torch.arange(len(iu0), device=self.dev)
+        i0 = torch.as_tensor(iu0, device=self.dev)
+        i1 = torch.as_tensor(iu1, device=self.dev)
+        lut[i0, i1] = pos
+        lut[i1, i0] = pos
+        self.lut = lut  # condensed position of each kept pair, -1 for the diagonal and masked pairs
+
+    def batch(self, draws: np.ndarray):
+        """Transformed model/data vectors, pair weights and validity for (nb, n) draws."""
+        import torch
+
+        nb, n, dev, dt = draws.shape[0], self.n, self.dev, self.dt
+        pc = torch.zeros(nb, n, dtype=dt, device=dev)
+        pc.scatter_add_(1, torch.as_tensor(draws, device=dev), torch.ones(nb, n, dtype=dt, device=dev))
+        present = pc > 0
+        count = present.sum(1)
+        ok = count >= 3
+        smax = max(int(count.max()), 2)
+        stim = torch.argsort((~present).to(torch.int8), dim=1, stable=True)[:, :smax]  # drawn stimuli first
+        inside = torch.arange(smax, device=dev)[None, :] < count[:, None]
+        ta, tb = torch.triu_indices(smax, smax, 1, device=dev)
+        sa, sb = stim[:, ta], stim[:, tb]
+        pos = self.lut[sa, sb]  # (nb, m')
+        keep = inside[:, ta] & inside[:, tb] & (pos >= 0)
+        w = torch.where(keep, torch.gather(pc, 1, sa) * torch.gather(pc, 1, sb), torch.zeros((), dtype=dt, device=dev))
+        w = torch.where(ok[:, None], w, keep.to(dt))  # placeholder weights for invalid samples (result NaN)
+        pos = torch.where(keep, pos, torch.zeros((), dtype=pos.dtype, device=dev))
+        w = w[:, None, :]
+        mc = pos.shape[1]
+        flat = pos.reshape(-1)
+        if self.method in _RANKED:
+            gm = self.gid_m[:, flat].reshape(-1, nb, mc).transpose(0, 1)
+            gd = self.gid_d[:, flat].reshape(-1, nb, mc).transpose(0, 1)
+            xm = _weighted_ranks(gm, self.ng_m, w)
+            xd = _weighted_ranks(gd, self.ng_d, w)
+        else:
+            xm = self.tm[:, flat].reshape(-1, nb, mc).transpose(0, 1)
+            xd = self.td[:, flat].reshape(-1, nb, mc).transpose(0, 1)
+        return xm, xd, w, ok
 
 
 def _resampled_similarities(
@@ -319,34 +398,14 @@ def _resampled_similarities(
     """
     import torch
 
-    dev = _device(device)
-    dt = torch.float64
     km, kd, m = vm.shape[0], vd.shape[0], vm.shape[1]
     out = np.full((p_idx.shape[0], km, kd), np.nan)
     with torch.no_grad():
-        tm = torch.as_tensor(vm, dtype=dt, device=dev)
-        td = torch.as_tensor(vd, dtype=dt, device=dev)
-        if method in _RANKED:
-            gid_m, ng_m = _group_ids(tm)
-            gid_d, ng_d = _group_ids(td)
-        elif method == "pearson":
-            tm = tm - tm.mean(-1, keepdim=True)
-            td = td - td.mean(-1, keepdim=True)
-        i0 = torch.as_tensor(iu0, device=dev)
-        i1 = torch.as_tensor(iu1, device=dev)
-        bs = _auto_batch((km + kd) * m, batch_size if batch_size is not None or dev.type == "cpu" else 1_000)
+        rs = _StimulusResampler(vm, vd, iu0, iu1, n, method, device)
+        bs = _auto_batch((km + kd) * m // 2, batch_size if batch_size is not None or rs.dev.type == "cpu" else 1_000)
         for b0 in range(0, p_idx.shape[0], bs):
             b1 = min(p_idx.shape[0], b0 + bs)
-            nb = b1 - b0
-            pc = torch.zeros(nb, n, dtype=dt, device=dev)
-            pc.scatter_add_(1, torch.as_tensor(p_idx[b0:b1], device=dev), torch.ones(nb, n, dtype=dt, device=dev))
-            ok = (pc > 0).sum(1) >= 3
-            w = (pc[:, i0] * pc[:, i1])[:, None, :]
-            w = torch.where(ok[:, None, None], w, torch.ones_like(w))
-            if method in _RANKED:
-                xm, xd = _weighted_ranks(gid_m, ng_m, w), _weighted_ranks(gid_d, ng_d, w)
-            else:
-                xm, xd = tm.expand(nb, km, m), td.expand(nb, kd, m)
+            xm, xd, w, ok = rs.batch(p_idx[b0:b1])
             s = _weighted_sim(xm, xd, w, method)
             s = torch.where(ok[:, None, None], s, torch.full_like(s, float("nan")))
             out[b0:b1] = s.cpu().numpy()
@@ -538,20 +597,12 @@ def bootstrap(
         onehot = _group_onehot(groups, n_groups, dt, dev)
         groups_t = torch.as_tensor(groups, device=dev)
         if stim_boot:
-            tm = torch.as_tensor(vm, dtype=dt, device=dev)
-            td = torch.as_tensor(vd, dtype=dt, device=dev)
-            if name in _RANKED:
-                gid_m, ng_m = _group_ids(tm)
-                gid_d, ng_d = _group_ids(td)
-            elif name == "pearson":  # shift-invariant: centre once, for accurate one-pass moments
-                tm = tm - tm.mean(-1, keepdim=True)
-                td = td - td.mean(-1, keepdim=True)
-            i0 = torch.as_tensor(iu0, device=dev)
-            i1 = torch.as_tensor(iu1, device=dev)
+            resampler = _StimulusResampler(vm, vd, iu0, iu1, n, name, device)
         else:
             sim_t = torch.as_tensor(sim, dtype=dt, device=dev)
             z_t = torch.as_tensor(_normalise_rows_np(vd, name), dtype=dt, device=dev) if do_ceiling else None
-        per = (km + kd + (n_groups + 1 if do_ceiling else 0)) * m if stim_boot else (n_groups + 1) * m + km * kd
+        # a compacted bootstrap sample holds ~40 % of the pairs
+        per = (km + kd + (n_groups + 1 if do_ceiling else 0)) * m // 2 if stim_boot else (n_groups + 1) * m + km * kd
         bs = _auto_batch(per, batch_size if batch_size is not None or dev.type == "cpu" else max(1, 50_000_000 // per))
         bar = tqdm(total=n_boot, desc=f"bootstrap over {over}", unit="sample", disable=None, leave=False)
         for b0 in range(0, n_boot, bs):
@@ -564,17 +615,7 @@ def bootstrap(
             else:
                 c = torch.ones(nb, kd, dtype=dt, device=dev)
             if stim_boot:
-                pc = torch.zeros(nb, n, dtype=dt, device=dev)
-                pc.scatter_add_(1, torch.as_tensor(p_idx[b0:b1], device=dev), torch.ones(nb, n, dtype=dt, device=dev))
-                ok = (pc > 0).sum(1) >= 3
-                w = (pc[:, i0] * pc[:, i1])[:, None, :]  # (nb, 1, m)
-                w = torch.where(ok[:, None, None], w, torch.ones_like(w))  # placeholder for invalid samples
-                if name in _RANKED:
-                    xm = _weighted_ranks(gid_m, ng_m, w)
-                    xd = _weighted_ranks(gid_d, ng_d, w)
-                else:
-                    xm = tm.expand(nb, km, m)
-                    xd = td.expand(nb, kd, m)
+                xm, xd, w, ok = resampler.batch(p_idx[b0:b1])  # (nb, k, m'), (nb, 1, m'), (nb,)
                 s = _weighted_sim(xm, xd, w, name)  # (nb, km, kd)
                 if per_rdm:
                     est = s
