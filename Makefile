@@ -1,5 +1,6 @@
 # neurodecode: two commands.
-#   make demo   set up .venv, install, run the main job (EEG preprocessing pipeline on the Muse N170 data)
+#   make demo   set up .venv, install, run the main job (EfficientNet-Lite0 layers vs human IT, monkey IT and
+#               behaviour on the 92 Kriegeskorte images: RSA, noise ceilings, bootstrap CIs, topological RSA)
 #   make test   set up .venv, install with test extras, run the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -9,10 +10,10 @@ export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export NEURODECODE_DATA ?= $(abspath $(CURDIR)/../shared/data)
 export HF_HUB_OFFLINE := 1
 export MPLBACKEND := Agg
-OUT ?= out/eeg_n170_preprocess
+OUT ?= out/compare_layers_kriegeskorte92
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test clean
+.PHONY: setup demo demo-eeg demo-fmri demo-spikes test clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +26,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 setup: $(VENV)/.installed
 
 demo: setup
-	$(VENV)/bin/neurodecode run pipelines/eeg_n170_preprocess.yaml --out $(OUT)
+	$(VENV)/bin/neurodecode run pipelines/compare_layers_kriegeskorte92.yaml --out $(OUT)
 	@echo "results in $(OUT)/ (open $(OUT)/report.html)"
+
+demo-eeg demo-fmri demo-spikes: demo-%: setup
+	$(VENV)/bin/neurodecode run pipelines/$*_$(if $(filter eeg,$*),n170,$(if $(filter fmri,$*),haxby,m1))_preprocess.yaml --out out/$*
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

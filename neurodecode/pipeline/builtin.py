@@ -353,6 +353,12 @@ for _name, _target, _opts in [
     ("spikes.align", f"{_SPK}:align", {"description": "align bins to events"}),
     ("spikes.history", f"{_SPK}:spike_history", {"description": "lagged copies of the counts"}),
     ("spikes.rates", f"{_SPK}:firing_rates", {"description": "counts to firing rates (Hz)"}),
+    ("rsa.layer_rdms", "neurodecode.pipeline.rsa_ops:layer_rdms",
+     {"maps": False, "description": "layer activations of networks -> RDM stack (+ simulated measurements)"}),
+    ("rsa.compare_brain", "neurodecode.pipeline.rsa_ops:compare_brain",
+     {"maps": False, "description": "RSA of layers vs brain regions: bootstrap CIs, noise ceilings, best layer"}),
+    ("rsa.trsa", "neurodecode.pipeline.rsa_ops:trsa",
+     {"maps": False, "description": "topological RSA: (low, up) sweep and tRSA scores"}),
 ]:
     OPS._register_builtin(_name, _target, **_opts)
 
