@@ -397,3 +397,18 @@ def test_gpu_matches_cpu(small):
     cpu = bootstrap(models, data, n_boot=50)
     gpu = bootstrap(models, data, n_boot=50, device="cuda")
     np.testing.assert_allclose(gpu["bootstrap"].values, cpu["bootstrap"].values, atol=1e-10)
+
+
+def test_masked_pairs_equal_rsatoolbox(small):
+    """NaN (missing) dissimilarities shared by all RDMs are left out, as rsatoolbox's compare does."""
+    models, data = small
+    models, data = models.copy(), data.copy()
+    for arr in (models, data):
+        arr[:, 2, 5] = arr[:, 5, 2] = np.nan
+        arr[:, 0, 7] = arr[:, 7, 0] = np.nan
+    n_boot = 15
+    np.random.seed(21)
+    ref = _quiet(rsi.eval_bootstrap_pattern, _models(models), _rdms(data), method="spearman", N=n_boot)
+    ours = bootstrap(models, data, "spearman", n_boot=n_boot, stimulus_indices=_replay_pattern_draws(21, n_boot, 12))
+    np.testing.assert_allclose(ours["bootstrap"].values, ref.evaluations, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(ours["noise_ceiling_boot"].values, np.asarray(ref.noise_ceiling).T, rtol=0, atol=1e-10)
