@@ -195,15 +195,15 @@ def _members(data: Any) -> tuple[list[_Member], str | None, dict[str, Any]]:
     )
 
 
-def _check_values(m: _Member) -> None:
+def _check_values(m: _Member, scan: bool = True) -> None:
     x = m.x
     if _is_torch(x):
         import torch
 
         if x.is_complex():
             raise BadInputError(f"rdm: input {_lab(m.label)!r} must hold real numbers, got {x.dtype}.")
-        finite = torch.isfinite(x) if x.is_floating_point() else torch.ones_like(x, dtype=torch.bool)
-        if not bool(finite.all()):
+        finite = torch.isfinite(x) if (scan and x.is_floating_point()) else None
+        if finite is not None and not bool(finite.all()):
             where = torch.nonzero(~finite)[0].tolist()
             raise BadInputError(
                 f"rdm: input {_lab(m.label)!r} holds {int((~finite).sum())} NaN/inf value(s) (first at row {where[0]}, "
@@ -215,7 +215,7 @@ def _check_values(m: _Member) -> None:
         if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or np.issubdtype(x.dtype, np.complexfloating):
             raise BadInputError(f"rdm: input {_lab(m.label)!r} must hold real numbers, got dtype {x.dtype}.")
         m.x = x
-        if np.issubdtype(x.dtype, np.floating):
+        if scan and np.issubdtype(x.dtype, np.floating):
             bad = ~np.isfinite(x)
             if bad.any():
                 where = np.argwhere(bad)[0].tolist()
@@ -300,10 +300,17 @@ def _distances(x, method: str, prec, prior_lambda: float, prior_weight: float):
 
     f = x.shape[-1]
     if method == "correlation":
-        # centre over features; scale the (small) Gram matrix rather than the (large) patterns
-        xc = x - x.mean(dim=-1, keepdim=True)
-        norm = torch.sqrt(torch.einsum("knf,knf->kn", xc, xc))
-        gram = _upper_product(xc, xc)
+        # Gram matrix of the centred patterns without a centred copy of the (large) patterns:
+        # (x_i - m_i).(x_j - m_j) = x_i.x_j - f m_i m_j. When a pattern's mean is large relative
+        # to its spread this subtraction would cancel digits: then centre explicitly.
+        mean = x.mean(dim=-1)
+        gram = _upper_product(x, x) - f * mean.unsqueeze(-1) * mean.unsqueeze(-2)
+        ss = torch.diagonal(gram, dim1=-2, dim2=-1)  # sums of squares of the centred patterns
+        if bool((f * mean * mean > 1e3 * ss).any()):
+            xc = x - mean.unsqueeze(-1)
+            gram = _upper_product(xc, xc)
+            ss = torch.einsum("knf,knf->kn", xc, xc)
+        norm = torch.sqrt(ss)
         return 1.0 - gram / norm.unsqueeze(-1) / norm.unsqueeze(-2), norm
     if method == "euclidean" or (method == "mahalanobis" and prec is None):
         sq = torch.einsum("knf,knf->kn", x, x)
@@ -436,7 +443,7 @@ def rdm(
     tdtype = _torch_dtype(dtype)
     members, stack_dim, extra_attrs = _members(data)
     for m in members:
-        _check_values(m)
+        _check_values(m, scan=False)  # NaN/inf are looked for only if the result is not finite
     if device is None:
         device = members[0].x.device if _is_torch(members[0].x) else "cpu"
     device = torch.device(device)
@@ -579,6 +586,13 @@ def rdm(
                     )
             d = _symmetrise(d)
             out[idx] = d.detach().cpu().numpy()
+    if not np.isfinite(out).all():
+        for m in members:
+            _check_values(m, scan=True)  # raises, naming the input and the first bad value
+        raise BadInputError(
+            "rdm: the dissimilarities overflowed (inf/NaN) although the inputs are finite; the values are "
+            "too large for the chosen dtype: rescale the data or use dtype='float64'."
+        )
 
     # ---- labels
     labels = [m.label for m in members]

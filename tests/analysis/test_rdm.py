@@ -52,6 +52,16 @@ def test_many_stimuli_blocked_product(rng, method):
     np.testing.assert_array_equal(ours.values, ours.values.transpose(0, 2, 1))
 
 
+def test_correlation_with_large_offsets(rng):
+    """Patterns with a mean 1e6 times their spread (raw scanner units): no lost digits."""
+    x = rng.normal(size=(12, 300)) + 1e6 * rng.random((12, 1))
+    np.testing.assert_allclose(rdm(x).values[0], _ref(x, "correlation"), rtol=0, atol=TOL)
+    near = rng.normal(size=(12, 300)) + 30.0  # just below the switch to explicit centring
+    np.testing.assert_allclose(rdm(near).values[0], _ref(near, "correlation"), rtol=0, atol=TOL)
+    small = rng.normal(size=(12, 300)) * 1e-9
+    np.testing.assert_allclose(rdm(small).values[0], _ref(small, "correlation"), rtol=0, atol=TOL)
+
+
 def test_euclidean_convention_is_squared_over_features(rng):
     x = rng.normal(size=(6, 9))
     d = rdm(x, "euclidean").values[0]
@@ -251,6 +261,14 @@ def test_nan_gives_clear_error(rng):
     x[2, 3] = np.inf
     with pytest.raises(BadInputError, match="inf"):
         rdm(x)
+    import torch
+
+    with pytest.raises(BadInputError, match="NaN/inf"):
+        rdm(torch.tensor(x))
+    stack = rng.normal(size=(3, 6, 5))
+    stack[2, 0, 0] = np.nan
+    with pytest.raises(BadInputError, match="input 2"):
+        rdm(stack, "euclidean")
 
 
 def test_wrong_dims_give_clear_errors(rng):
