@@ -48,9 +48,13 @@ def main() -> None:
     ap.add_argument("--kb", type=int, default=8, help="RDMs in the second stack")
     ap.add_argument("--subset", type=int, default=None, help="time rsatoolbox on this many of the ka RDMs")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs of ours (best is kept)")
+    ap.add_argument("--threads", type=int, default=None, help="numba threads (default: numba's, = cores)")
     args = ap.parse_args()
 
     import numba
+
+    if args.threads:
+        numba.set_num_threads(args.threads)
     import rsatoolbox.rdm as rsr
 
     from neurodecode.analysis import compare

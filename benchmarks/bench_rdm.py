@@ -37,9 +37,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000, help="conditions (stimuli)")
     ap.add_argument("--channels", type=int, default=10_000, help="channels (features)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of the fast paths (best is kept)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, = cores)")
     args = ap.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from rsatoolbox.data import Dataset
     from rsatoolbox.rdm import calc_rdm
 

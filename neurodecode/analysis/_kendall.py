@@ -53,10 +53,11 @@ def tie_counts(v: np.ndarray) -> np.ndarray:
 
 def _argsort_rows(v: np.ndarray) -> np.ndarray:
     """Row-wise argsort (numpy's SIMD quicksort; tie order is irrelevant here), rows split over threads."""
-    import os
     from concurrent.futures import ThreadPoolExecutor
 
-    workers = min(os.cpu_count() or 1, 8, v.shape[0] // 8)
+    import numba
+
+    workers = min(numba.get_num_threads(), 8, v.shape[0] // 8)  # as many threads as the pair kernel
     if workers < 2:
         return np.argsort(v, axis=1)
     out = np.empty(v.shape, dtype=np.intp)
