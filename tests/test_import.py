@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "mne", "nilearn", "diffusers", "dask", "pynwb", "matplotlib", "nibabel", "sklearn")
+HEAVY = ("torch", "mne", "nilearn", "diffusers", "dask", "pynwb", "matplotlib", "nibabel", "sklearn", "numba",
+         "rsatoolbox")
 
 SCRIPT = """
 import json, sys
@@ -28,6 +29,11 @@ print(json.dumps(loaded))
         "neurodecode.loaders",
         "neurodecode.preprocess",
         "neurodecode.cli",
+        "neurodecode.datasets",
+        "neurodecode.pipeline",
+        "neurodecode.report",
+        "neurodecode.analysis",
+        "neurodecode.models",
     ],
 )
 def test_import_stays_light(module):
