@@ -67,14 +67,22 @@ def _gt_vectors(v: np.ndarray, low: float, up: float, rank: bool) -> np.ndarray:
     """Geo-topological transform of each row of condensed vectors (NaN kept), quantiles per row."""
     from scipy.stats import rankdata
 
-    x = rankdata(v, axis=1, nan_policy="omit") if rank else np.array(v, dtype=np.float64, copy=True)
-    ql = np.nanquantile(x, low, axis=1, keepdims=True)
-    qu = np.nanquantile(x, up, axis=1, keepdims=True)
+    has_nan = bool(np.isnan(v).any())
+    if rank:
+        x = rankdata(v, axis=1, nan_policy="omit") if has_nan else _rank_rows(v, rel_tol=0.0)
+    else:
+        x = np.array(v, dtype=np.float64, copy=True)
+    if has_nan:
+        ql = np.nanquantile(x, low, axis=1, keepdims=True)
+        qu = np.nanquantile(x, up, axis=1, keepdims=True)
+    else:
+        ql, qu = np.quantile(x, [low, up], axis=1, keepdims=True)
     span = qu - ql
     with np.errstate(divide="ignore", invalid="ignore"):
         lin = np.clip((x - ql) / np.where(span > 0, span, 1.0), 0.0, 1.0)
     out = np.where(span > 0, lin, (x > qu).astype(np.float64))
-    out[np.isnan(x)] = np.nan
+    if has_nan:
+        out[np.isnan(x)] = np.nan
     return out
 
 
@@ -93,9 +101,52 @@ def _floyd_warshall(w, edge):
     d = torch.where(edge, w, torch.full_like(w, float("inf")))
     idx = torch.arange(n, device=w.device)
     d[:, idx, idx] = 0.0
-    for j in range(n):
-        d = torch.minimum(d, d[:, :, j : j + 1] + d[:, j : j + 1, :])
+    via = torch.empty_like(d)
+    for j in range(n):  # in place: row and column j do not change in step j (d[j, j] = 0)
+        torch.add(d[:, :, j : j + 1], d[:, j : j + 1, :], out=via)
+        torch.minimum(d, via, out=d)
     return d
+
+
+def _fw_upper_py(d: np.ndarray) -> np.ndarray:
+    """Floyd-Warshall on the upper triangles of symmetric graphs (k, n, n), in place (numba-compiled).
+
+    ``inf`` = no edge, diagonal 0. Undirected: row k equals column k, so each step reads
+    row k once and updates only the pairs i < j -- half the work of a full sweep.
+    """
+    nr, n, _ = d.shape
+    r = np.empty(n)
+    for b in range(nr):
+        mat = d[b]
+        for k in range(n):
+            for j in range(k):
+                r[j] = mat[j, k]
+            for j in range(k, n):
+                r[j] = mat[k, j]
+            for i in range(n - 1):
+                ri = r[i]
+                if ri == np.inf:
+                    continue
+                row = mat[i]
+                for j in range(i + 1, n):
+                    row[j] = min(row[j], ri + r[j])
+    return d
+
+
+_FW_NUMBA: Any = None
+
+
+def _fw_numba():
+    """The compiled kernel (numba's disk cache after the first use), or None without numba."""
+    global _FW_NUMBA
+    if _FW_NUMBA is None:
+        try:
+            import numba
+        except ImportError:  # pragma: no cover - numba is a dependency
+            _FW_NUMBA = False
+        else:
+            _FW_NUMBA = numba.njit(cache=True, nogil=True)(_fw_upper_py)
+    return _FW_NUMBA or None
 
 
 def _dijkstra(w: np.ndarray, edge: np.ndarray) -> np.ndarray:
@@ -113,25 +164,68 @@ def _dijkstra(w: np.ndarray, edge: np.ndarray) -> np.ndarray:
     return out
 
 
+def _contract_zero_edges(w: np.ndarray, edge: np.ndarray):
+    """Merge the stimuli joined by zero-weight edges (exact: moving inside such a group costs 0).
+
+    Returns per RDM the component of each stimulus (k, n) and the contracted graph, padded
+    to the largest component count with isolated nodes: weights (k, c, c) with ``inf``
+    where there is no edge and 0 on the diagonal. The weight between two components is
+    the smallest edge between their members. When merging would remove fewer than 10 %
+    of the nodes, returns ``None`` and the uncontracted weights.
+    """
+    from scipy.sparse import csr_array
+    from scipy.sparse.csgraph import connected_components
+
+    k, n, _ = w.shape
+    n_zero = np.count_nonzero(edge & (w == 0.0), axis=(1, 2)) // 2  # zero-weight edges per RDM
+    if n_zero.max() < 0.1 * n:  # each zero edge merges at most one node: not worth it
+        return None, np.where(edge, w, np.inf)
+    labels = np.empty((k, n), dtype=np.int64)
+    counts = []
+    for r in range(k):  # one components call per RDM
+        zero = edge[r] & (w[r] == 0.0)
+        nc, lab = connected_components(csr_array(zero), directed=False)
+        labels[r] = lab
+        counts.append(nc)
+    c = max(counts)
+    if c > 0.9 * n:  # little to merge: keep the graph as it is
+        return None, np.where(edge, w, np.inf)
+    out = np.full((k, c, c), np.inf)
+    for r in range(k):
+        order = np.argsort(labels[r], kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(labels[r][order]) != 0])
+        wr = np.where(edge[r], w[r], np.inf)[np.ix_(order, order)]
+        red = np.minimum.reduceat(np.minimum.reduceat(wr, starts, axis=0), starts, axis=1)
+        out[r, : counts[r], : counts[r]] = red
+    idx = np.arange(c)
+    out[:, idx, idx] = 0.0
+    return labels, out
+
+
 def _rank_rows(v: np.ndarray, rel_tol: float = 1e-9) -> np.ndarray:
-    """Average ranks per row, counting values closer than ``rel_tol * max|v|`` as ties.
+    """Average ranks per row (1-based), counting values closer than ``rel_tol * max|v|`` as ties.
 
     Path lengths that are equal in exact arithmetic (common: zero-weight edges make
     many paths share their length) can differ in the last bit depending on the order
     of the additions; without the tolerance the ranks would depend on the backend.
     """
-    from scipy.stats import rankdata
-
-    order = np.argsort(v, axis=1, kind="stable")
+    k, m = v.shape
+    order = np.argsort(v, axis=1)  # ties are grouped below, so the sort need not be stable
     s = np.take_along_axis(v, order, axis=1)
-    tol = rel_tol * np.maximum(np.abs(s).max(axis=1, keepdims=True), 1.0)
     new = np.ones(s.shape, dtype=bool)
-    new[:, 1:] = np.diff(s, axis=1) > tol
-    pos = np.broadcast_to(np.arange(s.shape[1]), s.shape)
+    if rel_tol > 0:
+        tol = rel_tol * np.maximum(np.abs(s).max(axis=1, keepdims=True), 1.0)
+        new[:, 1:] = np.diff(s, axis=1) > tol
+    else:
+        new[:, 1:] = s[:, 1:] != s[:, :-1]
+    last = np.ones_like(new)
+    last[:, :-1] = new[:, 1:]
+    pos = np.broadcast_to(np.arange(m), s.shape)
     start = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
-    snapped = np.empty_like(s)
-    np.put_along_axis(snapped, order, np.take_along_axis(s, start, axis=1), axis=1)
-    return rankdata(snapped, axis=1)
+    end = np.minimum.accumulate(np.where(last, pos, m)[:, ::-1], axis=1)[:, ::-1]
+    out = np.empty((k, m), dtype=np.float64)
+    np.put_along_axis(out, order, (start + end) / 2.0 + 1.0, axis=1)
+    return out
 
 
 # --------------------------------------------------------------------------- transforms
@@ -184,7 +278,7 @@ def geodesic(
     low: float = 0.0,
     rank: bool = True,
     keep_zero_edges: bool = True,
-    backend: str = "torch",
+    backend: str = "auto",
     device: Any = None,
 ) -> xr.DataArray:
     """Geodesic RDMs: shortest paths through each RDM's neighbour graph (RGTM-geodesic).
@@ -208,12 +302,17 @@ def geodesic(
         Keep the edges of weight 0 (default). ``False`` drops them, which is what
         rsatoolbox's ``geodesic_transform`` does (networkx reads a zero in a dense
         matrix as "no edge"); only for reproducing it.
-    backend : {"torch", "scipy"}
-        ``"torch"``: batched Floyd-Warshall (min-plus over all RDMs at once, on
-        ``device``); ``"scipy"``: Dijkstra from ``scipy.sparse.csgraph`` on sparse
-        graphs that store zero-weight edges explicitly. Same results.
+    backend : {"auto", "numba", "torch", "scipy"}
+        All-pairs shortest paths by Floyd-Warshall on the graph whose zero-weight
+        groups (stimuli joined by edges below ``low``) are first merged into single
+        nodes -- exact, and much smaller when ``low > 0`` --, compiled with numba
+        (``"numba"``: upper triangle only, one CPU thread) or as a batched min-plus
+        sweep over all RDMs at once in torch (``"torch"``, on ``device``; one loop over
+        the nodes, none over edges); ``"auto"``: numba on the CPU, torch on a GPU.
+        ``"scipy"``: Dijkstra from ``scipy.sparse.csgraph`` on the full sparse graph,
+        which stores zero-weight edges explicitly (the reference). Same results.
     device : str or torch.device, optional
-        Torch device for ``backend="torch"`` (default CPU).
+        Torch device for ``backend="torch"`` (or ``"auto"`` with a GPU); default CPU.
 
     Returns
     -------
@@ -232,8 +331,8 @@ def geodesic(
     zero-weight edges must be kept.
     """
     lo, hi = _check_thresholds(low, up, "geodesic")
-    if backend not in ("torch", "scipy"):
-        raise BadInputError(f"geodesic: backend must be 'torch' or 'scipy', got {backend!r}.")
+    if backend not in ("auto", "numba", "torch", "scipy"):
+        raise BadInputError(f"geodesic: backend must be 'auto', 'numba', 'torch' or 'scipy', got {backend!r}.")
     st = _as_stack(rdms, "geodesic")
     if np.isnan(st.vectors).any():
         raise BadInputError(
@@ -250,17 +349,33 @@ def geodesic(
     edge = w < 1.0
     if not keep_zero_edges:
         edge &= w > 0.0
-    if backend == "torch":
-        import torch
-
-        dev = torch.device("cpu" if device is None else device)
-        with torch.no_grad():
-            d = _floyd_warshall(
-                torch.as_tensor(w, dtype=torch.float64, device=dev), torch.as_tensor(edge, device=dev)
-            ).cpu().numpy()
+    if backend == "scipy":
+        vec = _dijkstra(w, edge)[:, iu[0], iu[1]]
     else:
-        d = _dijkstra(w, edge)
-    vec = d[:, iu[0], iu[1]]
+        if keep_zero_edges:  # zero-weight groups merged into single nodes (exact, smaller graph)
+            labels, wc = _contract_zero_edges(w, edge)
+        else:
+            labels, wc = None, np.where(edge, w, np.inf)
+        on_cpu = device is None or str(device) == "cpu"
+        kernel = _fw_numba() if backend in ("auto", "numba") and on_cpu else None
+        if backend == "numba" and kernel is None:
+            raise BadInputError("geodesic: backend='numba' needs numba on the CPU (device=None).")
+        if kernel is not None:
+            dc = kernel(np.ascontiguousarray(wc, dtype=np.float64))  # upper triangle valid
+            if labels is not None:
+                dc = np.triu(dc, 1)
+                dc = dc + dc.transpose(0, 2, 1)
+        else:
+            import torch
+
+            dev = torch.device("cpu" if device is None else device)
+            with torch.no_grad():
+                wt = torch.as_tensor(wc, dtype=torch.float64, device=dev)
+                dc = _floyd_warshall(wt, torch.isfinite(wt)).cpu().numpy()
+        if labels is None:
+            vec = dc[:, iu[0], iu[1]]
+        else:
+            vec = dc[np.arange(k)[:, None], labels[:, iu[0]], labels[:, iu[1]]]
     inf = ~np.isfinite(vec)
     n_disc = int(inf.sum())
     finite_max = np.where(inf, -np.inf, vec).max(axis=1, keepdims=True)

@@ -163,7 +163,7 @@ def test_zero_weight_edges_are_kept():
 
     # 4 stimuli: pairs (0,1), (1,2) smallest (below low -> weight 0), (0,2) largest (no edge)
     d = np.array([[0, 1, 6, 3], [1, 0, 2, 4], [6, 2, 0, 5], [3, 4, 5, 0]], dtype=float)
-    for backend in ("torch", "scipy"):
+    for backend in ("numba", "torch", "scipy"):
         g = geodesic(d, up=5 / 6, low=0.3, rank=False, backend=backend)
         assert g.values[0, 0, 2] == 0.0  # two zero-weight hops
         assert g.values[0, 0, 1] == 0.0 and g.values[0, 1, 2] == 0.0
@@ -175,12 +175,21 @@ def test_zero_weight_edges_are_kept():
 
 
 def test_geodesic_backends_agree():
+    """numba / torch (on the graph with zero-weight groups merged) vs scipy Dijkstra on the full graph."""
     rng = np.random.default_rng(7)
     m = _sym(rng, 3, 40)
-    for low, up in [(0.0, 0.3), (0.1, 0.5), (0.2, 0.2)]:
-        a = geodesic(m, up, low=low, backend="torch")
-        b = geodesic(m, up, low=low, backend="scipy")
-        np.testing.assert_allclose(a.values, b.values, atol=1e-9)
+    for low, up in [(0.0, 0.3), (0.01, 0.3), (0.03, 0.5), (0.1, 0.5), (0.2, 0.2)]:
+        ref = geodesic(m, up, low=low, backend="scipy")
+        ref_raw = geodesic(m, up, low=low, backend="scipy", rank=False)
+        for backend in ("auto", "numba", "torch"):
+            np.testing.assert_allclose(geodesic(m, up, low=low, backend=backend).values, ref.values, atol=1e-9)
+            raw = geodesic(m, up, low=low, backend=backend, rank=False)
+            np.testing.assert_allclose(raw.values, ref_raw.values, atol=1e-12)
+        dropped = geodesic(m, up, low=low, backend="scipy", keep_zero_edges=False, rank=False)
+        for backend in ("numba", "torch"):
+            np.testing.assert_allclose(
+                geodesic(m, up, low=low, backend=backend, keep_zero_edges=False, rank=False).values,
+                dropped.values, atol=1e-12)
 
 
 def test_geodesic_matches_rsatoolbox_when_zero_edges_dropped(k92_brain):
