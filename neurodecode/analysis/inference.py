@@ -286,11 +286,14 @@ def _check_indices(idx: Any, n_boot: int, n: int, what: str) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def _rdm_coords(st: _Stack, dim: str) -> dict[str, Any]:
-    coords: dict[str, Any] = {dim: st.index}
-    for name, values in st.coords.items():
-        if name != dim:
-            coords[name] = (dim, values)
+def _pair_coords(sm: _Stack, sd: _Stack) -> dict[str, Any]:
+    """Coords of the ``model`` and ``data`` dims; a coord name both stacks carry gets a suffix."""
+    shared = set(sm.coords) & set(sd.coords)
+    coords: dict[str, Any] = {"model": sm.index, "data": sd.index}
+    for st, dim in ((sm, "model"), (sd, "data")):
+        for name, values in st.coords.items():
+            key = f"{name}_{dim}" if name in shared or name in ("model", "data") else name
+            coords[key] = (dim, values)
     return coords
 
 
@@ -469,7 +472,8 @@ def bootstrap(
         (n_boot, n_stimulus) / (n_boot, n_subject) positions to use instead of
         drawing them (e.g. to reproduce the draws of another tool exactly).
     batch_size : int, optional
-        Resamples processed per batch (default: about 4 million values per batch).
+        Resamples processed per batch (default: a few on the CPU, where small batches
+        stay in cache; thousands on a GPU).
     device : str or torch.device, optional
         Torch device (default CPU).
 
@@ -495,7 +499,9 @@ def bootstrap(
             the resamples (positions), ``valid`` (boot) whether each sample is valid.
 
         Attrs: ``method``, ``over``, ``n_boot``, ``n_valid``, ``ci``, ``seed``,
-        ``subject_dim`` (None when each RDM is its own subject).
+        ``subject_dim`` (``"none"`` when each RDM is its own subject), ``n_subjects``,
+        ``n_stimuli``. A coord that both stacks carry on ``rdm`` (e.g. ``name``) is
+        suffixed: ``name_model``, ``name_data``.
 
     Raises
     ------
@@ -663,9 +669,7 @@ def bootstrap(
     se = np.std(good, axis=0, ddof=1) if n_valid > 1 else np.full(good.shape[1:], np.nan)
 
     est_dims = ("model", "data") if per_rdm else ("model",)
-    coords: dict[str, Any] = {}
-    coords.update(_rdm_coords(sm, "model"))
-    coords.update(_rdm_coords(sd, "data"))
+    coords = _pair_coords(sm, sd)
     coords["bound"] = ["lower", "upper"]
     coords["boot"] = np.arange(n_boot)
     data_vars: dict[str, Any] = {
@@ -901,9 +905,7 @@ def permutation_test(
     tol = 1e-12 * max(1.0, float(np.nanmax(np.abs(observed))) if observed.size else 1.0)
     p = (1.0 + (null >= observed[None] - tol).sum(0)) / (1.0 + n_perm)
     dims = ("model", "data") if per_rdm else ("model",)
-    coords: dict[str, Any] = {}
-    coords.update(_rdm_coords(sm, "model"))
-    coords.update(_rdm_coords(sd, "data"))
+    coords = _pair_coords(sm, sd)
     coords["perm"] = np.arange(n_perm)
     ds = xr.Dataset(
         {"estimate": (dims, observed), "null": (("perm", *dims), null), "p": (dims, p),

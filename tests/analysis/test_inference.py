@@ -412,3 +412,16 @@ def test_masked_pairs_equal_rsatoolbox(small):
     ours = bootstrap(models, data, "spearman", n_boot=n_boot, stimulus_indices=_replay_pattern_draws(21, n_boot, 12))
     np.testing.assert_allclose(ours["bootstrap"].values, ref.evaluations, rtol=0, atol=1e-10)
     np.testing.assert_allclose(ours["noise_ceiling_boot"].values, np.asarray(ref.noise_ceiling).T, rtol=0, atol=1e-10)
+
+
+def test_shared_coord_names_are_suffixed():
+    from neurodecode.analysis import rdm
+
+    rng = np.random.default_rng(13)
+    layers = rdm({"conv1": rng.normal(size=(10, 30)), "fc": rng.normal(size=(10, 20))})
+    brain = rdm({"V1": rng.normal(size=(10, 40)), "IT": rng.normal(size=(10, 40))})
+    res = bootstrap(layers, brain, n_boot=20, per_rdm=True)
+    assert list(res["name_model"].values) == ["conv1", "fc"] and list(res["name_data"].values) == ["V1", "IT"]
+    assert res["name_model"].dims == ("model",) and res["name_data"].dims == ("data",)
+    perm = permutation_test(layers, brain, n_perm=10)
+    assert list(perm["name_data"].values) == ["V1", "IT"]
