@@ -39,7 +39,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import BadInputError, DataModelError
-from .compare import _canonical, _check_same_stimuli, _similarity
+from .compare import _canonical, _check_same_stimuli, _shared_mask, _similarity
 from .convert import _as_stack, _Stack, _stack_to_dataarray
 from .inference import _single_threaded
 
@@ -568,14 +568,12 @@ def sweep(
     opts = {"device": device} if kind == "geodesic" else {}
     acc = np.full((lows_a.size, ups_a.size), np.nan)
     cells = [(i, j) for i in range(lows_a.size) for j in range(ups_a.size) if lows_a[i] <= ups_a[j]]
-    model_vec_raw = sm.vectors
     for i, j in tqdm(cells, desc="tRSA sweep", unit="setting", disable=None, leave=False):
         lo, hi = float(lows_a[i]), float(ups_a[j])
-        dv = _as_stack(rgtm(data_rdms, lo, hi, kind=kind, **opts)).vectors
-        mv = _as_stack(rgtm(model_rdms, lo, hi, kind=kind, **opts)).vectors if transform_models else model_vec_raw
-        keep = ~(np.isnan(dv).any(0) | np.isnan(mv).any(0))
-        if keep.sum() < 2:
-            raise BadInputError("sweep: fewer than 2 dissimilarities are left after removing NaN pairs.")
+        dst = _as_stack(rgtm(data_rdms, lo, hi, kind=kind, **opts), "sweep")
+        mst = _as_stack(rgtm(model_rdms, lo, hi, kind=kind, **opts), "sweep") if transform_models else sm
+        keep = _shared_mask([("data", dst), ("model", mst)])  # NaN pairs only where every RDM has them
+        dv, mv = dst.vectors, mst.vectors
         if n_boot:
             sims = _resampled_similarities(mv[:, keep], dv[:, keep], iu[0][keep], iu[1][keep], n, p_idx, name, device)
         else:
