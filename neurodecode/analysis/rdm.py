@@ -3,8 +3,9 @@
 :func:`rdm` turns (stimulus, feature) response patterns -- one array, or a
 stack of them (subjects, layers, ROIs) -- into an RDM stack: a DataArray with
 dims (``rdm``, ``stimulus``, ``stimulus_``). The whole stack is computed at
-once (one batched matrix product per group of equally shaped inputs), in
-float64 by default, on the CPU or a CUDA device.
+once (one batched matrix product per group of equally shaped inputs; from
+512 stimuli on, only the upper block triangle of it, in 8 row blocks, since
+RDMs are symmetric), in float64 by default, on the CPU or a CUDA device.
 
 Conventions follow rsatoolbox's ``rsatoolbox.rdm.calc_rdm`` exactly (results
 agree to 1e-8 in float64, see ``tests/analysis/test_rdm.py``):
@@ -426,7 +427,13 @@ def rdm(
     Notes
     -----
     The inputs are never modified. Computation is batched: all inputs with the
-    same shape form one (k, n, f) tensor and one batched matrix product.
+    same shape form one (k, n, f) tensor and one batched matrix product (its
+    upper block triangle for n >= 512). The correlation distance is taken from
+    the raw Gram matrix with the rank-one mean correction ``x_i.x_j - f m_i m_j``
+    (no centred copy of the patterns), or from explicitly centred patterns when
+    a pattern's mean is large relative to its spread (``f m^2 > 1000 ||x - m||^2``),
+    so that no digits are lost. NaN/inf are looked for when the result is not
+    finite, and reported with the input and position of the first one.
 
     Examples
     --------
