@@ -7,7 +7,8 @@ with --synthetic):
   * extract: neurodecode.models.extract(model, x, layers=blocks + ["fc"], pooling=...)
              18 blocks (stem, 16 MBConv blocks, head) plus the logits, one forward per batch
 Runs are interleaved (plain, extract, plain, extract, ...) so that load from other processes hits
-both alike; the best time of each is kept. Checks that the recorded logits equal the plain
+both alike; the best wall time of each is kept, and the median ratio of adjacent pairs and the
+process CPU times are printed too (on a shared machine the wall times vary by 2x or more). Checks that the recorded logits equal the plain
 forward's. Target: extract <= 1.2x plain (default pooling: None = every unit, flattened).
 
 Usage: .venv/bin/python benchmarks/bench_extract.py [--pooling avg] [--batch-size 32] [--repeats 5]
@@ -85,16 +86,18 @@ def main() -> None:
                        n_components=args.n_components, progress=False)
 
     plain()  # warm-up: thread pool, allocator
-    t_plain, t_ext = [], []
+    t_plain, t_ext, c_plain, c_ext = [], [], [], []
     logits = ds = None
     for _ in range(args.repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         logits = plain()
         t_plain.append(time.perf_counter() - t0)
+        c_plain.append(time.process_time() - c0)
         del ds
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         ds = run_extract()
         t_ext.append(time.perf_counter() - t0)
+        c_ext.append(time.process_time() - c0)
 
     diff = float(np.abs(ds["fc"].values - logits.cpu().numpy()).max())
     n_values = sum(int(v.size) for v in ds.data_vars.values())
@@ -103,6 +106,8 @@ def main() -> None:
     med_ratio = statistics.median(e / p for e, p in zip(t_ext, t_plain))
     print(f"plain forward: best {best_p:.3f} s  (runs: {', '.join(f'{t:.2f}' for t in t_plain)})")
     print(f"extract:       best {best_e:.3f} s  (runs: {', '.join(f'{t:.2f}' for t in t_ext)})")
+    print(f"CPU time of this process (all threads; less sensitive to other processes): plain best "
+          f"{min(c_plain):.3f} s, extract best {min(c_ext):.3f} s, ratio {min(c_ext) / min(c_plain):.3f}")
     print(f"output: {len(ds.data_vars)} variables, {n_values:,} float32 values ({n_values * 4 / 2**20:.0f} MiB)")
     print(f"ratio extract / plain: {ratio:.3f} (best times), median of paired runs {med_ratio:.3f}; target <= 1.2 "
           f"-> {'OK' if ratio <= 1.2 else 'MISSED'}")

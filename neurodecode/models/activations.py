@@ -118,6 +118,11 @@ class _Stimuli:
             self.images = list(stimuli)
             if self.images and all(isinstance(p, (str, Path)) for p in self.images):
                 index = np.array([Path(p).stem for p in self.images], dtype=object)
+                missing = [str(p) for p in self.images if not Path(p).is_file()]
+                if missing:
+                    raise BadInputError(
+                        f"{len(missing)} image file(s) do not exist (first: {missing[0]!r}); check the paths."
+                    )
         else:
             raise BadInputError(
                 f"cannot extract activations for a {type(stimuli).__name__}; pass uint8 images "

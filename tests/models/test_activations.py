@@ -289,6 +289,19 @@ def test_inputs_not_modified():
     assert ds["conv1"].attrs["shape"] == [4, 224, 224]  # preprocessed to 224 by default
 
 
+def test_paths_give_stimulus_ids(tmp_path):
+    from PIL import Image
+
+    model = toy_model().eval()
+    imgs = np.random.default_rng(0).integers(0, 256, (2, 20, 20, 3), dtype=np.uint8)
+    paths = [tmp_path / "dog.png", tmp_path / "cup.png"]
+    for p, im in zip(paths, imgs):
+        Image.fromarray(im).save(p)
+    ds = extract(model, paths, layers="fc", progress=False)
+    assert list(ds["stimulus"].values) == ["dog", "cup"]
+    np.testing.assert_allclose(ds["fc"].values, extract(model, imgs, layers="fc", progress=False)["fc"].values)
+
+
 def test_stimulus_kinds_agree():
     model = toy_model().eval()
     imgs = np.random.default_rng(0).integers(0, 256, (3, 20, 20, 3), dtype=np.uint8)
@@ -317,6 +330,7 @@ def test_stimulus_kinds_agree():
         (xr.DataArray(np.zeros((2, 3)), dims=("stimulus", "neuroid")), "dims"),
         (xr.DataArray(np.zeros((2, 4, 4, 3), np.uint8), dims=("trial", "y", "x", "rgb")), "stimulus"),
         ({"a": 1}, "dict"),
+        (["/nonexistent/a.png"], "do not exist"),
     ],
 )
 def test_bad_stimuli(stim, match):
