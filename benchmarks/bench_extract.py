@@ -8,8 +8,9 @@ with --synthetic):
              18 blocks (stem, 16 MBConv blocks, head) plus the logits, one forward per batch
 Runs are interleaved (plain, extract, plain, extract, ...) so that load from other processes hits
 both alike; the best wall time of each is kept, and the median ratio of adjacent pairs and the
-process CPU times are printed too (on a shared machine the wall times vary by 2x or more). Checks that the recorded logits equal the plain
-forward's. Target: extract <= 1.2x plain (default pooling: None = every unit, flattened).
+process CPU times are printed too (on a shared machine the wall times vary by 2x or more).
+Checks that the recorded logits equal the plain forward's.
+Target: extract <= 1.2x plain, with extract's default pooling (None: every unit, flattened).
 
 Usage: .venv/bin/python benchmarks/bench_extract.py [--pooling avg] [--batch-size 32] [--repeats 5]
 """

@@ -64,7 +64,9 @@ def test_pretrained_matches_package_forward(lite0):
     assert sum(t.numel() for t in theirs.values()) == sum(t.numel() for t in lite0.state_dict().values())
     np.testing.assert_array_equal(lite0.fc.weight.detach().numpy(), state["_fc.weight"].numpy())
     np.testing.assert_array_equal(lite0.stem.conv.weight.detach().numpy(), state["_conv_stem.weight"].numpy())
-    np.testing.assert_array_equal(lite0.block7a._project_conv.weight.detach().numpy(), state["_blocks.15._project_conv.weight"].numpy())
+    np.testing.assert_array_equal(
+        lite0.block7a._project_conv.weight.detach().numpy(), state["_blocks.15._project_conv.weight"].numpy()
+    )
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         np.testing.assert_allclose(lite0(x).numpy(), net(x).numpy(), rtol=1e-5, atol=1e-5)
