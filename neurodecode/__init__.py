@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _SUBMODULES = {
+    "analysis",
+    "models",
     "datamodel",
     "datasets",
     "io",
@@ -36,7 +38,7 @@ _LAZY_NAMES = {
 __all__ = sorted(_SUBMODULES | set(_LAZY_NAMES) | {"__version__"})
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import datamodel, datasets, io, loaders, pipeline, preprocess  # noqa: F401
+    from . import analysis, datamodel, datasets, io, loaders, models, pipeline, preprocess  # noqa: F401
     from .datamodel import kind_of, validate  # noqa: F401
     from .errors import DataModelError, NeurodecodeError  # noqa: F401
 

