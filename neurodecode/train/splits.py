@@ -122,8 +122,15 @@ def _to_index(idx, name: str) -> np.ndarray:
     return arr.astype(np.intp).ravel()
 
 
+def _plain(v):
+    """numpy scalars (and tuples of them) as plain Python values, for messages."""
+    if isinstance(v, tuple):
+        return tuple(_plain(x) for x in v)
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def _listed(values) -> str:
-    vals = [v.item() if isinstance(v, np.generic) else v for v in values]
+    vals = [_plain(v) for v in values]
     more = f" (+{len(vals) - _MAX_LISTED} more)" if len(vals) > _MAX_LISTED else ""
     return f"{vals[:_MAX_LISTED]}{more}"
 
@@ -295,7 +302,7 @@ def check_no_leak(
         if hit.any():
             bad = a[hit]
             ranges = [f"[{starts[i]:.6g}, {stops[i]:.6g})" for i in bad[:_MAX_LISTED]]
-            where = "" if len(uniq) == 1 and stream is None and obj is None else f" in recording {key!r}"
+            where = "" if len(uniq) == 1 and stream is None and obj is None else f" in recording {_plain(key)!r}"
             raise LeakError(
                 f"{len(bad)} training window(s){where} overlap test windows in time, e.g. train spans "
                 f"{ranges} (positions {_listed(bad.tolist())}). Overlapping windows share samples, so the "

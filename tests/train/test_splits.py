@@ -148,7 +148,7 @@ def test_touching_windows_are_not_overlap_and_streams_separate():
     check_no_leak([0], [1], times=starts, window=1.0)
     # same times in different runs are different recordings: no leak
     check_no_leak([0, 1], [2, 3], times=starts, window=1.0, stream=run)
-    with pytest.raises(LeakError, match="recording"):
+    with pytest.raises(LeakError, match=r"in recording 2 overlap"):
         check_no_leak([0, 3], [2], times=starts, window=1.5, stream=run)
 
 
