@@ -40,6 +40,7 @@ __all__ = [
     "BySubject",
     "ByTrial",
     "ContiguousBlocks",
+    "make_windows",
 ]
 
 #: coords that identify one continuous recording; windows are only compared within one.
@@ -532,3 +533,92 @@ class ContiguousBlocks(_Splitter):
     def get_n_splits(self, X=None, y=None, groups=None) -> int:
         """Return ``n_splits``."""
         return self.n_splits
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def make_windows(obj, length: float, step: float):
+    """Cut sliding windows from epochs or a continuous recording, labelled for leak-free splits.
+
+    Parameters
+    ----------
+    obj : epochs or recording
+        Data-model ``epochs`` (trial, channel, time) or ``recording``.
+    length, step : float
+        Window length and hop in seconds (rounded to whole samples).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``epochs`` (trial, channel, time) with one row per window and coords on ``trial``:
+        ``trial_id`` (the source trial; epochs only: windows of one recording are split in
+        time, e.g. with ``ContiguousBlocks(dim="trial", gap=...)``), ``window_start`` /
+        ``window_stop`` (seconds; absolute in the recording when the epochs have an ``onset``
+        coord), and the source trial's coords (e.g. ``label``, ``run``; for a recording its
+        ``subject`` / ``session`` / ``run`` attrs). ``attrs["windows_report"]`` lists the
+        samples left at the end of each trial that did not fill a window.
+
+    Raises
+    ------
+    BadInputError
+        Non-positive length/step, or a window longer than the data.
+    """
+    from ..datamodel import kind_of, make_epochs, signal_of, validate
+
+    kind = kind_of(obj)
+    if kind not in ("epochs", "recording"):
+        raise BadInputError(f"make_windows takes epochs or a recording, got a {kind}.")
+    validate(obj, kind)
+    sfreq = float(obj.attrs["sfreq"])
+    if not (length > 0 and step > 0):
+        raise BadInputError(f"length and step must be positive seconds, got length={length}, step={step}.")
+    n_len, n_step = int(round(length * sfreq)), int(round(step * sfreq))
+    if n_len < 1 or n_step < 1:
+        raise BadInputError(
+            f"length={length} s / step={step} s are shorter than one sample at {sfreq} Hz; make them longer."
+        )
+    meta: dict[str, np.ndarray] = {}
+    if kind == "recording":
+        sig = signal_of(obj).transpose("channel", "time")
+        data = np.asarray(sig.values)[None]
+        ch_types = sig["ch_type"].values
+        ids = np.array([0])
+        offset = np.zeros(1)
+        for key in STREAM_COORDS:
+            if key in obj.attrs:
+                meta[key] = np.array([obj.attrs[key]])
+        times = np.asarray(sig["time"].values, dtype=float)
+    else:
+        ep = obj.transpose("trial", "channel", "time")
+        data = np.asarray(ep.values)
+        ch_types = ep["ch_type"].values
+        ids = np.asarray(ep["trial"].values)
+        offset = np.asarray(ep["onset"].values, dtype=float) if "onset" in ep.coords else np.zeros(len(ids))
+        for key, c in ep.coords.items():
+            if key != "trial" and c.dims == ("trial",):
+                meta[str(key)] = np.asarray(c.values)
+        times = np.asarray(ep["time"].values, dtype=float)
+    n_t = data.shape[-1]
+    if n_len > n_t:
+        raise BadInputError(
+            f"window of {length} s ({n_len} samples) is longer than the data ({n_t} samples); shorten it."
+        )
+    starts = np.arange(0, n_t - n_len + 1, n_step)
+    win = np.lib.stride_tricks.sliding_window_view(data, n_len, axis=-1)[:, :, starts, :]
+    n_tr, n_ch, n_win = win.shape[:3]
+    out = np.ascontiguousarray(win.transpose(0, 2, 1, 3)).reshape(n_tr * n_win, n_ch, n_len)
+    src = np.repeat(np.arange(n_tr), n_win)
+    w_start = offset[src] + np.tile(times[starts], n_tr)
+    metadata = {k: v[src] for k, v in meta.items() if k not in ("trial_id", "window_start", "window_stop")}
+    metadata.update(window_start=w_start, window_stop=w_start + n_len / sfreq)
+    if kind == "epochs":
+        metadata["trial_id"] = ids[src]
+    left = n_t - (starts[-1] + n_len)
+    attrs = {k: v for k, v in obj.attrs.items() if k not in ("nd_kind", "sfreq")}
+    attrs["windows_report"] = (
+        [f"last {left} sample(s) of each of {n_tr} trial(s) did not fill a window and were not used"]
+        if left else []
+    )
+    return make_epochs(out, sfreq, list(obj["channel"].values), 0.0, ch_types=list(ch_types),
+                       metadata=metadata, **attrs)

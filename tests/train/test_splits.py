@@ -239,3 +239,45 @@ def test_muse_leave_one_run_out(muse_epochs):
         assert len(set(run[test])) == 1
         assert not set(run[train]) & set(run[test])
         assert len(train) + len(test) == ep.sizes["trial"]
+
+
+def test_make_windows_from_epochs_and_bytrial():
+    from neurodecode.datamodel import make_epochs, validate
+    from neurodecode.train.splits import make_windows
+
+    sf = 10.0
+    data = np.arange(3 * 2 * 30, dtype=float).reshape(3, 2, 30)
+    ep = make_epochs(data, sf, ["a", "b"], 0.0,
+                     metadata={"onset": [0.0, 5.0, 100.0], "label": ["x", "y", "x"]})
+    W = make_windows(ep, length=1.0, step=0.5)
+    validate(W, "epochs")
+    # 30 samples, 10-sample windows every 5 samples -> 5 windows per trial
+    assert W.sizes["trial"] == 15 and W.sizes["time"] == 10
+    assert np.array_equal(W.values[6], data[1, :, 5:15])  # trial 1, window 1
+    assert np.allclose(W["window_start"].values[5:10], 5.0 + np.arange(5) * 0.5)
+    assert list(W["label"].values[:6]) == ["x"] * 5 + ["y"]
+    assert W.attrs["windows_report"] == []
+    # trials span 0-3 s, 5-8 s and 100-103 s: ByTrial folds pass the guard and keep each
+    # trial's windows together
+    folds = list(ByTrial(n_splits=3).split(W))
+    for train, test in folds:
+        assert not set(W["trial_id"].values[train]) & set(W["trial_id"].values[test])
+    # a window-level shuffled split leaks and is refused
+    with pytest.raises(LeakError):
+        check_no_leak(np.arange(0, 15, 2), np.arange(1, 15, 2), obj=W)
+    with pytest.raises(BadInputError, match="longer than the data"):
+        make_windows(ep, length=5.0, step=1.0)
+
+
+def test_make_windows_from_recording_with_contiguous_blocks():
+    from neurodecode.datamodel import make_recording
+    from neurodecode.train.splits import make_windows
+
+    rec = make_recording(np.random.default_rng(0).normal(size=(2, 108)), 10.0, ["a", "b"], run=3)
+    W = make_windows(rec, length=1.0, step=0.5)  # 10-sample windows, hop 5 -> 20 windows
+    assert W.sizes["trial"] == 20
+    assert set(W["run"].values) == {3}
+    assert "last 3 sample(s)" in W.attrs["windows_report"][0]
+    with pytest.raises(LeakError, match="gap"):  # neighbouring windows share samples
+        list(ContiguousBlocks(n_splits=4, dim="trial").split(W))
+    assert len(list(ContiguousBlocks(n_splits=4, gap=1, dim="trial").split(W))) == 4
