@@ -156,16 +156,13 @@ def _need_two(values, label: str) -> list:
 
 
 def _merged(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Union of [start, stop) spans as sorted, disjoint spans."""
     order = np.argsort(starts, kind="stable")
     s, e = starts[order], stops[order]
-    out_s, out_e = [s[0]], [e[0]]
-    for a, b in zip(s[1:], e[1:]):
-        if a < out_e[-1]:
-            out_e[-1] = max(out_e[-1], b)
-        else:
-            out_s.append(a)
-            out_e.append(b)
-    return np.asarray(out_s), np.asarray(out_e)
+    reach = np.maximum.accumulate(e)
+    new = np.r_[True, s[1:] >= reach[:-1]]
+    first = np.flatnonzero(new)
+    return s[first], np.maximum.reduceat(e, first)
 
 
 def _overlaps(tr_s, tr_e, te_s, te_e) -> np.ndarray:

@@ -281,3 +281,21 @@ def test_make_windows_from_recording_with_contiguous_blocks():
     with pytest.raises(LeakError, match="gap"):  # neighbouring windows share samples
         list(ContiguousBlocks(n_splits=4, dim="trial").split(W))
     assert len(list(ContiguousBlocks(n_splits=4, gap=1, dim="trial").split(W))) == 4
+
+
+def test_overlap_check_matches_brute_force():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(2, 12))
+        starts = np.round(rng.uniform(0, 10, n), 1)
+        win = np.round(rng.uniform(0.1, 2, n), 1)
+        perm = rng.permutation(n)
+        k = int(rng.integers(1, n))
+        tr, te = perm[:k], perm[k:]
+        brute = any(starts[i] < starts[j] + win[j] and starts[j] < starts[i] + win[i]
+                    for i in tr for j in te)
+        if brute:
+            with pytest.raises(LeakError):
+                check_no_leak(tr, te, times=starts, window=win)
+        else:
+            check_no_leak(tr, te, times=starts, window=win)
