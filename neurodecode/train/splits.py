@@ -253,7 +253,8 @@ def check_no_leak(
     if g is not None:
         g = _as_1d(g, gname)
         if max(tr.max(), te.max()) >= len(g):
-            raise BadInputError(f"indices go up to {max(tr.max(), te.max())} but {gname} has {len(g)} values.")
+            top = max(tr.max(), te.max())
+            raise BadInputError(f"indices go up to {top} but {gname} has {len(g)} values.")
         in_test = set(pd.unique(pd.Series(g[te], dtype=object)))
         shared = [v for v in pd.unique(pd.Series(g[tr], dtype=object)) if v in in_test]
         if len(shared):
@@ -282,7 +283,10 @@ def check_no_leak(
     top = max(tr.max(), te.max())
     if top >= len(starts):
         raise BadInputError(f"indices go up to {top} but there are {len(starts)} window spans.")
-    if isinstance(stream, (str, list, tuple)) and (isinstance(stream, str) or all(isinstance(s, str) for s in stream)):
+    named = isinstance(stream, str) or (
+        isinstance(stream, (list, tuple)) and all(isinstance(s, str) for s in stream)
+    )
+    if named:
         if obj is None:
             raise BadInputError(f"stream={stream!r} names coord(s) but no obj was given; pass obj=.")
         skeys, _ = _keys(obj, stream)
@@ -300,7 +304,8 @@ def check_no_leak(
         if hit.any():
             bad = a[hit]
             ranges = [f"[{starts[i]:.6g}, {stops[i]:.6g})" for i in bad[:_MAX_LISTED]]
-            where = "" if len(uniq) == 1 and stream is None and obj is None else f" in recording {_plain(key)!r}"
+            anonymous = len(uniq) == 1 and stream is None and obj is None
+            where = "" if anonymous else f" in recording {_plain(key)!r}"
             raise LeakError(
                 f"{len(bad)} training window(s){where} overlap test windows in time, e.g. train spans "
                 f"{ranges} (positions {_listed(bad.tolist())}). Overlapping windows share samples, so the "
