@@ -19,6 +19,16 @@ def _data_home() -> Path | None:
     return path if path.is_dir() else None
 
 
+def require_data(path: Path, what: str) -> Path:
+    """Return ``path`` if it exists; otherwise fail under CI (which must run on the real data) or skip."""
+    if path.exists():
+        return path
+    message = f"{what} is not in the data home ({path}); put the shared data folder in NEURODECODE_DATA"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def data_home() -> Path:
     """The folder holding the real recordings (NEURODECODE_DATA, default ../shared/data)."""

@@ -7,12 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import require_data
+
 
 def _folder(data_home: Path) -> Path:
-    folder = data_home / "kriegeskorte92"
-    if not folder.is_dir():
-        pytest.skip("kriegeskorte92 is not in the data home")
-    return folder
+    return require_data(data_home / "kriegeskorte92", "kriegeskorte92")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import xarray as xr
 from neurodecode.analysis import compare, from_rsatoolbox, rdm, to_rsatoolbox
 from neurodecode.errors import BadInputError, DataModelError
 
-rsr = pytest.importorskip("rsatoolbox.rdm")
+import rsatoolbox.rdm as rsr
 
 TOL = 1e-8
 # ours -> rsatoolbox's method name

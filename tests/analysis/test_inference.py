@@ -11,9 +11,9 @@ import xarray as xr
 from neurodecode.analysis import bootstrap, compare, fdr, paired_test, permutation_test
 from neurodecode.errors import BadInputError, DataModelError
 
-rsr = pytest.importorskip("rsatoolbox.rdm")
-rsi = pytest.importorskip("rsatoolbox.inference")
-rsm = pytest.importorskip("rsatoolbox.model")
+import rsatoolbox.rdm as rsr
+import rsatoolbox.inference as rsi
+import rsatoolbox.model as rsm
 
 # ours -> rsatoolbox's spelling, for the methods that can be resampled over stimuli
 RSA_NAME = {"spearman": "spearman", "pearson": "corr", "cosine": "cosine", "rho_a": "rho-a"}
@@ -390,7 +390,7 @@ def test_inputs_not_modified(small):
 
 
 def test_gpu_matches_cpu(small):
-    torch = pytest.importorskip("torch")
+    import torch
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     models, data = small

@@ -12,8 +12,8 @@ import xarray as xr
 from neurodecode.analysis import rdm
 from neurodecode.errors import BadInputError, DataModelError
 
-rsd = pytest.importorskip("rsatoolbox.data")
-rsr = pytest.importorskip("rsatoolbox.rdm")
+import rsatoolbox.data as rsd
+import rsatoolbox.rdm as rsr
 
 TOL = 1e-8
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import warnings
 
 import numpy as np
@@ -11,8 +13,9 @@ import xarray as xr
 from neurodecode.analysis import compare, geodesic, geotopological, plot_sweep, rgtm, sweep
 from neurodecode.errors import BadInputError, DataModelError
 
-rsr = pytest.importorskip("rsatoolbox.rdm")
-rst = pytest.importorskip("rsatoolbox.rdm.transform")
+import rsatoolbox.rdm as rsr
+# the module, not rsatoolbox.rdm's function of the same name that shadows it as an attribute
+rst = importlib.import_module("rsatoolbox.rdm.transform")
 
 
 def _sym(rng, k, n, scale=1.0, offset=0.0):

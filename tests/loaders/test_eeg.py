@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-mne = pytest.importorskip("mne")
+import mne
 
 from neurodecode.datamodel import validate  # noqa: E402
 from neurodecode.errors import BadInputError, DataModelError  # noqa: E402
@@ -140,7 +140,7 @@ def test_edf_status_channel_events(mne_dir):
 
 
 def test_eeglab_continuous_vs_loadmat(eeglab_dir):
-    scipy_io = pytest.importorskip("scipy.io")
+    import scipy.io as scipy_io
     path = eeglab_dir / "eeglab_data.set"
     rec = read_eeg(path)
     raw = _mne_read("eeglab", path)

@@ -9,6 +9,8 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.conftest import require_data
 import xarray as xr
 
 from neurodecode import io
@@ -21,10 +23,7 @@ TR = 2.5
 
 @pytest.fixture(scope="module")
 def haxby(data_home):
-    root = data_home / "haxby2001" / "sub001"
-    if not root.is_dir():
-        pytest.skip("haxby2001 not in the data home")
-    return root
+    return require_data(data_home / "haxby2001" / "sub001", "haxby2001")
 
 
 def _run(haxby, n=1, kind="1slice"):

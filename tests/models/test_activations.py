@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-torch = pytest.importorskip("torch")
+import torch
 from torch import nn  # noqa: E402
 
 from neurodecode.datamodel import kind_of, validate  # noqa: E402

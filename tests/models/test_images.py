@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-torch = pytest.importorskip("torch")
-Image = pytest.importorskip("PIL.Image")
+import torch
+from PIL import Image
 
 from neurodecode.errors import BadInputError  # noqa: E402
 from neurodecode.models import IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD, load_images, preprocess  # noqa: E402

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch
 
 from neurodecode.models import extract, load_model  # noqa: E402
 

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch
 
 from neurodecode.errors import BadInputError  # noqa: E402
 from neurodecode.models import layer_names, list_models, load_model  # noqa: E402

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-mne = pytest.importorskip("mne")
+import mne
 
 from neurodecode.datamodel import make_events, make_recording, validate  # noqa: E402
 from neurodecode.errors import BadInputError, DataModelError  # noqa: E402

@@ -7,6 +7,8 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.conftest import require_data
 import xarray as xr
 from scipy import stats
 
@@ -290,9 +292,7 @@ def test_glm_bad_input():
 def haxby_runs(data_home):
     from neurodecode.loaders.fmri import read_bold
 
-    root = data_home / "haxby2001" / "sub001" / "BOLD"
-    if not root.is_dir():
-        pytest.skip("haxby2001 not in the data home")
+    root = require_data(data_home / "haxby2001" / "sub001" / "BOLD", "haxby2001")
     return [
         read_bold(root / f"task001_run{r:03d}" / "bold_1slice.nii.gz", root / f"task001_run{r:03d}" / "bold_events.tsv", run=r)
         for r in range(1, 13)
