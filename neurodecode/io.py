@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from ._files import atomic_path, replace_path
 from .errors import BadInputError
 
 __all__ = ["save", "open", "open_dataset", "detect_format", "atomic_path"]
@@ -103,25 +103,6 @@ def _map_attrs(ds, fn):
 # --------------------------------------------------------------------------- atomic writes
 
 
-def atomic_path(path: str | os.PathLike) -> Path:
-    """A temporary sibling of ``path`` (same folder, so the final rename is atomic)."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-
-
-def _replace(tmp: Path, final: Path) -> None:
-    if tmp.is_dir():
-        if final.exists():
-            old = atomic_path(final)
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
-        else:
-            os.replace(tmp, final)
-    else:
-        os.replace(tmp, final)
-
-
 def save(obj, path: str | os.PathLike, *, format: str | None = None, compress: bool = True) -> Path:
     """Write a DataArray or Dataset to netCDF (h5netcdf) or zarr, atomically.
 
@@ -169,7 +150,7 @@ def save(obj, path: str | os.PathLike, *, format: str | None = None, compress: b
             ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding, invalid_netcdf=True)
         else:
             ds.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
-        _replace(tmp, path)
+        replace_path(tmp, path)
     except BaseException:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)

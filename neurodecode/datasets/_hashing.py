@@ -9,7 +9,6 @@ folder; if none is writable the cache only lives for the current process.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,21 +18,14 @@ import threading
 import uuid
 from pathlib import Path
 
+from .._files import sha256_file as compute_sha256  # module attribute: tests count calls through it
+
 log = logging.getLogger(__name__)
 
 CACHE_NAME = ".neurodecode-sha256.json"
 _MAX_ENTRIES = 20_000
 _lock = threading.Lock()
 _memory: dict[str, dict] = {}
-
-
-def compute_sha256(path: Path) -> str:
-    """Hash the bytes of ``path`` (streamed in 1 MiB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def is_writable(folder: Path) -> bool:

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._files import sha256_file as _sha256
 from ..datamodel import make_epochs, make_events, make_recording, validate
 from ..errors import BadInputError, DataModelError
 
@@ -94,14 +95,6 @@ def _mne():
 
 def _sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_file(path: str | os.PathLike) -> Path:

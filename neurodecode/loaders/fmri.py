@@ -13,7 +13,6 @@ nibabel and nilearn are imported inside the functions that use them.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._files import sha256_file as _sha256
 from .._optional import require
 from ..datamodel import make_bold, make_events, validate
 from ..errors import BadInputError
@@ -43,14 +43,6 @@ ATLASES = ("power2011", "dosenbach2010")
 
 def _is_pathlike(obj: Any) -> bool:
     return isinstance(obj, (str, os.PathLike))
-
-
-def _sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _load_img(img: Any, what: str = "image"):

@@ -14,7 +14,6 @@ pynwb, h5py, scipy.io and pymatreader are imported inside the functions that use
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._files import sha256_file as _sha256
 from ..datamodel import make_binned_spikes, make_spike_trains, validate
 from ..errors import BadInputError
 
@@ -47,14 +47,6 @@ DEFAULT_BIN_SIZE = 0.05
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_file(path: str | os.PathLike, what: str) -> Path:

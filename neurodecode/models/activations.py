@@ -297,8 +297,6 @@ class _Run:
 
     # -- first batch: shapes, buffers, projections
     def init_layer(self, layer: _Layer, t) -> None:
-        import torch
-
         layer.shape = tuple(int(s) for s in t.shape[1:])
         layer.n_in = int(np.prod(layer.shape)) if layer.shape else 1
         layer.attrs = {"layer": layer.name, "module": type(layer.module).__name__, "shape": list(layer.shape)}

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_path
+from .._files import atomic_path, sha256_file, write_atomic
 
 __all__ = ["canonical_json", "sha256_file", "step_key", "data_key", "StepCache", "ChecksumCache", "write_atomic"]
 
@@ -50,15 +50,6 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """The sha256 hex digest of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def step_key(input_key: str, op: str, params: Mapping[str, Any], *, op_version: str = "1",
              package_version: str | None = None) -> str:
     """Cache key of a step from the key of its input, the op and its parameters."""
@@ -82,23 +73,6 @@ def data_key(spec: Mapping[str, Any], checksums: Mapping[str, str], *, package_v
         "files": dict(checksums),
         "neurodecode": package_version or __version__,
     }))
-
-
-def write_atomic(path: str | os.PathLike, content: str | bytes) -> Path:
-    """Write ``content`` to ``path`` through a temporary sibling and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(path)
-    try:
-        if isinstance(content, bytes):
-            tmp.write_bytes(content)
-        else:
-            tmp.write_text(content, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 class ChecksumCache:

@@ -351,7 +351,7 @@ def trsa(
         metrics[f"trsa_best_score.{region}"] = float(tscore[0, b, r])
 
     def by_layer():
-        from .. report.figures import new_figure
+        from ..report.figures import new_figure
         from ..report.figures import _COLORS
 
         fig = new_figure(4.2 * len(regions), 3.4)

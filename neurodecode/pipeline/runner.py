@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInputError, ConfigError, NeurodecodeError
-from ..io import atomic_path
+from .._files import atomic_path, replace_path
 from .cache import ChecksumCache, StepCache, canonical_json, data_key, sha256_file, step_key, write_atomic
 from .config import PipelineConfig, ReportSpec, load_config, resolve_path
 from .ops import LOADERS, OPS, Op, StepResult, as_step_result, merge_results
@@ -568,13 +568,7 @@ class _Runner:
                     names = [f"{i:03d}_{label}{suffix}" for i, label in enumerate(item_labels(data))]
                     for name, item in zip(names, data):
                         io.save(item, tmp / name, format=self.cfg.outputs.format)
-                    if final.exists():
-                        old = atomic_path(final)
-                        os.replace(final, old)
-                        os.replace(tmp, final)
-                        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
-                    else:
-                        os.replace(tmp, final)
+                    replace_path(tmp, final)
                 except BaseException:
                     shutil.rmtree(tmp, ignore_errors=True)
                     raise

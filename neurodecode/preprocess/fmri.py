@@ -162,6 +162,27 @@ def _provenance(bold) -> dict[str, Any]:
 # --------------------------------------------------------------------------- clean
 
 
+def _responses(bold, rows: list[np.ndarray], meta: Mapping[str, list], count: str, **attrs: Any):
+    """(trial, neuroid) responses from per-trial rows and their label/run/onset/``count`` metadata."""
+    ids, ncoords, sattrs = _neuroid_info(bold)
+    runs = meta["run"]
+    return make_responses(
+        np.stack(rows),
+        dim="trial",
+        neuroid=ids,
+        neuroid_coords=ncoords,
+        trial_coords={
+            "label": np.asarray(meta["label"], dtype=object),
+            "run": np.asarray(runs, dtype=object if any(isinstance(r, str) for r in runs) else None),
+            "onset": np.asarray(meta["onset"], dtype=float),
+            count: np.asarray(meta[count], dtype=np.int64),
+        },
+        **attrs,
+        **_provenance(bold),
+        **sattrs,
+    )
+
+
 def clean(
     bold: xr.DataArray,
     *,
@@ -482,23 +503,7 @@ def block_responses(
             f"no block left: every volume is labelled {sorted(excluded)} or unlabelled after the {n_shift * tr} s shift "
             f"(labels present: {sorted(set(map(str, labels)))}); check exclude= and the events."
         )
-    ids, ncoords, sattrs = _neuroid_info(bold)
-    resp = make_responses(
-        np.stack(rows),
-        dim="trial",
-        neuroid=ids,
-        neuroid_coords=ncoords,
-        trial_coords={
-            "label": np.asarray(meta["label"], dtype=object),
-            "run": np.asarray(meta["run"], dtype=object if any(isinstance(r, str) for r in meta["run"]) else None),
-            "onset": np.asarray(meta["onset"], dtype=float),
-            "n_volumes": np.asarray(meta["n_volumes"], dtype=np.int64),
-        },
-        method="block_mean",
-        shift=n_shift * tr,
-        **_provenance(bold),
-        **sattrs,
-    )
+    resp = _responses(bold, rows, meta, "n_volumes", method="block_mean", shift=n_shift * tr)
     if dropped:
         resp.attrs["dropped_blocks"] = dropped
         log.info("block_responses: dropped %d block(s) shorter than %d volumes", len(dropped), min_volumes)
@@ -706,26 +711,8 @@ def glm_betas(
             meta["n_events"].append(int(which.sum()))
     if not rows:
         raise BadInputError(f"no events left to model after excluding {sorted(excluded)}.")
-    ids, ncoords, sattrs = _neuroid_info(bold)
-    resp = make_responses(
-        np.stack(rows),
-        dim="trial",
-        neuroid=ids,
-        neuroid_coords=ncoords,
-        trial_coords={
-            "label": np.asarray(meta["label"], dtype=object),
-            "run": np.asarray(meta["run"], dtype=object if any(isinstance(r, str) for r in meta["run"]) else None),
-            "onset": np.asarray(meta["onset"], dtype=float),
-            "n_events": np.asarray(meta["n_events"], dtype=np.int64),
-        },
-        method="glm",
-        hrf_model=str(hrf_model),
-        drift_model=str(drift_model),
-        stat=stat,
-        mode=mode,
-        **_provenance(bold),
-        **sattrs,
-    )
+    resp = _responses(bold, rows, meta, "n_events", method="glm", hrf_model=str(hrf_model),
+                      drift_model=str(drift_model), stat=stat, mode=mode)
     validate(resp, "responses")
     return (resp, designs) if return_design else resp
 

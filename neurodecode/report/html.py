@@ -259,16 +259,6 @@ def render_report(
 
 def write_report(path: str | os.PathLike, **kwargs: Any) -> Path:
     """Render the report (see :func:`render_report`) and write it atomically to ``path``."""
-    from ..io import atomic_path
+    from .._files import write_atomic
 
-    path = Path(path)
-    text = render_report(**kwargs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, render_report(**kwargs))
