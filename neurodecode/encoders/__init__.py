@@ -1,4 +1,4 @@
-"""Feature encoders: turn labelled signals into feature arrays (light: no torch at import).
+"""Encoders: band features and torch encoders with one signature (light: no torch at import).
 
 Submodules are imported lazily on first attribute access::
 
@@ -11,10 +11,19 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_SUBMODULES = ("bde",)
-_NAMES = {"band_de": "bde", "DEFAULT_BANDS": "bde"}
+_SUBMODULES = ("bde", "base", "estimators", "rbtransformer", "brainmae", "spike", "contrastive")
+_NAMES = {
+    "band_de": "bde",
+    "DEFAULT_BANDS": "bde",
+    "BrainEncoder": "base",
+    "load_encoder": "base",
+    "register_encoder": "base",
+    "EncoderClassifier": "estimators",
+    "EncoderRegressor": "estimators",
+    "load_estimator": "estimators",
+}
 
-__all__ = ["band_de", "DEFAULT_BANDS", *_SUBMODULES]
+__all__ = [*_NAMES, *_SUBMODULES]
 
 
 def __getattr__(name: str) -> Any:

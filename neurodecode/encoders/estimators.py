@@ -1,0 +1,314 @@
+"""Scikit-learn wrappers around the torch encoders: ``fit`` / ``predict`` / ``transform``.
+
+:class:`EncoderClassifier` and :class:`EncoderRegressor` build any registered
+:class:`~neurodecode.encoders.base.BrainEncoder` for the data they are fitted on, optionally run
+its self-supervised ``pretrain_loss`` first, then train it (or only its head) with
+:class:`~neurodecode.train.trainer.Trainer`, early-stopping on a validation split taken from the
+training data. They clone and cross-validate like any scikit-learn estimator::
+
+    from sklearn.model_selection import cross_val_score
+    from neurodecode.encoders.estimators import EncoderClassifier
+    from neurodecode.train.splits import ByRun
+
+    clf = EncoderClassifier("rbtransformer", encoder_params={"d_model": 32}, max_epochs=60)
+    cross_val_score(clf, epochs, y, cv=ByRun(), groups=runs, scoring="roc_auc")
+
+``X`` is ``(n, n_channels, n_times)``: a numpy array (pass ``sfreq``) or an xarray DataArray whose
+dims are ``(sample, channel-like, time)`` (``sfreq`` read from its attrs or ``time`` coord). Inputs
+are z-scored per channel with statistics of the training data. ``save(folder)`` writes the encoder
+(config + weights) and the wrapper's settings and scaling as JSON; :func:`load_estimator` reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
+
+from ..errors import BadInputError
+
+__all__ = ["EncoderClassifier", "EncoderRegressor", "load_estimator", "as_array"]
+
+
+def as_array(X: Any, sfreq: float | None = None) -> tuple[np.ndarray, float | None]:
+    """``X`` as a float32 ``(n, channels, times)`` array, and the sampling rate if ``X`` knows it."""
+    if hasattr(X, "dims") and hasattr(X, "values"):
+        if X.ndim != 3:
+            raise BadInputError(f"X must have 3 dims (sample, channel, time), got dims {X.dims}.")
+        if sfreq is None:
+            sfreq = X.attrs.get("sfreq")
+            if sfreq is None and "time" in X.coords and X.sizes.get("time", 0) > 1:
+                sfreq = 1.0 / float(np.median(np.diff(np.asarray(X["time"].values, dtype=float))))
+        X = X.values
+    arr = np.asarray(X, dtype=np.float32)
+    if arr.ndim != 3:
+        raise BadInputError(f"X must be (n_samples, n_channels, n_times), got shape {arr.shape}.")
+    if arr.shape[0] == 0:
+        raise BadInputError("X has no samples; check the selection that produced it.")
+    if not np.all(np.isfinite(arr)):
+        bad = int((~np.isfinite(arr)).any(axis=(1, 2)).sum())
+        raise BadInputError(f"X holds NaN or inf in {bad} sample(s); drop or interpolate them first.")
+    return arr, (float(sfreq) if sfreq is not None else None)
+
+
+class _EncoderEstimator(BaseEstimator):
+    _task = "base"
+
+    def __init__(
+        self,
+        encoder: str = "rbtransformer",
+        *,
+        encoder_params: dict | None = None,
+        sfreq: float | None = None,
+        pretrain_epochs: int = 0,
+        pretrain_lr: float = 1e-3,
+        finetune: str = "all",
+        max_epochs: int = 100,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-2,
+        warmup_epochs: float = 0.0,
+        patience: int | None = 10,
+        val_fraction: float = 0.15,
+        scale: bool = True,
+        seed: int = 0,
+        device: str = "auto",
+        amp: str | bool = "auto",
+        progress: bool = False,
+    ) -> None:
+        self.encoder = encoder
+        self.encoder_params = encoder_params
+        self.sfreq = sfreq
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_lr = pretrain_lr
+        self.finetune = finetune
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup_epochs = warmup_epochs
+        self.patience = patience
+        self.val_fraction = val_fraction
+        self.scale = scale
+        self.seed = seed
+        self.device = device
+        self.amp = amp
+        self.progress = progress
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _trainer(self, **kw):
+        from ..train.trainer import Trainer, TrainConfig
+
+        cfg = TrainConfig(
+            max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+            warmup_epochs=self.warmup_epochs, patience=self.patience, seed=self.seed, device=self.device,
+            amp=self.amp, progress=self.progress,
+        )
+        return Trainer(cfg, **kw)
+
+    def _prepare(self, X: Any, fitting: bool) -> np.ndarray:
+        arr, sf = as_array(X, self.sfreq)
+        if fitting:
+            if sf is None:
+                raise BadInputError("the sampling rate is unknown: pass sfreq= or an xarray with attrs['sfreq'].")
+            self.sfreq_ = sf
+            if self.scale:
+                self.mean_ = arr.mean(axis=(0, 2), keepdims=True)[0]
+                self.std_ = arr.std(axis=(0, 2), keepdims=True)[0] + 1e-8
+        else:
+            self._check_fitted()
+            if arr.shape[1:] != (self.model_.n_channels, self.model_.n_times):
+                raise BadInputError(
+                    f"X has shape {arr.shape[1:]} per sample but the model was fitted on "
+                    f"({self.model_.n_channels}, {self.model_.n_times})."
+                )
+            if sf is not None and not np.isclose(sf, self.sfreq_, rtol=1e-3):
+                raise BadInputError(f"X is sampled at {sf} Hz but the model was fitted at {self.sfreq_} Hz; resample first.")
+        if self.scale:
+            arr = (arr - self.mean_) / self.std_
+        return arr.astype(np.float32)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise BadInputError(f"this {type(self).__name__} is not fitted yet; call fit(X, y) first.")
+
+    def _build(self, n_channels: int, n_times: int, n_outputs: int):
+        from .base import encoder_class
+
+        cls = encoder_class(self.encoder)
+        return cls(n_channels, n_times, self.sfreq_, n_outputs, **(self.encoder_params or {}))
+
+    def _fit_model(self, X: np.ndarray, y: np.ndarray, n_outputs: int, groups: Any, X_pretrain: Any) -> None:
+        import torch
+
+        from ..train.trainer import seed_everything, train_val_split
+
+        seed_everything(self.seed)
+        self.model_ = self._build(X.shape[1], X.shape[2], n_outputs)
+        self.pretrain_history_ = []
+        if self.pretrain_epochs > 0:
+            if not hasattr(self.model_, "pretrain_loss"):
+                raise BadInputError(f"encoder {self.encoder!r} has no self-supervised objective; set pretrain_epochs=0.")
+            Xp = X if X_pretrain is None else np.concatenate([X, self._prepare_extra(X_pretrain)])
+            uses_y = getattr(self.model_, "pretrain_uses_labels", False)
+            data = (Xp, y) if uses_y and X_pretrain is None else (Xp,)
+            res = self._trainer(max_epochs=self.pretrain_epochs, lr=self.pretrain_lr, patience=None,
+                                drop_last=True).fit(self.model_, data, step_fn=lambda m, b: m.pretrain_loss(b))
+            self.pretrain_history_ = res.history
+        params = None
+        if self.finetune == "head":
+            params = list(self.model_.head.parameters())
+        elif self.finetune != "all":
+            raise BadInputError(f"finetune must be 'all' or 'head', got {self.finetune!r}.")
+        val = None
+        tr = np.arange(len(X))
+        if self.patience is not None and len(X) >= 10:
+            tr, va = train_val_split(len(X), groups=groups, val_fraction=self.val_fraction, seed=self.seed)
+            val = (X[va], y[va])
+        yt = torch.as_tensor(y)
+        res = self._trainer().fit(self.model_, (X[tr], yt[tr]), val, parameters=params)
+        self.history_ = res.history
+        self.best_epoch_ = res.best_epoch
+
+    def _prepare_extra(self, X: Any) -> np.ndarray:
+        arr, _ = as_array(X, self.sfreq_)
+        return ((arr - self.mean_) / self.std_).astype(np.float32) if self.scale else arr
+
+    def _outputs(self, X: Any) -> np.ndarray:
+        return self._trainer().predict(self.model_, self._prepare(X, fitting=False))
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Embeddings ``(n, embed_dim)`` from the encoder (before the head)."""
+        return self._trainer().predict(self.model_, self._prepare(X, fitting=False), fn=lambda m, x: m.embed(x))
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write the encoder (``encoder/``) and the wrapper settings and scaling (``estimator.json``)."""
+        from .._files import write_atomic
+
+        self._check_fitted()
+        folder = Path(folder)
+        self.model_.save(folder / "encoder")
+        state = {"class": type(self).__name__, "params": self.get_params(), "sfreq_": self.sfreq_}
+        if self.scale:
+            state["mean_"], state["std_"] = self.mean_.tolist(), self.std_.tolist()
+        state.update(self._extra_state())
+        write_atomic(folder / "estimator.json", json.dumps(state, indent=1))
+        return folder
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+
+class EncoderClassifier(ClassifierMixin, TransformerMixin, _EncoderEstimator):
+    """Classify ``(n, channels, times)`` inputs with a neurodecode encoder (see the module docstring).
+
+    Parameters
+    ----------
+    encoder : str
+        Registered encoder name (``"rbtransformer"``, ``"brainmae"``, ``"spike_contrastive"``...).
+    encoder_params : dict, optional
+        Size arguments of the encoder.
+    sfreq : float, optional
+        Sampling rate of numpy inputs (read from xarray inputs).
+    pretrain_epochs : int
+        Epochs of the encoder's self-supervised objective before supervised training.
+    finetune : {"all", "head"}
+        Train every parameter, or only the head (a linear probe of the pretrained encoder).
+    max_epochs, batch_size, lr, weight_decay, warmup_epochs, patience, seed, device, amp, progress
+        Passed to :class:`~neurodecode.train.trainer.TrainConfig`.
+    val_fraction : float
+        Part of the training data (whole ``groups`` when given to ``fit``) held out for early stopping.
+    scale : bool
+        Z-score each channel with the training mean and standard deviation.
+    """
+
+    def fit(self, X: Any, y: Any, groups: Any = None, X_pretrain: Any = None) -> EncoderClassifier:
+        """Fit on ``X`` and labels ``y``; ``groups`` (runs/trials) shape the validation split."""
+        Xa = self._prepare(X, fitting=True)
+        y = np.asarray(y)
+        if y.shape != (Xa.shape[0],):
+            raise BadInputError(f"y must have one label per sample: shape ({Xa.shape[0]},), got {y.shape}.")
+        self.classes_, yi = np.unique(y, return_inverse=True)
+        if self.classes_.size < 2:
+            raise BadInputError(f"only one class ({self.classes_[0]!r}) in y; a classifier needs at least two.")
+        self._fit_model(Xa, yi.astype(np.int64), self.classes_.size, groups, X_pretrain)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``(n, n_classes)`` in the order of ``classes_``."""
+        logits = self._outputs(X)
+        logits = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Logits; for two classes the logit difference of the second class (what ROC AUC scoring uses)."""
+        logits = self._outputs(X)
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted labels."""
+        return self.classes_[self._outputs(X).argmax(axis=1)]
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"classes_": self.classes_.tolist()}
+
+
+class EncoderRegressor(RegressorMixin, TransformerMixin, _EncoderEstimator):
+    """Regress continuous targets (e.g. hand velocity) from ``(n, channels, times)`` inputs.
+
+    Targets are z-scored with training statistics and predicted back in their units. Parameters as
+    :class:`EncoderClassifier`.
+    """
+
+    def fit(self, X: Any, y: Any, groups: Any = None, X_pretrain: Any = None) -> EncoderRegressor:
+        """Fit on ``X`` and targets ``y`` of shape (n,) or (n, n_targets)."""
+        Xa = self._prepare(X, fitting=True)
+        y = np.asarray(y, dtype=np.float32)
+        if y.shape[0] != Xa.shape[0] or y.ndim not in (1, 2):
+            raise BadInputError(f"y must be (n,) or (n, n_targets) with n={Xa.shape[0]}, got {y.shape}.")
+        if not np.all(np.isfinite(y)):
+            raise BadInputError("y holds NaN or inf; drop those samples first.")
+        self.y_ndim_ = y.ndim
+        y2 = y.reshape(len(y), -1)
+        self.y_mean_, self.y_std_ = y2.mean(axis=0), y2.std(axis=0) + 1e-8
+        self._fit_model(Xa, ((y2 - self.y_mean_) / self.y_std_).astype(np.float32), y2.shape[1], groups, X_pretrain)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted targets in the units of ``y``."""
+        out = self._outputs(X) * self.y_std_ + self.y_mean_
+        return out[:, 0] if self.y_ndim_ == 1 else out
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"y_mean_": self.y_mean_.tolist(), "y_std_": self.y_std_.tolist(), "y_ndim_": self.y_ndim_}
+
+
+def load_estimator(folder: str | os.PathLike) -> EncoderClassifier | EncoderRegressor:
+    """Read an estimator written by ``save`` (encoder config + weights, settings and scaling as JSON)."""
+    from .base import load_encoder
+
+    folder = Path(folder)
+    path = folder / "estimator.json"
+    if not path.is_file():
+        raise BadInputError(f"{path} is missing; is {folder} a folder written by EncoderClassifier.save?")
+    state = json.loads(path.read_text())
+    cls = {"EncoderClassifier": EncoderClassifier, "EncoderRegressor": EncoderRegressor}[state["class"]]
+    est = cls(**state["params"])
+    est.model_ = load_encoder(folder / "encoder")
+    est.sfreq_ = state["sfreq_"]
+    if "mean_" in state:
+        est.mean_ = np.asarray(state["mean_"], dtype=np.float32)
+        est.std_ = np.asarray(state["std_"], dtype=np.float32)
+    if "classes_" in state:
+        est.classes_ = np.asarray(state["classes_"])
+    if "y_mean_" in state:
+        est.y_mean_ = np.asarray(state["y_mean_"], dtype=np.float32)
+        est.y_std_ = np.asarray(state["y_std_"], dtype=np.float32)
+        est.y_ndim_ = state["y_ndim_"]
+    return est
