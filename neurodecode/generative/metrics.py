@@ -28,7 +28,8 @@ numbers computed here can be put next to theirs:
     the whole set, or over random ``n_way``-sized subsets (MindEye: 300-way, 30 draws). Chance k/N.
 
 Images are ``(n, height, width, 3)`` float arrays with values in [0, 1] (numpy arrays, torch tensors
-or ``(stimulus, y, x, rgb)`` DataArrays); image ``i`` of ``pred`` is the reconstruction of image ``i``
+or ``(stimulus, y, x, rgb)`` DataArrays; values at most 1e-6 outside, the rounding error of a filter,
+are clipped); image ``i`` of ``pred`` is the reconstruction of image ``i``
 of ``true``. Features and embeddings are ``(n, ...)`` arrays, flattened to ``(n, d)``.
 
 Importing this module imports numpy only; scipy, PIL and torch load inside the functions that need
@@ -71,6 +72,7 @@ GREY_WEIGHTS = (0.2125, 0.7154, 0.0721)
 
 _TRUNCATE = 3.5  # Gaussian window radius in sigmas (scikit-image's SSIM)
 _K1, _K2 = 0.01, 0.03  # SSIM stabilising constants
+_RANGE_SLACK = 1e-6  # pixels this far outside [0, 1] (float rounding) are clipped, not refused
 _CHUNK = 32  # images per vectorised step of pixcorr/ssim (bounds memory at 425 x 425)
 _DIRECTIONS = ("brain2image", "image2brain")
 
@@ -130,12 +132,14 @@ def _as_images(x: Any, name: str) -> np.ndarray:
             f"{name} holds {int(bad.sum())} NaN/inf value(s) (first at {first}); fix or drop those images."
         )
     lo, hi = float(arr.min()), float(arr.max())
-    if lo < 0.0 or hi > 1.0:
-        extra = " (looks like 0..255 pixels: divide by 255)" if hi > 1.0 and hi <= 255.0 and lo >= 0.0 else ""
+    if lo < -_RANGE_SLACK or hi > 1.0 + _RANGE_SLACK:
+        extra = " (looks like 0..255 pixels: divide by 255)" if 2.0 < hi <= 255.0 and lo >= 0.0 else ""
         raise BadInputError(
             f"{name} must have values in [0, 1], got values in [{lo:g}, {hi:g}]{extra}; clip or "
             "rescale them (e.g. a network output in [-1, 1]: (x + 1) / 2)."
         )
+    if lo < 0.0 or hi > 1.0:  # rounding error of a filter or a resize
+        arr = np.clip(arr, 0.0, 1.0)
     return arr
 
 
@@ -221,21 +225,19 @@ def _target_size(size: Any, shape: tuple[int, int]) -> tuple[int, int]:
     raise BadInputError(f"size must be None, an int or (height, width), got {size!r}.")
 
 
-def _resize(images: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """Antialiased bilinear resize of (n, h, w) or (n, h, w, c) float images (PIL, float32 precision)."""
-    if images.shape[1:3] == hw:
-        return images
+def _resize_planes(planes: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Antialiased bilinear resize of (n, k, h, w) image planes (PIL, float32 precision) to (n, k, *hw)."""
+    if planes.shape[2:] == hw:
+        return planes
     from PIL import Image
 
     h, w = hw
-    out = np.empty((images.shape[0], h, w, *images.shape[3:]), dtype=np.float64)
-    planes = images.reshape(*images.shape[:3], -1)
-    flat_out = out.reshape(images.shape[0], h, w, -1)
-    for i in range(images.shape[0]):
-        for c in range(planes.shape[-1]):
-            plane = Image.fromarray(np.ascontiguousarray(planes[i, :, :, c], dtype=np.float32))
-            flat_out[i, :, :, c] = np.asarray(plane.resize((w, h), Image.BILINEAR), dtype=np.float64)
-    return out
+    src = np.ascontiguousarray(planes, dtype=np.float32)
+    out = np.empty((*planes.shape[:2], h, w), dtype=np.float32)
+    for i in range(src.shape[0]):
+        for c in range(src.shape[1]):
+            out[i, c] = np.asarray(Image.fromarray(src[i, c]).resize((w, h), Image.BILINEAR))
+    return out.astype(np.float64)
 
 
 def _finish(values: np.ndarray, reduce: bool) -> float | np.ndarray:
@@ -277,8 +279,9 @@ def pixcorr(true: Any, pred: Any, *, size: int | tuple[int, int] | None = DEFAUL
     hw = _target_size(size, t.shape[1:3])
     r = np.empty(t.shape[0])
     for i0 in range(0, t.shape[0], _CHUNK):
-        a = _resize(t[i0 : i0 + _CHUNK], hw).reshape(-1, hw[0] * hw[1] * 3)
-        b = _resize(p[i0 : i0 + _CHUNK], hw).reshape(-1, hw[0] * hw[1] * 3)
+        # channels first for the resize; Pearson r does not depend on the order of the pixels
+        a = _resize_planes(np.moveaxis(t[i0 : i0 + _CHUNK], -1, 1), hw).reshape(-1, hw[0] * hw[1] * 3)
+        b = _resize_planes(np.moveaxis(p[i0 : i0 + _CHUNK], -1, 1), hw).reshape(-1, hw[0] * hw[1] * 3)
         constant = (np.ptp(a, axis=1) == 0) | (np.ptp(b, axis=1) == 0)
         a = a - a.mean(axis=1, keepdims=True)
         b = b - b.mean(axis=1, keepdims=True)
@@ -367,8 +370,8 @@ def ssim(
     weights = np.asarray(GREY_WEIGHTS)
     out = np.empty(t.shape[0])
     for i0 in range(0, t.shape[0], _CHUNK):
-        a = _resize(t[i0 : i0 + _CHUNK] @ weights, hw)
-        b = _resize(p[i0 : i0 + _CHUNK] @ weights, hw)
+        a = _resize_planes((t[i0 : i0 + _CHUNK] @ weights)[:, None], hw)[:, 0]
+        b = _resize_planes((p[i0 : i0 + _CHUNK] @ weights)[:, None], hw)[:, 0]
         out[i0 : i0 + a.shape[0]] = _ssim_batch(a, b, sigma)
     return _finish(out, reduce)
 
