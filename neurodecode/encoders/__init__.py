@@ -21,6 +21,10 @@ _NAMES = {
     "EncoderClassifier": "estimators",
     "EncoderRegressor": "estimators",
     "load_estimator": "estimators",
+    "RBTransformer": "rbtransformer",
+    "BrainMAE": "brainmae",
+    "SpikeContrastive": "spike",
+    "BrainCLIP": "contrastive",
 }
 
 __all__ = [*_NAMES, *_SUBMODULES]

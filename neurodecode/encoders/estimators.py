@@ -39,10 +39,15 @@ def as_array(X: Any, sfreq: float | None = None) -> tuple[np.ndarray, float | No
     if hasattr(X, "dims") and hasattr(X, "values"):
         if X.ndim != 3:
             raise BadInputError(f"X must have 3 dims (sample, channel, time), got dims {X.dims}.")
-        if sfreq is None:
-            sfreq = X.attrs.get("sfreq")
-            if sfreq is None and "time" in X.coords and X.sizes.get("time", 0) > 1:
-                sfreq = 1.0 / float(np.median(np.diff(np.asarray(X["time"].values, dtype=float))))
+        own = X.attrs.get("sfreq")
+        if own is None and "time" in X.coords and X.sizes.get("time", 0) > 1:
+            own = 1.0 / float(np.median(np.diff(np.asarray(X["time"].values, dtype=float))))
+        if own is not None and sfreq is not None and not np.isclose(float(own), float(sfreq), rtol=1e-3):
+            raise BadInputError(
+                f"X is sampled at {float(own):g} Hz but {float(sfreq):g} Hz was expected (the estimator was "
+                "fitted at, or told, that rate); resample the data first."
+            )
+        sfreq = own if own is not None else sfreq
         X = X.values
     arr = np.asarray(X, dtype=np.float32)
     if arr.ndim != 3:
@@ -111,7 +116,9 @@ class _EncoderEstimator(BaseEstimator):
         return Trainer(cfg, **kw)
 
     def _prepare(self, X: Any, fitting: bool) -> np.ndarray:
-        arr, sf = as_array(X, self.sfreq)
+        if not fitting:
+            self._check_fitted()
+        arr, sf = as_array(X, self.sfreq if fitting else self.sfreq_)
         if fitting:
             if sf is None:
                 raise BadInputError("the sampling rate is unknown: pass sfreq= or an xarray with attrs['sfreq'].")
@@ -179,11 +186,13 @@ class _EncoderEstimator(BaseEstimator):
         return ((arr - self.mean_) / self.std_).astype(np.float32) if self.scale else arr
 
     def _outputs(self, X: Any) -> np.ndarray:
-        return self._trainer().predict(self.model_, self._prepare(X, fitting=False))
+        Xa = self._prepare(X, fitting=False)
+        return self._trainer().predict(self.model_, Xa)
 
     def transform(self, X: Any) -> np.ndarray:
         """Embeddings ``(n, embed_dim)`` from the encoder (before the head)."""
-        return self._trainer().predict(self.model_, self._prepare(X, fitting=False), fn=lambda m, x: m.embed(x))
+        Xa = self._prepare(X, fitting=False)
+        return self._trainer().predict(self.model_, Xa, fn=lambda m, x: m.embed(x))
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> Path:
@@ -253,7 +262,8 @@ class EncoderClassifier(ClassifierMixin, TransformerMixin, _EncoderEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels."""
-        return self.classes_[self._outputs(X).argmax(axis=1)]
+        logits = self._outputs(X)
+        return self.classes_[logits.argmax(axis=1)]
 
     def _extra_state(self) -> dict[str, Any]:
         return {"classes_": self.classes_.tolist()}

@@ -58,9 +58,11 @@ def classification_scores(
     if proba is not None and np.unique(y_true).size > 1:
         p = _finite("proba", np.asarray(proba, dtype=float))
         cls = np.unique(y_true) if classes is None else np.asarray(classes)
-        if p.ndim == 2 and p.shape[1] == 2:
+        if p.ndim == 2 and p.shape[1] == 2 and cls.size == 2:
             p = p[:, 1]
         if p.ndim == 1:
+            if cls.size != 2:
+                raise BadInputError(f"proba is 1-D but there are {cls.size} classes; pass (n, n_classes) probabilities.")
             out["roc_auc"] = float(metrics.roc_auc_score(y_true == cls[-1], p))
         else:
             if p.shape != (y_true.size, cls.size):
