@@ -2,6 +2,7 @@
 #   make demo   set up .venv, install, run the main job (EfficientNet-Lite0 layers vs human IT, monkey IT and
 #               behaviour on the 92 Kriegeskorte images: RSA, noise ceilings, bootstrap CIs, topological RSA)
 #   make test   set up .venv, install with test extras, run the whole test suite
+#   make run-NAME   run pipelines/NAME.yaml into out/NAME (e.g. make run-eeg_n170_decode)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -31,6 +32,9 @@ demo: setup
 
 demo-eeg demo-fmri demo-spikes: demo-%: setup
 	$(VENV)/bin/neurodecode run pipelines/$*_$(if $(filter eeg,$*),n170,$(if $(filter fmri,$*),haxby,m1))_preprocess.yaml --out out/$*
+
+run-%: setup
+	$(VENV)/bin/neurodecode run pipelines/$*.yaml --out out/$*
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
