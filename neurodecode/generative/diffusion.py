@@ -178,7 +178,6 @@ def tiny_unclip(seed: int = 0, embed_dim: int = 16, image_size: int = 32, device
     )
     from diffusers.pipelines.stable_diffusion.stable_unclip_image_normalizer import StableUnCLIPImageNormalizer
     from transformers import (
-        CLIPImageProcessor,
         CLIPTextConfig,
         CLIPTextModel,
         CLIPVisionConfig,
@@ -227,7 +226,7 @@ def tiny_unclip(seed: int = 0, embed_dim: int = 16, image_size: int = 32, device
     try:  # the PIL image processor (transformers 5 without torchvision); same preprocessing, no warning
         from transformers import CLIPImageProcessorPil as _Processor
     except ImportError:  # pragma: no cover - older transformers
-        _Processor = CLIPImageProcessor
+        from transformers import CLIPImageProcessor as _Processor
     pipe = StableUnCLIPImg2ImgPipeline(
         feature_extractor=_Processor(crop_size=32, size=32),
         image_encoder=image_encoder.eval(),
