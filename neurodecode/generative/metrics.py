@@ -598,8 +598,9 @@ def extract_features(
         EfficientNet-Lite0), or any torch module (e.g. AlexNet, Inception or a CLIP vision tower
         whose weights you have), whose layers are then named in ``layers``.
     layers : str or sequence of str, optional
-        Layer names (:func:`neurodecode.models.layer_names`). Default for a zoo model:
-        ``"avgpool"`` (the pooled last feature map); required for any other module.
+        Layer names (:func:`neurodecode.models.layer_names`). Default for a zoo model (by name or
+        from :func:`neurodecode.models.load_model`): ``"avgpool"`` (the pooled last feature map);
+        required for any other module.
     pooling : {"avg", "flatten", "random_projection"}
         Per-layer reduction as in :func:`neurodecode.models.extract` (a PCA would depend on the
         image set, so it is not offered: features of true and reconstructed images must be
@@ -628,17 +629,18 @@ def extract_features(
     arr = _as_images(images, "images")
     if isinstance(extractor, str):
         model = load_model(extractor)
-        if layers is None:
-            layers = ["avgpool"]
-    else:
-        if not hasattr(extractor, "named_modules"):
-            raise BadInputError(
-                f"extractor must be a zoo model name or a torch.nn.Module, got a {type(extractor).__name__}; "
-                "for other feature functions compute the features yourself and pass them to "
-                "two_way_identification."
-            )
+    elif hasattr(extractor, "named_modules"):
         model = extractor
-        if layers is None:
+    else:
+        raise BadInputError(
+            f"extractor must be a zoo model name or a torch.nn.Module, got a {type(extractor).__name__}; "
+            "for other feature functions compute the features yourself and pass them to "
+            "two_way_identification."
+        )
+    if layers is None:
+        if getattr(model, "nd_model_id", None) is not None:  # a zoo model
+            layers = ["avgpool"]
+        else:
             raise BadInputError(
                 "extract_features: pass layers=[...] for a module that is not in the zoo "
                 "(names from neurodecode.models.layer_names(model, 'all'))."
@@ -731,6 +733,10 @@ def reconstruction_scores(
         label = features if isinstance(features, str) else (
             getattr(features, "nd_model_id", None) or type(features).__name__
         )
+        if isinstance(features, str):
+            from ..models import load_model
+
+            features = load_model(features)  # once for both image sets
         ft = extract_features(t, features, layers, device=device)
         fp = extract_features(p, features, layers, device=device)
         pairs = {f"{label}.{layer}": (ft[layer], fp[layer]) for layer in ft}

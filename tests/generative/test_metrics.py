@@ -363,6 +363,22 @@ def test_reconstruction_scores_with_given_features():
         m.reconstruction_scores(t, p, features={"toy": ft})
 
 
+def test_reconstruction_scores_with_a_module():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3))
+    t = _smooth_images(6, 32, 32)
+    p = _degrade(t, 0.3)
+    out = m.reconstruction_scores(t, p, features=net, layers=["2"], size=None)
+    assert set(out) == {"n_images", "pixcorr", "ssim", "two_way/Sequential.2", "feature_distance/Sequential.2"}
+    # the module's features (checked against a hand-made forward pass above) reach the metrics unchanged
+    ft = m.extract_features(t, net, layers="2")["2"]
+    fp = m.extract_features(p, net, layers="2")["2"]
+    loop = np.mean([np.mean([np.corrcoef(fp[i], ft[i])[0, 1] > np.corrcoef(fp[i], ft[j])[0, 1]
+                             for j in range(6) if j != i]) for i in range(6)])
+    assert out["two_way/Sequential.2"] == pytest.approx(loop)
+    assert out["feature_distance/Sequential.2"] == pytest.approx(np.mean([correlation(a, b) for a, b in zip(ft, fp)]))
+
+
 # --------------------------------------------------------------------------- real images
 
 
