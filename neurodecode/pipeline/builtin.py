@@ -359,6 +359,8 @@ for _name, _target, _opts in [
      {"maps": False, "description": "RSA of layers vs brain regions: bootstrap CIs, noise ceilings, best layer"}),
     ("rsa.trsa", "neurodecode.pipeline.rsa_ops:trsa",
      {"maps": False, "description": "topological RSA: (low, up) sweep and tRSA scores"}),
+    ("fmri.decode_brainmae", "neurodecode.pipeline.decode_fmri:decode_brainmae",
+     {"maps": False, "description": "leave-one-run-out fMRI decoding: BrainMAE on ROI windows vs LinearSVC"}),
 ]:
     OPS._register_builtin(_name, _target, **_opts)
 
