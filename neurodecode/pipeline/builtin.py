@@ -359,8 +359,18 @@ for _name, _target, _opts in [
      {"maps": False, "description": "RSA of layers vs brain regions: bootstrap CIs, noise ceilings, best layer"}),
     ("rsa.trsa", "neurodecode.pipeline.rsa_ops:trsa",
      {"maps": False, "description": "topological RSA: (low, up) sweep and tRSA scores"}),
+    ("generative.simulate_brains", "neurodecode.pipeline.reconstruct_ops:simulate_brains",
+     {"maps": False, "description": "simulated subjects (known encoding model) seeing images at several SNRs"}),
+    ("generative.brain_retrieval", "neurodecode.pipeline.reconstruct_ops:brain_retrieval",
+     {"maps": False, "description": "BrainCLIP + ridge heads per SNR: held-out image retrieval, two-way id"}),
+    ("generative.reconstruct", "neurodecode.pipeline.reconstruct_ops:reconstruct",
+     {"maps": False, "description": "small conditional diffusion: held-out images from brain-predicted embeddings"}),
+    ("generative.eeg_image_retrieval", "neurodecode.pipeline.reconstruct_ops:eeg_image_retrieval",
+     {"maps": False, "description": "EEG epochs aligned with image embeddings: category retrieval by run"}),
     ("fmri.decode_brainmae", "neurodecode.pipeline.decode_fmri:decode_brainmae",
      {"maps": False, "description": "leave-one-run-out fMRI decoding: BrainMAE on ROI windows vs LinearSVC"}),
+    ("eeg.decode", "neurodecode.pipeline.decode_eeg:decode",
+     {"maps": False, "description": "decode EEG epochs: ERP/BDE logistic regression and RBTransformer, leak-free CV"}),
 ]:
     OPS._register_builtin(_name, _target, **_opts)
 
