@@ -458,7 +458,8 @@ class MLPHead:
         self._fitted()
         config = {"kind": self.kind, **self._config(), "n_features": int(self.x_mean_.shape[0]),
                   "n_outputs": int(self.y_mean_.shape[0]), "target_shape": list(self.target_shape_),
-                  "best_epoch": int(self.best_epoch_), "history": self.history_}
+                  "best_epoch": int(self.best_epoch_),
+                  "history": [{k: (v if np.isfinite(v) else None) for k, v in row.items()} for row in self.history_]}
         arrays = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
         arrays.update(x_mean=self.x_mean_, x_scale=self.x_scale_, y_mean=self.y_mean_, y_scale=self.y_scale_)
         return save_folder(path, config, arrays)
@@ -473,7 +474,7 @@ class MLPHead:
         net = _build_mlp(config["n_features"], config["hidden"], config["n_outputs"], config["dropout"])
         net.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")})
         head.net_ = net.eval()
-        head.history_ = config["history"]
+        head.history_ = [{k: (float("nan") if v is None else v) for k, v in row.items()} for row in config["history"]]
         head.best_epoch_ = config["best_epoch"]
         head.x_mean_, head.x_scale_ = arrays["x_mean"], arrays["x_scale"]
         head.y_mean_, head.y_scale_ = arrays["y_mean"], arrays["y_scale"]
