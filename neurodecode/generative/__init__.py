@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_SUBMODULES = ("metrics",)
+_SUBMODULES = ("metrics", "heads", "diffusion", "guidance", "cond_unet")
 _NAMES = {
     "pixcorr": "metrics",
     "ssim": "metrics",
@@ -21,6 +21,15 @@ _NAMES = {
     "nway_retrieval": "metrics",
     "extract_features": "metrics",
     "reconstruction_scores": "metrics",
+    "RidgeHead": "heads",
+    "MLPHead": "heads",
+    "load_head": "heads",
+    "load_unclip": "diffusion",
+    "tiny_unclip": "diffusion",
+    "generate": "diffusion",
+    "guided_sample": "guidance",
+    "RegionScore": "guidance",
+    "CondDiffusion": "cond_unet",
 }
 
 __all__ = [*_NAMES, *_SUBMODULES]
