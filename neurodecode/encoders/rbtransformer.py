@@ -344,7 +344,10 @@ def _positions_2d(ch_names: Sequence[str], info_or_positions: Any) -> np.ndarray
     if info_or_positions is None or isinstance(info_or_positions, str):
         import mne
 
-        montage = mne.channels.make_standard_montage(info_or_positions or "standard_1020")
+        name = info_or_positions or "standard_1020"
+        if name == "standard_1020" and "colin27_1020" in mne.channels.get_builtin_montages():
+            name = "colin27_1020"  # MNE >= 1.13's name of the same montage (standard_1020 is deprecated)
+        montage = mne.channels.make_standard_montage(name)
         table = montage.get_positions()["ch_pos"]
         missing = [c for c in ch_names if c not in table]
         if missing:
@@ -410,7 +413,8 @@ def plot_attention_montage(
     ch_names : sequence of str
         Electrode names, in the order of the matrix rows.
     info_or_positions : str, mne.Info, dict or array
-        A standard montage name (default ``"standard_1020"``, via MNE), an MNE ``Info`` with a
+        A standard montage name (default ``"standard_1020"``, called ``"colin27_1020"`` in MNE >= 1.13
+        and used under that name there), an MNE ``Info`` with a
         montage, a dict name -> (x, y[, z]) or an ``(n_channels, 2 or 3)`` array; 3-D positions
         are projected azimuthally from the vertex (head circle = the z = 0 plane).
     ax : matplotlib Axes, optional

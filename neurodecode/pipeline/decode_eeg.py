@@ -341,8 +341,13 @@ def _decode(epochs, *, classes, schemes, models, run_coords, min_runs, erp, bde,
                 notes.append(f"{scheme}: one subject only; scheme skipped")
                 continue
             splits = list(BySubject().split(epochs))
-            inner_groups = subjects
+            inner_groups = None
         for tr, te in splits:
+            if scheme == "subject":
+                # inner CV / early stopping by training subject; by recording when only one is left
+                groups_here = subjects if len(pd.unique(subjects[tr])) >= 2 else recording
+            else:
+                groups_here = inner_groups
             # the guard: no recording (run) on both sides, whatever the scheme
             check_no_leak(tr, te, groups=recording)
             if scheme == "subject":
@@ -350,20 +355,20 @@ def _decode(epochs, *, classes, schemes, models, run_coords, min_runs, erp, bde,
             test_subject = ",".join(pd.unique(subjects[te]))
             test_group = ",".join(pd.unique(recording[te]))
             base = {"scheme": scheme, "fold": fold_id, "test_subject": test_subject, "test_group": test_group,
-                    "n_train": len(tr), "n_test": len(te), f"n_test_{classes[1]}": int(y[te].sum())}
+                    "train_groups": ",".join(pd.unique(recording[tr])), "n_train": len(tr), "n_test": len(te), f"n_test_{classes[1]}": int(y[te].sum())}
             for model in models:
                 t0 = time.perf_counter()
                 extra: dict[str, Any] = {}
                 if model == "erp_logreg":
-                    key, C, inner = _logreg_inner_cv(erp_feats, y, inner_groups, tr, erp_cfg["Cs"])
+                    key, C, inner = _logreg_inner_cv(erp_feats, y, groups_here, tr, erp_cfg["Cs"])
                     score, pred = _logreg_fit_predict(erp_feats[key], y, tr, te, C)
                     extra = {"baseline": key, "C": C, "inner_auc": inner}
                 elif model == "bde_logreg":
-                    _, C, inner = _logreg_inner_cv({"bde": bde_feats}, y, inner_groups, tr, bde_cfg["Cs"])
+                    _, C, inner = _logreg_inner_cv({"bde": bde_feats}, y, groups_here, tr, bde_cfg["Cs"])
                     score, pred = _logreg_fit_predict(bde_feats, y, tr, te, C)
                     extra = {"C": C, "inner_auc": inner}
                 else:
-                    score, pred, est, Xte = _fit_rbt(X[tr], y[tr], X[te], inner_groups[tr], sfreq, enc_params,
+                    score, pred, est, Xte = _fit_rbt(X[tr], y[tr], X[te], groups_here[tr], sfreq, enc_params,
                                                      rbt_cfg, seed)
                     extra = {"best_epoch": int(est.best_epoch_), "epochs_run": len(est.history_)}
                     maps = est.model_.attention_maps(Xte).numpy().mean(axis=2)  # (n, layer, q, k): heads averaged
