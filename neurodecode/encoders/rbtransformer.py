@@ -399,6 +399,7 @@ def plot_attention_montage(
     cmap: str = "viridis",
     title: str | None = None,
     colorbar: bool = True,
+    colorbar_label: str = "attention",
 ):
     """Draw an electrode x electrode attention matrix on the head.
 
@@ -426,6 +427,8 @@ def plot_attention_montage(
     title : str, optional
     colorbar : bool
         Add a colour bar.
+    colorbar_label : str
+        Its label (e.g. "attention difference" for a difference of two maps).
 
     Returns
     -------
@@ -475,5 +478,5 @@ def plot_attention_montage(
         ax.set_title(title, fontsize=9)
     if colorbar:
         sm = mpl.cm.ScalarMappable(norm=norm, cmap=cm)
-        fig.colorbar(sm, ax=ax, shrink=0.7, label="attention")
+        fig.colorbar(sm, ax=ax, shrink=0.7, label=colorbar_label)
     return fig

@@ -575,7 +575,8 @@ def attention_figure(data: xr.Dataset, scheme: str | None = None):
         diff = a.sel(label=labels[0]).isel(layer=li).values - a.sel(label=labels[1]).isel(layer=li).values
         m = float(np.abs(diff).max()) or 1e-9
         plot_attention_montage(diff, chans, ax=axes[li, 2], vmin=-m, vmax=m, cmap="RdBu_r",
-                               title=f"layer {li + 1}: {labels[0]} − {labels[1]}")
+                               title=f"layer {li + 1}: {labels[0]} − {labels[1]}",
+                               colorbar_label="attention difference")
     fig.suptitle(f"RBTransformer attention (query-key mean of both directions; disc: self-attention), {scheme}",
                  fontsize=9)
     return fig
