@@ -429,7 +429,7 @@ def decode_brainmae(
             fold_rows.append(row)
             if f == 0:
                 example = {"test_run": test_run, "parcel": parcel, "sim": sim, "fc": fc, "ijk": ijk, "shape": shape,
-                           "rho_fc": rho_fc, "x": test_pre[:1].numpy(), "rec": rec[:1].numpy(),
+                           "graph": graph, "rho_fc": rho_fc, "rho_graph": rho_graph, "x": test_pre[:1].numpy(), "rec": rec[:1].numpy(),
                            "mask": m_cpu[:1].numpy(), "segment_len": model.segment_len, "tr": tr}
 
     per_fold = pd.DataFrame(fold_rows)
@@ -512,7 +512,7 @@ def accuracy_figure(per_fold: pd.DataFrame, chance: float):
     """Accuracy of every model per held-out run, with the chance level."""
     from ..report.figures import _COLORS, new_figure
 
-    fig = new_figure(7.5, 3.4)
+    fig = new_figure(10, 3.4)
     ax = fig.subplots()
     x = np.arange(len(per_fold))
     for n, mname in enumerate(MODELS):
@@ -525,17 +525,18 @@ def accuracy_figure(per_fold: pd.DataFrame, chance: float):
     ax.set_xlabel("held-out run")
     ax.set_ylabel("accuracy (8 blocks)")
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title("Haxby 2001, 8-way category decoding, leave-one-run-out", fontsize=9)
     return fig
 
 
 def roi_embedding_figure(ex: dict[str, Any]):
-    """Parcels on the slice, cosine similarity of the learned ROI embeddings, and similarity vs FC."""
+    """Parcels on the slice, the training runs' ROI correlations, the cosine similarity of the learned ROI
+    embeddings and the embedding-derived graph attention (mean over layers and heads)."""
     from ..report.figures import new_figure
 
-    fig = new_figure(11, 3.6)
-    ax1, ax2, ax3 = fig.subplots(1, 3, width_ratios=[0.8, 1.1, 1])
+    fig = new_figure(13, 3.5)
+    ax1, ax0, ax2, ax3 = fig.subplots(1, 4, width_ratios=[0.75, 1, 1, 1])
     ijk, shape = ex["ijk"], ex["shape"]
     n = ex["sim"].shape[0]
     img = np.full(shape[:2], np.nan)
@@ -547,16 +548,20 @@ def roi_embedding_figure(ex: dict[str, Any]):
     ax1.set_xticks([])
     ax1.set_yticks([])
     ax1.set_title(f"{n} Ward parcels (training runs)", fontsize=8)
-    im = ax2.imshow(ex["sim"], cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
-    ax2.set_xlabel("ROI (ordered left to right)")
-    ax2.set_ylabel("ROI")
-    ax2.set_title("cosine similarity of ROI embeddings", fontsize=8)
-    fig.colorbar(im, ax=ax2, shrink=0.8)
-    iu = np.triu_indices(n, 1)
-    ax3.scatter(ex["fc"][iu], ex["sim"][iu], s=3, alpha=0.4, color="#1f77b4")
-    ax3.set_xlabel("correlation of ROI time series (training runs)")
-    ax3.set_ylabel("embedding similarity")
-    ax3.set_title(f"Spearman {ex['rho_fc']:.2f}", fontsize=8)
+    for ax, mat, title in ((ax0, ex["fc"], "correlation of ROI series (training runs)"),
+                           (ax2, ex["sim"], f"ROI-embedding cosine similarity\n(Spearman with left: {ex['rho_fc']:.2f})")):
+        im = ax.imshow(mat, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel("ROI (ordered left to right)", fontsize=7)
+        fig.colorbar(im, ax=ax, shrink=0.75)
+    g = np.log2(ex["graph"] * n)  # log2 of the weight relative to uniform attention (1 / n_rois)
+    lim = float(np.quantile(np.abs(g), 0.99)) or 1.0
+    im = ax3.imshow(g, cmap="PuOr_r", vmin=-lim, vmax=lim, interpolation="nearest")
+    ax3.set_title("graph attention from the embeddings, log2(weight x n_rois)\n"
+                  f"(symmetrised: Spearman with FC {ex['rho_graph']:.2f})", fontsize=8)
+    ax3.set_xlabel("attended ROI", fontsize=7)
+    ax3.set_ylabel("ROI", fontsize=7)
+    fig.colorbar(im, ax=ax3, shrink=0.75)
     return fig
 
 
@@ -566,7 +571,10 @@ def reconstruction_figure(ex: dict[str, Any], n_show: int = 4):
 
     x, rec, mask = ex["x"][0], ex["rec"][0], ex["mask"][0]  # (R, T), (R, S, L), (R, S)
     seg, tr = ex["segment_len"], ex["tr"]
-    rois = np.argsort(-mask.sum(axis=1), kind="stable")[:n_show]
+    # ROIs with masked and visible segments first (the most variable signals), then the others
+    mixed = mask.any(axis=1) & ~mask.all(axis=1)
+    order = np.lexsort((-x.std(axis=1), ~mixed))
+    rois = order[:n_show]
     fig = new_figure(9, 1.6 * n_show)
     axes = np.atleast_1d(fig.subplots(n_show, 1, sharex=True))
     t = np.arange(x.shape[1]) * tr
