@@ -332,7 +332,6 @@ def _decode(epochs, *, classes, schemes, models, run_coords, min_runs, erp, bde,
                 continue
             sel = np.flatnonzero(np.isin(subjects, usable))
             sub = epochs.isel(trial=sel)
-            split_groups = recording[sel]
             splits = ByRun(coord=["subject", *run_coords], within="subject").split(sub)
             splits = [(sel[a], sel[b]) for a, b in splits]
             inner_groups = recording
@@ -355,7 +354,8 @@ def _decode(epochs, *, classes, schemes, models, run_coords, min_runs, erp, bde,
             test_subject = ",".join(pd.unique(subjects[te]))
             test_group = ",".join(pd.unique(recording[te]))
             base = {"scheme": scheme, "fold": fold_id, "test_subject": test_subject, "test_group": test_group,
-                    "train_groups": ",".join(pd.unique(recording[tr])), "n_train": len(tr), "n_test": len(te), f"n_test_{classes[1]}": int(y[te].sum())}
+                    "train_groups": ",".join(pd.unique(recording[tr])), "n_train": len(tr), "n_test": len(te),
+                    f"n_test_{classes[1]}": int(y[te].sum())}
             for model in models:
                 t0 = time.perf_counter()
                 extra: dict[str, Any] = {}
@@ -432,7 +432,8 @@ def _summarise(table: pd.DataFrame, fold_outputs: dict, n_perm: int, seed: int):
         auc = grp["roc_auc"].to_numpy(float)
         bacc = grp["balanced_accuracy"].to_numpy(float)
         row = {"scheme": scheme, "model": model, "n_folds": len(grp),
-               "roc_auc_mean": float(np.nanmean(auc)), "roc_auc_sd": float(np.nanstd(auc, ddof=1)) if len(auc) > 1 else 0.0,
+               "roc_auc_mean": float(np.nanmean(auc)),
+               "roc_auc_sd": float(np.nanstd(auc, ddof=1)) if len(auc) > 1 else 0.0,
                "balanced_accuracy_mean": float(np.mean(bacc)),
                "balanced_accuracy_sd": float(np.std(bacc, ddof=1)) if len(bacc) > 1 else 0.0,
                "seconds": float(grp["seconds"].sum())}
