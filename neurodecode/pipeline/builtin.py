@@ -359,6 +359,8 @@ for _name, _target, _opts in [
      {"maps": False, "description": "RSA of layers vs brain regions: bootstrap CIs, noise ceilings, best layer"}),
     ("rsa.trsa", "neurodecode.pipeline.rsa_ops:trsa",
      {"maps": False, "description": "topological RSA: (low, up) sweep and tRSA scores"}),
+    ("spikes.decode_velocity", "neurodecode.pipeline.decode_spikes:decode_velocity",
+     {"maps": False, "description": "velocity decoding, contiguous-block CV: ridge baselines vs contrastive encoder"}),
     ("generative.simulate_brains", "neurodecode.pipeline.reconstruct_ops:simulate_brains",
      {"maps": False, "description": "simulated subjects (known encoding model) seeing images at several SNRs"}),
     ("generative.brain_retrieval", "neurodecode.pipeline.reconstruct_ops:brain_retrieval",
