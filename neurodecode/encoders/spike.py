@@ -47,6 +47,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -436,6 +438,22 @@ class SpikeContrastive(BrainEncoder):
 # --------------------------------------------------------------------------- the decoder
 
 
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Use ``n`` intra-op threads inside the block (``None``: leave torch's setting), then restore it."""
+    if n is None:
+        yield
+        return
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        raise BadInputError(f"num_threads must be a positive integer or None, got {n!r}.")
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
     """Decode continuous behaviour from spike windows through a contrastive embedding.
 
@@ -467,6 +485,9 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         epoch visits every reference once; ``batch_size`` references and as many negatives per step.
     seed, device, progress
         Passed to the trainer.
+    num_threads : int, optional
+        Torch intra-op threads while fitting / embedding (restored afterwards). The network is small,
+        so on a busy machine 1 thread can be several times faster than oversubscribed cores.
     """
 
     def __init__(
@@ -490,6 +511,7 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         seed: int = 0,
         device: str = "cpu",
         progress: bool = False,
+        num_threads: int | None = None,
     ) -> None:
         self.mode = mode
         self.time_offset = time_offset
@@ -509,6 +531,7 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         self.seed = seed
         self.device = device
         self.progress = progress
+        self.num_threads = num_threads
 
     # -- helpers -------------------------------------------------------------------------------
     def _windows(self, X: Any, fitting: bool) -> np.ndarray:
@@ -544,7 +567,8 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         return Trainer(cfg, **kw)
 
     def _embed(self, Xs: np.ndarray) -> np.ndarray:
-        return self._trainer().predict(self.encoder_, Xs, batch_size=2048, fn=lambda m, x: m.embed(x))
+        with _torch_threads(self.num_threads):
+            return self._trainer().predict(self.encoder_, Xs, batch_size=2048, fn=lambda m, x: m.embed(x))
 
     def _make_head(self, Z: np.ndarray, y: np.ndarray) -> None:
         self.train_embedding_, self.train_target_ = Z, y
@@ -601,7 +625,8 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
             Xs.shape[1], Xs.shape[2], 1.0, 0, out_dim=self.out_dim, hidden=self.hidden, depth=self.depth,
             kernel=self.kernel, dropout=self.dropout, temperature=self.temperature,
         )
-        res = self._trainer().fit(self.encoder_, sampler, step_fn=lambda m, b: m.pretrain_loss(b))
+        with _torch_threads(self.num_threads):
+            res = self._trainer().fit(self.encoder_, sampler, step_fn=lambda m, b: m.pretrain_loss(b))
         self.history_ = res.history
         self.encoder_.eval()
         self._make_head(self._embed(Xs), yz)
@@ -613,6 +638,7 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Behaviour predicted for windows ``X``, in the units of ``y``."""
+        self._check_fitted()
         out = self.head_.predict(self.transform(X)) * self.y_std_ + self.y_mean_
         return out[:, 0] if self.y_ndim_ == 1 else out
 
