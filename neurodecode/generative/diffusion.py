@@ -116,7 +116,9 @@ def load_unclip(path: str | os.PathLike | None = None, device: Any = "auto", dty
     folder = Path(path) if path is not None else _default_folder()
     index = folder / "model_index.json"
     if not index.is_file():
-        raise DatasetError(f"no Stable unCLIP pipeline at {folder} (model_index.json is missing). Expected layout:\n{_LAYOUT}")
+        raise DatasetError(
+            f"no Stable unCLIP pipeline at {folder} (model_index.json is missing). Expected layout:\n{_LAYOUT}"
+        )
     info = json.loads(index.read_text(encoding="utf-8"))
     cls_name = info.get("_class_name")
     if cls_name != "StableUnCLIPImg2ImgPipeline":

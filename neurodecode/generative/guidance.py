@@ -214,7 +214,9 @@ def sample_loop(
                 img = decode(x0.to(x.dtype))
                 s = score(img)
                 if s.ndim != 1 or s.shape[0] != x.shape[0]:
-                    raise BadInputError(f"score must return one value per image, shape ({x.shape[0]},), got {tuple(s.shape)}.")
+                    raise BadInputError(
+                        f"score must return one value per image, shape ({x.shape[0]},), got {tuple(s.shape)}."
+                    )
                 grad = torch.autograd.grad(s.float().sum(), xg)[0]
             out = guidance_shift(out.detach().float(), grad.float(), ab, score_scale, ptype).to(x.dtype)
         else:

@@ -106,8 +106,7 @@ def _cv_mse(X: np.ndarray, Y: np.ndarray, alphas: np.ndarray, folds, standardize
         A = Xva @ Vt.T  # (n_va, r)
         B = U.T @ (Y[tr] - my)  # (r, k)
         n_va, r = A.shape
-        k = B.shape[1]
-        if r * r * k < alphas.size * n_va * r * k:
+        if r < alphas.size * n_va:  # the Gram route costs r*r*k, direct predictions alphas*n_va*r*k
             # ||R - M B||^2 = ||R||^2 - 2 <M, R B^T> + <M G, M> with M = A diag(d), G = B B^T
             RB, G, rr = R @ B.T, B @ B.T, float((R * R).sum())
             for j, a in enumerate(alphas):
