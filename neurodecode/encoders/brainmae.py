@@ -291,7 +291,8 @@ class BrainMAE(BrainEncoder):
         self.mask_ratio, self.w_masked, self.w_unmasked = float(mask_ratio), float(w_masked), float(w_unmasked)
         d_model, d_emb = int(d_model), int(d_emb)
 
-        self.roi_embedding = nn.Parameter(0.02 * torch.randn(self.n_channels, d_emb))
+        # small enough that the initial graph is close to uniform and what is learned dominates it
+        self.roi_embedding = nn.Parameter(0.1 * torch.randn(self.n_channels, d_emb))
         self.roi_proj = nn.Linear(d_emb, d_model)
         self.signal_proj = nn.Linear(self.segment_len, d_model)
         self.segment_pos = nn.Parameter(0.02 * torch.randn(self.n_segments, d_model))

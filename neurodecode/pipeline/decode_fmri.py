@@ -161,7 +161,8 @@ def decode_brainmae(
     pretrain_step: int = 2,
     encoder_params: dict[str, Any] | None = None,
     pretrain_epochs: int = 10,
-    pretrain_lr: float = 2e-3,
+    pretrain_lr: float = 1e-2,
+    pretrain_warmup_epochs: float = 1.0,
     finetune_epochs: int = 40,
     lr: float = 1e-3,
     weight_decay: float = 0.05,
@@ -197,8 +198,8 @@ def decode_brainmae(
         Hop (TRs) of the sliding pretraining windows over the training runs.
     encoder_params : dict, optional
         Size arguments of :class:`~neurodecode.encoders.brainmae.BrainMAE`.
-    pretrain_epochs, pretrain_lr : int, float
-        Masked-autoencoder pretraining.
+    pretrain_epochs, pretrain_lr, pretrain_warmup_epochs : int, float, float
+        Masked-autoencoder pretraining (AdamW, linear warm-up then cosine decay).
     finetune_epochs, lr, weight_decay, patience, batch_size : int, float, float, int, int
         Fine-tuning (AdamW, cosine schedule, early stopping on validation runs).
     val_fraction : float
@@ -351,7 +352,8 @@ def decode_brainmae(
             model = BrainMAE(int(n_rois), int(window), sfreq, classes.size, **params)
             common = dict(batch_size=batch_size, weight_decay=weight_decay, seed=seed, device=device, progress=False,
                           amp=False)
-            pre = Trainer(max_epochs=pretrain_epochs, lr=pretrain_lr, patience=None, drop_last=True, **common).fit(
+            pre = Trainer(max_epochs=pretrain_epochs, lr=pretrain_lr, warmup_epochs=pretrain_warmup_epochs,
+                          patience=None, drop_last=True, **common).fit(
                 model, (x_pre,), step_fn=lambda m, b: m.pretrain_loss(b))
             # held-out reconstruction: masked MSE on the test run's windows (fixed masks)
             gen = torch.Generator().manual_seed(seed)
