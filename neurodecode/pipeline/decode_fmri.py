@@ -96,7 +96,9 @@ def ward_parcels(values: np.ndarray, ijk: np.ndarray, shape: tuple[int, int, int
     return relabel[labels]
 
 
-def block_windows(starts: np.ndarray, lengths: np.ndarray, window: int, offsets: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def block_windows(
+    starts: np.ndarray, lengths: np.ndarray, window: int, offsets: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Windows of ``window`` volumes cut ``offsets`` volumes after each block start, inside the block.
 
     Returns the start index of each window and the block (row of ``starts``) it belongs to.
@@ -171,7 +173,7 @@ def decode_brainmae(
     val_fraction: float = 0.15,
     probe_C: float = 1.0,
     svc_C: float = 1.0,
-    test_runs: list[int] | None = None,
+    test_runs: list[Any] | None = None,
     seed: int = 0,
     device: str = "cpu",
     threads: int | None = None,
@@ -362,13 +364,11 @@ def decode_brainmae(
             test_pre = torch.as_tensor(_cut(roi, starts_te, int(window)))
             model.eval()
             with torch.no_grad():
-                dev = next(model.parameters()).device
-                mask = model.random_mask(test_pre.shape[0], generator=gen).to(dev)
-                rec = model.reconstruct(test_pre.to(dev), mask).cpu()
+                where = next(model.parameters()).device
+                m_cpu = model.random_mask(test_pre.shape[0], generator=gen)
+                rec = model.reconstruct(test_pre.to(where), m_cpu.to(where)).cpu()
                 target = model.segments(test_pre)
-                err = (rec - target).pow(2).mean(-1)
-                m_cpu = mask.cpu()
-                recon_mse = float(err[m_cpu].mean())
+                recon_mse = float((rec - target).pow(2).mean(-1)[m_cpu].mean())
                 zero_mse = float(target.pow(2).mean(-1)[m_cpu].mean())
             # (a) linear probe on frozen embeddings
             from sklearn.linear_model import LogisticRegression
@@ -431,7 +431,8 @@ def decode_brainmae(
             fold_rows.append(row)
             if f == 0:
                 example = {"test_run": test_run, "parcel": parcel, "sim": sim, "fc": fc, "ijk": ijk, "shape": shape,
-                           "graph": graph, "rho_fc": rho_fc, "rho_graph": rho_graph, "x": test_pre[:1].numpy(), "rec": rec[:1].numpy(),
+                           "graph": graph, "rho_fc": rho_fc, "rho_graph": rho_graph, "x": test_pre[:1].numpy(),
+                           "rec": rec[:1].numpy(),
                            "mask": m_cpu[:1].numpy(), "segment_len": model.segment_len, "tr": tr}
 
     per_fold = pd.DataFrame(fold_rows)
@@ -453,7 +454,8 @@ def decode_brainmae(
 
     confusion = []
     for mname in MODELS:
-        tab = pd.crosstab(pd.Categorical(b_label[done], classes), pd.Categorical(pred[mname][done].astype(str), classes),
+        tab = pd.crosstab(pd.Categorical(b_label[done], classes),
+                          pd.Categorical(pred[mname][done].astype(str), classes),
                           dropna=False)
         for t in classes:
             for p in classes:
@@ -482,7 +484,8 @@ def decode_brainmae(
         notes.append(
             f"BrainMAE does not beat the baseline: best {metrics[f'{best_deep}.accuracy.mean']:.3f} "
             f"({_NAMES[best_deep]}) vs {base:.3f}. Tried: masked-autoencoder pretraining on all training-run "
-            "windows, then linear probes of the frozen tokens (mean-pooled and per-ROI pooled) and full fine-tuning (settings fixed in the pipeline, none tuned on "
+            "windows, then linear probes of the frozen tokens (mean-pooled and per-ROI pooled) and full "
+            "fine-tuning (settings fixed in the pipeline, none tuned on "
             f"test runs). The {n_rois}-ROI parcellation alone costs accuracy: LinearSVC on ROI block means "
             f"reaches {metrics['svc_rois.accuracy.mean']:.3f}."
         )
@@ -551,7 +554,8 @@ def roi_embedding_figure(ex: dict[str, Any]):
     ax1.set_yticks([])
     ax1.set_title(f"{n} Ward parcels (training runs)", fontsize=8)
     for ax, mat, title in ((ax0, ex["fc"], "correlation of ROI series (training runs)"),
-                           (ax2, ex["sim"], f"ROI-embedding cosine similarity\n(Spearman with left: {ex['rho_fc']:.2f})")):
+                           (ax2, ex["sim"],
+                            f"ROI-embedding cosine similarity\n(Spearman with left: {ex['rho_fc']:.2f})")):
         im = ax.imshow(mat, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
         ax.set_title(title, fontsize=8)
         ax.set_xlabel("ROI (ordered left to right)", fontsize=7)
