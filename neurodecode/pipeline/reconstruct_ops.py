@@ -1,0 +1,750 @@
+"""Pipeline ops of brain-to-image decoding: contrastive retrieval and reconstruction.
+
+Simulated brains on real images (``pipelines/reconstruct_simulated92.yaml``):
+
+* ``generative.simulate_brains``: images -> EfficientNet-Lite0 features -> a fixed train/held-out
+  split (stratified by category) -> the image embedding (PCA of the features, fitted on the
+  training images) -> simulated voxel responses of several subjects at several SNRs
+  (:mod:`neurodecode.generative.simulate`).
+* ``generative.brain_retrieval``: per SNR, :class:`~neurodecode.encoders.contrastive.BrainCLIP`
+  (one shared model, one adapter per subject) and a ridge head per subject
+  (:class:`~neurodecode.generative.heads.RidgeHead`) trained on the training images; top-1/top-5
+  retrieval both ways on the held-out images (all of them, and random N-way subsets) and two-way
+  identification, with chance levels.
+* ``generative.reconstruct``: a small conditional diffusion model
+  (:class:`~neurodecode.generative.cond_unet.CondDiffusion`) trained once on the training images
+  conditioned on their true embeddings, then sampled from the brain-predicted embeddings of the
+  held-out images at each SNR; PixCorr, SSIM and two-way identification (EfficientNet-Lite0
+  features) by SNR, and an image grid.
+
+Real EEG (``pipelines/eeg_image_retrieval.yaml``):
+
+* ``generative.eeg_image_retrieval``: Muse face/house epochs aligned contrastively with embeddings
+  of the face and house images (category level: which exemplar was shown is not recorded),
+  evaluated as category retrieval on held-out runs, beside a logistic-regression baseline.
+
+All ops take the whole input (``maps: False``); their outputs are plain dicts (cached, not saved).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import BadInputError
+from .ops import StepResult
+
+__all__ = ["simulate_brains", "brain_retrieval", "reconstruct", "eeg_image_retrieval"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _resize_images(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (n, h, w, 3) -> float32 (n, size, size, 3) in [0, 1] (antialiased bilinear)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x.clamp(0, 1).permute(0, 2, 3, 1).numpy().astype(np.float32)
+
+
+def _stratified_split(labels: np.ndarray, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(labels.size)
+    if not 1 <= n_test < labels.size:
+        raise BadInputError(f"n_test must be in 1..{labels.size - 1}, got {n_test}.")
+    tr, te = train_test_split(idx, test_size=int(n_test), stratify=labels, random_state=int(seed))
+    return np.sort(tr), np.sort(te)
+
+
+def _zscore_train(x: np.ndarray, train_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mu = x[train_rows].mean(axis=0)
+    sd = x[train_rows].std(axis=0)
+    sd[sd < 1e-12] = 1.0
+    return mu, sd
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run a block with ``n`` torch intra-op threads, then restore the previous number (None: unchanged).
+
+    Small MLPs and UNets on a shared CPU spend more time synchronising threads than computing;
+    the pipelines ask for one thread per op. Nothing is changed outside the block.
+    """
+    if n is None:
+        yield
+        return
+    import torch
+
+    if int(n) < 1:
+        raise BadInputError(f"threads must be >= 1 or null, got {n}.")
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _threaded(fn: Callable) -> Callable:
+    """Run the op under :func:`_torch_threads` with its ``threads`` parameter."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, threads: int | None = None, **kwargs: Any) -> Any:
+        with _torch_threads(threads):
+            return fn(*args, threads=threads, **kwargs)
+
+    return wrapper
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+@_threaded
+def simulate_brains(
+    images: Any,
+    *,
+    snrs: list[float] = (0.05, 0.2, 1.0),
+    n_voxels: list[int] = (300, 400, 500),
+    n_repeats: int = 2,
+    n_test: int = 23,
+    layer: str = "avgpool",
+    n_components: int = 32,
+    nonlinearity: str = "softplus",
+    gain: float = 1.0,
+    image_size: int = 32,
+    stratify_by: str = "category",
+    seed: int = 0,
+    threads: int | None = None,
+) -> StepResult:
+    """Simulated subjects seeing the images at several SNRs, with a fixed train/held-out split.
+
+    Parameters
+    ----------
+    images : DataArray (stimulus, y, x, rgb)
+        uint8 images with a ``stratify_by`` coord (``datasets.load("kriegeskorte92").images``).
+    snrs : list of float
+        Single-trial signal-to-noise ratios (signal variance / noise variance per voxel).
+    n_voxels : list of int
+        Voxels of each simulated subject.
+    n_repeats : int
+        Presentations of each image.
+    n_test : int
+        Held-out images (split stratified by ``stratify_by``, fixed by ``seed``).
+    layer : str
+        EfficientNet-Lite0 layer whose average-pooled features the brains encode.
+    n_components : int
+        Size of the image embedding: PCA of the features fitted on the training images only.
+    nonlinearity, gain : str, float
+        Output nonlinearity of the encoding model and the drive's scale.
+    image_size : int
+        Side of the small copies of the images kept for reconstruction.
+    seed : int
+        Seeds the split, the encoding weights and the noise (the same weights at every SNR).
+    threads : int, optional
+        torch threads while the op runs (restored after); None leaves torch's setting.
+    """
+    from sklearn.decomposition import PCA
+
+    from ..generative.simulate import image_features, simulate_responses
+
+    if getattr(images, "dims", None) is None or "stimulus" not in images.dims:
+        raise BadInputError("generative.simulate_brains needs (stimulus, y, x, rgb) images (a DataArray).")
+    if stratify_by not in images.coords:
+        raise BadInputError(f"images have no {stratify_by!r} coord to stratify the split by.")
+    if not snrs:
+        raise BadInputError("snrs: give at least one SNR.")
+    labels = np.asarray(images[stratify_by].values).astype(str)
+    train, test = _stratified_split(labels, n_test, seed)
+    feats = image_features(images, layer)
+    F = np.asarray(feats.values, dtype=np.float64)
+    k = min(int(n_components), train.size - 1)
+    pca = PCA(n_components=k, svd_solver="full", random_state=int(seed)).fit(F[train])
+    emb = pca.transform(F).astype(np.float32)
+    sims = {float(s): simulate_responses(feats, n_voxels=list(n_voxels), snr=float(s), n_repeats=n_repeats,
+                                         nonlinearity=nonlinearity, gain=gain, seed=seed) for s in snrs}
+    raw = np.asarray(images.transpose("stimulus", "y", "x", "rgb").values)
+    bundle = {
+        "images": _resize_images(raw, int(image_size)),
+        "labels": labels,
+        "stimulus": np.asarray(images["stimulus"].values),
+        "train": train,
+        "test": test,
+        "features": F.astype(np.float32),
+        "embeddings": emb,
+        "sims": sims,
+        "layer": layer,
+    }
+    metrics: dict[str, float] = {"n_train": float(train.size), "n_test": float(test.size),
+                                 "embedding_dim": float(k),
+                                 "pca_explained_variance": float(pca.explained_variance_ratio_.sum())}
+    rows = []
+    for s, sim in sims.items():
+        for subj, measured in enumerate(sim.measured_snr()):
+            metrics[f"snr={_fmt(s)}.subject={subj}.measured_snr"] = measured
+            rows.append({"snr": s, "subject": subj, "n_voxels": sim.responses[subj].sizes["neuroid"],
+                         "n_trials": sim.responses[subj].sizes["trial"], "measured_snr": measured})
+    split = pd.DataFrame({"stimulus": bundle["stimulus"], stratify_by: labels,
+                          "part": np.where(np.isin(np.arange(labels.size), test), "held-out", "train")})
+    notes = [
+        f"{train.size} training and {test.size} held-out images (stratified by {stratify_by}, seed {seed}); "
+        f"{len(n_voxels)} simulated subjects with {list(n_voxels)} voxels, {n_repeats} repeats, SNRs {list(snrs)}.",
+        f"Image embedding: PCA ({k} components, {pca.explained_variance_ratio_.sum():.0%} of the variance of the "
+        f"training images) of EfficientNet-Lite0 {layer} features, fitted on the training images only.",
+    ]
+    return StepResult(bundle, metrics=metrics, tables={"measured_snr": pd.DataFrame(rows), "split": split},
+                      notes=notes)
+
+
+# --------------------------------------------------------------------------- retrieval
+
+
+def _subject_arrays(sim, subj: int, train: np.ndarray, test: np.ndarray):
+    """Training trials (z-scored with training stats), their stimulus index, and held-out means."""
+    resp = sim.responses[subj]
+    idx = np.asarray(resp["stimulus_index"].values)
+    x = np.asarray(resp.values, dtype=np.float64)
+    rows = np.isin(idx, train)
+    mu, sd = _zscore_train(x, np.flatnonzero(rows))
+    x_train = ((x[rows] - mu) / sd).astype(np.float32)
+    x_test = ((sim.mean_responses(subj)[test] - mu) / sd).astype(np.float32)
+    return x_train, idx[rows], x_test
+
+
+@_threaded
+def brain_retrieval(
+    bundle: dict[str, Any],
+    *,
+    hidden_dim: int = 256,
+    n_blocks: int = 2,
+    dropout: float = 0.3,
+    loss: str = "mixco_softclip",
+    mixco_fraction: float = 0.33,
+    max_epochs: int = 60,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 0.05,
+    ridge_cv: int = 5,
+    n_way: int = 10,
+    n_draws: int = 200,
+    seed: int = 0,
+    device: str = "cpu",
+    threads: int | None = None,
+) -> StepResult:
+    """BrainCLIP and ridge heads per SNR; retrieval and two-way identification on held-out images.
+
+    Parameters
+    ----------
+    bundle : dict
+        Output of ``generative.simulate_brains``.
+    hidden_dim, n_blocks, dropout : int, int, float
+        BrainCLIP size (one shared backbone, one linear adapter per subject).
+    loss, mixco_fraction : str, float
+        Contrastive objective (default: BiMixCo for the first third of the epochs, then SoftCLIP).
+    max_epochs, batch_size, lr, weight_decay : int, int, float, float
+        Training (fixed a priori; no early stopping, no tuning on held-out images).
+    ridge_cv : int
+        Folds (grouped by image) of the ridge head's choice of alpha on the training trials.
+    n_way, n_draws : int
+        Random N-way subsets of the held-out images for retrieval (besides all of them).
+    seed : int
+    device : str
+        Where BrainCLIP trains.
+    threads : int, optional
+        torch threads while the op runs (restored after); None leaves torch's setting.
+    """
+    from ..encoders.contrastive import BrainCLIP, fit_brain_clip, retrieval_scores, stack_subjects
+    from ..generative.heads import RidgeHead
+
+    emb = bundle["embeddings"]
+    train, test = bundle["train"], bundle["test"]
+    rows: list[dict[str, Any]] = []
+    predicted: dict[float, list[np.ndarray]] = {}
+    clip_emb: dict[float, list[np.ndarray]] = {}
+    timings: dict[str, float] = {}
+    for snr, sim in bundle["sims"].items():
+        xs, idxs, xts = [], [], []
+        for subj in range(sim.n_subjects):
+            x_tr, i_tr, x_te = _subject_arrays(sim, subj, train, test)
+            xs.append(x_tr)
+            idxs.append(i_tr)
+            xts.append(x_te)
+        X, S, dims = stack_subjects(xs)
+        t0 = time.perf_counter()
+        model = BrainCLIP(max(dims), clip_dim=emb.shape[1], subject_dims=dims, hidden_dim=hidden_dim,
+                          n_blocks=n_blocks, dropout=dropout)
+        result = fit_brain_clip(model, X, emb[np.concatenate(idxs)], S, loss=loss, mixco_fraction=mixco_fraction,
+                                max_epochs=max_epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                                seed=seed, device=device)
+        timings[f"snr={_fmt(snr)}.brain_clip_seconds"] = time.perf_counter() - t0
+        predicted[snr], clip_emb[snr] = [], []
+        for subj in range(sim.n_subjects):
+            b = model.encode(xts[subj], subj)
+            clip_emb[snr].append(b)
+            head = RidgeHead(cv=ridge_cv, seed=seed)
+            import warnings
+
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                head.fit(xs[subj], emb[idxs[subj]], groups=idxs[subj])
+            p = head.predict(xts[subj]).astype(np.float32)
+            predicted[snr].append(p)
+            for model_name, e in (("brain_clip", b), ("ridge", p)):
+                for nw in (test.size, n_way):
+                    sc = retrieval_scores(e, emb[test], n_way=nw, n_draws=n_draws, seed=seed)
+                    rows.append({"snr": snr, "subject": subj, "model": model_name, **sc,
+                                 "ridge_alpha": head.alpha_ if model_name == "ridge" else np.nan,
+                                 "alpha_at_grid_end": bool(caught) if model_name == "ridge" else False,
+                                 "final_train_loss": result.history[-1]["train_loss"] if model_name == "brain_clip"
+                                 else np.nan})
+    table = pd.DataFrame(rows)
+    metrics: dict[str, float] = dict(timings)
+    value_cols = [c for c in table.columns if c.startswith(("brain2image.top", "image2brain.top", "two_way"))
+                  and not c.endswith("_std") and c != "two_way_chance"]
+    for (snr, model_name, nw), g in table.groupby(["snr", "model", "n_way"]):
+        for col in value_cols:
+            if col in g and g[col].notna().all():
+                metrics[f"snr={_fmt(snr)}.{model_name}.{int(nw)}way.{col}"] = float(g[col].mean())
+    for nw, g in table.groupby("n_way"):
+        metrics[f"{int(nw)}way.top1_chance"] = float(g["top1_chance"].iloc[0])
+        if "top5_chance" in g:
+            metrics[f"{int(nw)}way.top5_chance"] = float(g["top5_chance"].iloc[0])
+    out = dict(bundle)
+    out["predicted"] = predicted
+    out["clip_embeddings"] = clip_emb
+    notes = [
+        f"Held-out: {test.size} images, each the mean of {next(iter(bundle['sims'].values())).n_repeats} repeats; "
+        f"retrieval among all {test.size} (chance top-1 {1 / test.size:.3f}, top-5 {5 / test.size:.3f}) and among "
+        f"{n_way} drawn at random {n_draws} times (chance top-1 {1 / n_way:.2f}, top-5 {5 / n_way:.2f}); two-way "
+        "identification chance 0.5. Values are means over subjects (per subject in the table).",
+        f"BrainCLIP: {len(dims)} subject adapters ({dims} voxels) -> {hidden_dim}-d shared space, {n_blocks} residual "
+        f"MLP blocks, projector to the {emb.shape[1]}-d image embedding; loss {loss} (BiMixCo for "
+        f"{mixco_fraction:.0%} of {max_epochs} epochs, then SoftCLIP). Ridge: voxels -> embedding per subject, alpha by "
+        f"{ridge_cv}-fold CV grouped by image on the training trials.",
+    ]
+    if table.loc[table.model == "ridge", "alpha_at_grid_end"].any():
+        notes.append("The ridge alpha was chosen at an end of its grid for some SNR/subject (see the table).")
+    figures = [("Retrieval of held-out images by SNR (mean over subjects; dashed: chance)",
+                _retrieval_figure(table, test.size, n_way))]
+    return StepResult(out, metrics=metrics, tables={"retrieval": table}, notes=notes, figures=figures)
+
+
+def _retrieval_figure(table: pd.DataFrame, n_all: int, n_way: int):
+    from ..report.figures import new_figure
+
+    fig = new_figure(10, 3.6)
+    axes = fig.subplots(1, 3)
+    styles = {"brain_clip": ("#1f77b4", "BrainCLIP"), "ridge": ("#d62728", "ridge")}
+    for ax, (nw, col, title) in zip(axes, [(n_all, "brain2image.top1", f"brain→image top-1, {n_all}-way"),
+                                           (n_all, "image2brain.top1", f"image→brain top-1, {n_all}-way"),
+                                           (n_way, "brain2image.top1", f"brain→image top-1, {n_way}-way")]):
+        sub = table[table.n_way == nw]
+        for model_name, (color, label) in styles.items():
+            g = sub[sub.model == model_name].groupby("snr")[col]
+            m, s = g.mean(), g.std(ddof=0)
+            ax.errorbar(m.index, m.values, yerr=s.values, marker="o", color=color, label=label, capsize=3)
+        ax.axhline(1.0 / nw, color="k", ls="--", lw=1, label="chance")
+        ax.set_xscale("log")
+        ax.set_xlabel("single-trial SNR")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(title, fontsize=10)
+    axes[0].set_ylabel("accuracy (mean ± sd over subjects)")
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- reconstruction
+
+
+def _rescale_to_train_norm(pred: np.ndarray, train_emb: np.ndarray) -> np.ndarray:
+    """Each predicted embedding scaled to the mean norm of the (centred) training embeddings.
+
+    Ridge predictions shrink towards the mean; the diffusion model was trained on true embeddings,
+    whose norm is larger. The rescaling is per item (no statistics of the held-out set are used).
+    """
+    target = float(np.linalg.norm(train_emb, axis=1).mean())
+    norms = np.linalg.norm(pred, axis=1, keepdims=True)
+    return (pred / np.maximum(norms, 1e-12) * target).astype(np.float32)
+
+
+@_threaded
+def reconstruct(
+    bundle: dict[str, Any],
+    *,
+    block_out_channels: list[int] = (16, 32, 32),
+    n_tokens: int = 4,
+    token_dim: int = 64,
+    epochs: int = 150,
+    batch_size: int = 32,
+    lr: float = 2e-3,
+    steps: int = 20,
+    guidance_scale: float = 1.0,
+    source: str = "ridge",
+    n_show: int = 12,
+    seed: int = 0,
+    device: str = "cpu",
+    threads: int | None = None,
+) -> StepResult:
+    """Train a small conditional diffusion model once; reconstruct the held-out images by SNR.
+
+    Parameters
+    ----------
+    bundle : dict
+        Output of ``generative.brain_retrieval``.
+    block_out_channels, n_tokens, token_dim : list of int, int, int
+        :class:`~neurodecode.generative.cond_unet.CondDiffusion` size (pixel space, the images'
+        size from ``simulate_brains``).
+    epochs, batch_size, lr : int, int, float
+        Diffusion training on the training images and their true embeddings (shared by all SNRs).
+    steps, guidance_scale : int, float
+        DDIM steps and classifier-free guidance scale of sampling.
+    source : {"ridge", "brain_clip"}
+        Which brain-predicted embedding conditions the reconstruction (rescaled per item to the
+        training embeddings' mean norm).
+    n_show : int
+        Held-out images shown in the grid (spread over categories).
+    seed : int
+        Seeds the diffusion weights, training and the sampling noise (the same noise for every SNR).
+    device : str
+    threads : int, optional
+        torch threads while the op runs (restored after); None leaves torch's setting.
+    """
+    from ..generative.cond_unet import CondDiffusion
+    from ..generative.metrics import extract_features, pixcorr, ssim, two_way_identification
+
+    if "predicted" not in bundle:
+        raise BadInputError("generative.reconstruct needs the output of generative.brain_retrieval as input.")
+    if source not in ("ridge", "brain_clip"):
+        raise BadInputError(f"source must be 'ridge' or 'brain_clip', got {source!r}.")
+    images, emb = bundle["images"], bundle["embeddings"]
+    train, test = bundle["train"], bundle["test"]
+    size = images.shape[1]
+    t0 = time.perf_counter()
+    model = CondDiffusion(size, embed_dim=emb.shape[1], n_tokens=n_tokens, token_dim=token_dim,
+                          block_out_channels=list(block_out_channels), seed=seed, device=device)
+    model.fit(images[train], emb[train], epochs=epochs, batch_size=batch_size, lr=lr)
+    fit_seconds = time.perf_counter() - t0
+    preds = bundle["predicted"] if source == "ridge" else bundle["clip_embeddings"]
+    truth = images[test]
+    sample_kw = {"seeds": seed, "steps": steps, "guidance_scale": guidance_scale}
+    t1 = time.perf_counter()
+    recon: dict[str, list[np.ndarray]] = {"true embedding": [model.sample(emb[test], **sample_kw)]}
+    for snr, per_subject in preds.items():
+        recon[f"SNR {_fmt(snr)}"] = [model.sample(_rescale_to_train_norm(p, emb[train]), **sample_kw)
+                                     for p in per_subject]
+    sample_seconds = time.perf_counter() - t1
+    truth_feats = extract_features(truth)["avgpool"]
+    rows = []
+    for name, per_subject in recon.items():
+        for subj, rec in enumerate(per_subject):
+            feats = extract_features(rec)["avgpool"]
+            rows.append({"condition": name, "subject": subj if name != "true embedding" else -1,
+                         "pixcorr": pixcorr(truth, rec, size=None), "ssim": ssim(truth, rec, size=None),
+                         "two_way_effnet": two_way_identification(truth_feats, feats)})
+    # floor: reconstructions of other held-out images (a derangement of the true-embedding ones)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(test.size)
+    while np.any(perm == np.arange(test.size)):
+        perm = rng.permutation(test.size)
+    other = recon["true embedding"][0][perm]
+    rows.append({"condition": "another image (floor)", "subject": -1, "pixcorr": pixcorr(truth, other, size=None),
+                 "ssim": ssim(truth, other, size=None),
+                 "two_way_effnet": two_way_identification(truth_feats, extract_features(other)["avgpool"])})
+    table = pd.DataFrame(rows)
+    metrics: dict[str, float] = {"diffusion_fit_seconds": fit_seconds, "sampling_seconds": sample_seconds,
+                                 "diffusion_parameters": float(model.n_parameters),
+                                 "diffusion_final_loss": float(model.history_[-1]["train_loss"]),
+                                 "two_way_chance": 0.5}
+    for name, g in table.groupby("condition", sort=False):
+        key = name.replace(" ", "_").replace("(", "").replace(")", "")
+        for col in ("pixcorr", "ssim", "two_way_effnet"):
+            metrics[f"{key}.{col}"] = float(g[col].mean())
+    show = _spread(bundle["labels"][test], n_show)
+    grid = {"true (32 px)": truth[show]}
+    grid.update({name: per_subject[0][show] for name, per_subject in recon.items()})
+    notes = [
+        f"CondDiffusion ({model.n_parameters / 1e6:.2f} M parameters, {size} px, blocks {list(block_out_channels)}) "
+        f"trained once for {epochs} epochs on the {train.size} training images conditioned on their true "
+        f"embeddings ({fit_seconds:.0f} s); DDIM {steps} steps, guidance {guidance_scale:g}, the same noise seeds "
+        f"for every condition ({sample_seconds:.0f} s of sampling).",
+        f"Held-out images reconstructed from {source}-predicted embeddings of each subject (rescaled to the "
+        "training embeddings' norm); metrics are means over subjects, computed at the model's resolution against "
+        "the true images downsampled to it. 'true embedding' is the ceiling of this diffusion model; "
+        "'another image (floor)' pairs each image with the reconstruction of a different held-out image. Two-way "
+        "identification: EfficientNet-Lite0 avgpool features, chance 0.5.",
+    ]
+    out = dict(bundle)
+    out["reconstructions"] = recon
+    out["diffusion_history"] = model.history_
+    figures = [("Held-out images and their reconstructions (subject 0) by SNR", _grid_figure(grid)),
+               ("Reconstruction metrics by condition (mean ± sd over subjects)", _recon_figure(table))]
+    return StepResult(out, metrics=metrics, tables={"reconstruction": table}, notes=notes, figures=figures)
+
+
+def _spread(labels: np.ndarray, n: int) -> np.ndarray:
+    """Up to ``n`` indices taking categories in turn (first items of each category first)."""
+    order = []
+    cats = list(dict.fromkeys(labels.tolist()))
+    pools = {c: list(np.flatnonzero(labels == c)) for c in cats}
+    while len(order) < min(n, labels.size):
+        for c in cats:
+            if pools[c] and len(order) < n:
+                order.append(pools[c].pop(0))
+    return np.asarray(sorted(order))
+
+
+def _grid_figure(grid: dict[str, np.ndarray]):
+    from ..report.figures import new_figure
+
+    n_rows = len(grid)
+    n_cols = next(iter(grid.values())).shape[0]
+    fig = new_figure(0.75 * n_cols + 1.2, 0.8 * n_rows)
+    axes = np.atleast_2d(fig.subplots(n_rows, n_cols, squeeze=False))
+    for r, (name, ims) in enumerate(grid.items()):
+        for c in range(n_cols):
+            ax = axes[r, c]
+            ax.imshow(np.clip(ims[c], 0, 1), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    return fig
+
+
+def _recon_figure(table: pd.DataFrame):
+    from ..report.figures import new_figure
+
+    fig = new_figure(10, 3.2)
+    axes = fig.subplots(1, 3)
+    order = list(dict.fromkeys(table["condition"]))
+    for ax, col in zip(axes, ("pixcorr", "ssim", "two_way_effnet")):
+        g = table.groupby("condition", sort=False)[col]
+        m, s = g.mean().reindex(order), g.std(ddof=0).reindex(order).fillna(0)
+        ax.bar(range(len(order)), m.values, yerr=s.values, color="#1f77b4", capsize=3)
+        ax.set_xticks(range(len(order)))
+        ax.set_xticklabels(order, rotation=45, ha="right", fontsize=8)
+        ax.set_title(col, fontsize=10)
+        if col == "two_way_effnet":
+            ax.axhline(0.5, color="k", ls="--", lw=1)
+    return fig
+
+
+# --------------------------------------------------------------------------- real EEG
+
+
+@_threaded
+def eeg_image_retrieval(
+    epochs: Any,
+    *,
+    subject: int = 1,
+    train_subjects: str = "same",
+    target: str = "exemplar",
+    stim_folder: str | None = None,
+    n_components: int = 16,
+    decimate: int = 4,
+    tmin: float = 0.0,
+    tmax: float = 0.6,
+    hidden_dim: int = 128,
+    n_blocks: int = 1,
+    dropout: float = 0.3,
+    loss: str = "softclip",
+    mixco_fraction: float = 0.33,
+    max_epochs: int = 30,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    weight_decay: float = 0.05,
+    seed: int = 0,
+    device: str = "cpu",
+    threads: int | None = None,
+) -> StepResult:
+    """Contrastive alignment of EEG epochs with face/house image embeddings; category retrieval by run.
+
+    Which face or house was shown on a trial is not recorded in the Muse N170 data (only the
+    category), so the image side is category level: each training epoch is paired with the
+    embedding of a random exemplar of its category (``target="exemplar"``, drawn once per trial
+    from the seed) or with the category's mean embedding (``"mean"``); SoftCLIP's soft targets
+    make epochs of one category share their targets. A held-out epoch retrieves the category whose
+    mean image embedding is most similar to its brain embedding (2-way, chance 0.5; balanced
+    accuracy and ROC AUC of ``cos(face) - cos(house)`` reported too), in leave-one-run-out folds
+    of ``subject``. Beside it: logistic regression on the same inputs and folds.
+
+    Parameters
+    ----------
+    epochs : DataArray (trial, channel, time)
+        Clean face/house epochs with ``label``, ``subject`` and ``run``/``session`` coords (the
+        ``eeg_n170_preprocess`` steps).
+    subject : int
+        Subject whose runs are held out in turn (must have at least 2 runs).
+    train_subjects : {"same", "all"}
+        Train on the other runs of ``subject`` only, or also on every run of the other subjects
+        (one adapter per subject, one shared backbone).
+    target : {"exemplar", "mean"}
+        Image side of a training epoch (see above).
+    stim_folder : str, optional
+        The ``stim`` folder with ``faces/`` and ``houses/`` (default from the data home).
+    n_components : int
+        PCA size of the image embeddings (EfficientNet-Lite0 avgpool of the 96 images).
+    decimate : int
+        Samples averaged into one (after the 30 Hz low-pass of the preprocessing, 256 -> 64 Hz).
+    tmin, tmax : float
+        Time window (s) fed to the encoder.
+    hidden_dim, n_blocks, dropout, loss, mixco_fraction, max_epochs, batch_size, lr, weight_decay
+        BrainCLIP and training settings (fixed a priori).
+    seed : int
+    device : str
+    threads : int, optional
+        torch threads while the op runs (restored after); None leaves torch's setting.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+    from ..encoders.contrastive import BrainCLIP, fit_brain_clip
+    from ..generative.simulate import image_features, muse_images
+
+    for c in ("label", "subject"):
+        if c not in epochs.coords:
+            raise BadInputError(f"generative.eeg_image_retrieval needs a {c!r} coord on the epochs.")
+    if train_subjects not in ("same", "all"):
+        raise BadInputError(f"train_subjects must be 'same' or 'all', got {train_subjects!r}.")
+    if target not in ("exemplar", "mean"):
+        raise BadInputError(f"target must be 'exemplar' or 'mean', got {target!r}.")
+    labels = np.asarray(epochs["label"].values).astype(str)
+    if not set(labels) <= {"face", "house"}:
+        raise BadInputError(f"labels must be face/house, got {sorted(set(labels))}; select them first.")
+    subjects = np.asarray(epochs["subject"].values).astype(int)
+    run_parts = [np.asarray(epochs[c].values).astype(str) for c in ("session", "run") if c in epochs.coords]
+    if not run_parts:
+        raise BadInputError("the epochs need a 'run' (and/or 'session') coord for leave-one-run-out folds.")
+    runs = np.array(["/".join(p) for p in zip(*run_parts)])
+    mine = subjects == int(subject)
+    my_runs = sorted(set(runs[mine]))
+    if len(my_runs) < 2:
+        raise BadInputError(f"subject {subject} has {len(my_runs)} run(s); leave-one-run-out needs at least 2.")
+
+    # image embeddings: PCA of the 96 images' features (the images are not EEG data: no leak)
+    imgs = muse_images(stim_folder)
+    feats = np.asarray(image_features(imgs).values, dtype=np.float64)
+    cats = np.asarray(imgs["category"].values).astype(str)
+    k = min(int(n_components), feats.shape[0] - 1)
+    img_emb = PCA(n_components=k, svd_solver="full", random_state=int(seed)).fit_transform(feats).astype(np.float32)
+    cat_mean = {c: img_emb[cats == c].mean(axis=0) for c in ("face", "house")}
+    rng = np.random.default_rng(seed)
+    if target == "mean":
+        trial_emb = np.stack([cat_mean[lab] for lab in labels])
+    else:
+        pools = {c: np.flatnonzero(cats == c) for c in ("face", "house")}
+        trial_emb = np.stack([img_emb[rng.choice(pools[lab])] for lab in labels])
+
+    # EEG inputs: window, block-average in time, flatten
+    t = np.asarray(epochs["time"].values, dtype=float)
+    keep_t = np.flatnonzero((t >= tmin - 1e-9) & (t <= tmax + 1e-9))
+    if keep_t.size < int(decimate):
+        raise BadInputError(f"the window {tmin}..{tmax} s holds {keep_t.size} samples; widen it.")
+    data = np.asarray(epochs.transpose("trial", "channel", "time").values, dtype=np.float64)[:, :, keep_t]
+    n_bins = keep_t.size // int(decimate)
+    data = data[:, :, : n_bins * int(decimate)].reshape(data.shape[0], data.shape[1], n_bins, int(decimate)).mean(-1)
+    flat = data.reshape(data.shape[0], -1)
+    if not np.all(np.isfinite(flat)):
+        raise BadInputError("the epochs hold NaN/inf values; reject or interpolate them first.")
+
+    subj_ids = sorted(set(subjects)) if train_subjects == "all" else [int(subject)]
+    subj_index = {s: i for i, s in enumerate(subj_ids)}
+    rows = []
+    for held in my_runs:
+        test = mine & (runs == held)
+        train = (subjects == int(subject)) & ~test if train_subjects == "same" else ~test & np.isin(subjects, subj_ids)
+        # per-subject z-scoring with that subject's training epochs
+        x = np.empty_like(flat, dtype=np.float32)
+        for s in subj_ids:
+            rs = subjects == s
+            mu, sd = _zscore_train(flat, np.flatnonzero(rs & train))
+            x[rs] = ((flat[rs] - mu) / sd).astype(np.float32)
+        s_idx = np.array([subj_index.get(s, 0) for s in subjects])
+        t0 = time.perf_counter()
+        model = BrainCLIP(flat.shape[1], clip_dim=k, subject_dims=[flat.shape[1]] * len(subj_ids),
+                          hidden_dim=hidden_dim, n_blocks=n_blocks, dropout=dropout)
+        fit_brain_clip(model, x[train], trial_emb[train], s_idx[train], loss=loss, mixco_fraction=mixco_fraction,
+                       max_epochs=max_epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
+                       device=device)
+        seconds = time.perf_counter() - t0
+        b = model.encode(x[test], subj_index[int(subject)])
+        b = b / np.linalg.norm(b, axis=1, keepdims=True)
+        cm = np.stack([cat_mean["face"], cat_mean["house"]])
+        cm = cm / np.linalg.norm(cm, axis=1, keepdims=True)
+        sims = b @ cm.T
+        y = (labels[test] == "face").astype(int)
+        pred = (sims[:, 0] > sims[:, 1]).astype(int)
+        score = sims[:, 0] - sims[:, 1]
+        both = len(set(y)) == 2
+        # baseline on the same inputs and folds (subject's own training epochs, as 'same')
+        own_train = train & (subjects == int(subject))
+        lr_model = LogisticRegression(C=1.0, max_iter=2000).fit(x[own_train], (labels[own_train] == "face").astype(int))
+        lp = lr_model.predict_proba(x[test])[:, 1]
+        rows.append({
+            "held_out_run": held, "n_train": int(train.sum()), "n_test": int(test.sum()),
+            "n_face_test": int(y.sum()), "brain_clip.accuracy": float((pred == y).mean()),
+            "brain_clip.balanced_accuracy": float(balanced_accuracy_score(y, pred)) if both else np.nan,
+            "brain_clip.roc_auc": float(roc_auc_score(y, score)) if both else np.nan,
+            "logreg.accuracy": float(((lp > 0.5).astype(int) == y).mean()),
+            "logreg.balanced_accuracy": float(balanced_accuracy_score(y, (lp > 0.5).astype(int))) if both else np.nan,
+            "logreg.roc_auc": float(roc_auc_score(y, lp)) if both else np.nan,
+            "majority_chance": float(max(y.mean(), 1 - y.mean())),
+            "fit_seconds": seconds,
+        })
+    table = pd.DataFrame(rows)
+    metrics: dict[str, float] = {"n_folds": float(len(table)), "chance": 0.5,
+                                 "majority_chance": float(table["majority_chance"].mean())}
+    for col in [c for c in table.columns if c.startswith(("brain_clip.", "logreg."))]:
+        metrics[f"{col}.mean"] = float(table[col].mean())
+        metrics[f"{col}.std"] = float(table[col].std(ddof=1)) if len(table) > 1 else 0.0
+    notes = [
+        "Per-trial image identity is not recorded in the Muse N170 data (SOURCE.txt: only the category), so the "
+        f"alignment is category level: each training epoch is paired with {'a random exemplar' if target == 'exemplar' else 'the mean embedding'} "
+        f"of its category (EfficientNet-Lite0 avgpool of the 48 face / 48 house images, PCA {k}).",
+        f"Leave-one-run-out over the {len(my_runs)} runs of subject {subject}; training on "
+        f"{'the other runs of that subject' if train_subjects == 'same' else 'every other run of all subjects ' + str(subj_ids) + ' (one adapter each)'}. "
+        "Retrieval: the category whose mean image embedding is closer (cosine) to the epoch's brain embedding; "
+        "2-way, chance 0.5 (balanced accuracy, ROC AUC); logistic regression on the same inputs for reference.",
+        f"Input: {data.shape[1]} channels x {n_bins} time bins ({tmin}..{tmax} s, {decimate}-sample means), "
+        "z-scored per feature with the training epochs' statistics.",
+    ]
+    clip_auc, lr_auc = metrics["brain_clip.roc_auc.mean"], metrics["logreg.roc_auc.mean"]
+    if clip_auc < lr_auc:
+        notes.append(f"The contrastive model ({clip_auc:.3f} AUC) does not beat logistic regression ({lr_auc:.3f}) "
+                     "on this 4-channel headset; settings were fixed a priori, not tuned on the folds.")
+    figures = [(f"Category retrieval per held-out run (subject {subject}); dashed: chance",
+                _eeg_figure(table))]
+    return StepResult({"folds": table}, metrics=metrics, tables={"folds": table}, notes=notes, figures=figures)
+
+
+def _eeg_figure(table: pd.DataFrame):
+    from ..report.figures import new_figure
+
+    fig = new_figure(8, 3.2)
+    axes = fig.subplots(1, 2)
+    xs = np.arange(len(table))
+    for ax, metric in zip(axes, ("balanced_accuracy", "roc_auc")):
+        ax.plot(xs - 0.1, table[f"brain_clip.{metric}"], "o", color="#1f77b4", label="BrainCLIP retrieval")
+        ax.plot(xs + 0.1, table[f"logreg.{metric}"], "s", color="#d62728", label="logistic regression")
+        ax.axhline(0.5, color="k", ls="--", lw=1)
+        ax.set_xticks(xs)
+        ax.set_xticklabels(table["held_out_run"], rotation=45, fontsize=8)
+        ax.set_xlabel("held-out run (session/run)")
+        ax.set_title(metric.replace("_", " "), fontsize=10)
+        ax.set_ylim(0.3, 1.0)
+    axes[0].legend(fontsize=8)
+    return fig
