@@ -84,6 +84,7 @@ class _EncoderEstimator(BaseEstimator):
         device: str = "auto",
         amp: str | bool = "auto",
         progress: bool = False,
+        num_threads: int | None = None,
     ) -> None:
         self.encoder = encoder
         self.encoder_params = encoder_params
@@ -103,6 +104,7 @@ class _EncoderEstimator(BaseEstimator):
         self.device = device
         self.amp = amp
         self.progress = progress
+        self.num_threads = num_threads
 
     # -- helpers -------------------------------------------------------------------------------
     def _trainer(self, **kw):
@@ -111,7 +113,7 @@ class _EncoderEstimator(BaseEstimator):
         cfg = TrainConfig(
             max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
             warmup_epochs=self.warmup_epochs, patience=self.patience, seed=self.seed, device=self.device,
-            amp=self.amp, progress=self.progress,
+            amp=self.amp, progress=self.progress, num_threads=self.num_threads,
         )
         return Trainer(cfg, **kw)
 
@@ -228,7 +230,7 @@ class EncoderClassifier(ClassifierMixin, TransformerMixin, _EncoderEstimator):
         Epochs of the encoder's self-supervised objective before supervised training.
     finetune : {"all", "head"}
         Train every parameter, or only the head (a linear probe of the pretrained encoder).
-    max_epochs, batch_size, lr, weight_decay, warmup_epochs, patience, seed, device, amp, progress
+    max_epochs, batch_size, lr, weight_decay, warmup_epochs, patience, seed, device, amp, progress, num_threads
         Passed to :class:`~neurodecode.train.trainer.TrainConfig`.
     val_fraction : float
         Part of the training data (whole ``groups`` when given to ``fit``) held out for early stopping.

@@ -78,6 +78,10 @@ class TrainConfig:
         Show a tqdm progress bar over epochs.
     num_workers : int
         DataLoader worker processes.
+    num_threads : int or None
+        torch intra-op threads while training (restored afterwards). Small models on a busy CPU
+        often train several times faster with 1 thread than with all cores; ``None`` leaves torch's
+        setting alone.
     drop_last : bool
         Drop the last incomplete batch (useful for contrastive losses and batch norm).
     """
@@ -97,6 +101,7 @@ class TrainConfig:
     checkpoint_dir: str | None = None
     progress: bool = True
     num_workers: int = 0
+    num_threads: int | None = None
     drop_last: bool = False
 
     def __post_init__(self) -> None:
@@ -371,6 +376,18 @@ class Trainer:
         parameters : iterable, optional
             Parameters to optimise (default: all of ``model``'s that require grad), e.g. a head only.
         """
+        import torch
+
+        if not self.config.num_threads:
+            return self._fit(model, train, val, step_fn, loss_fn, parameters)
+        before = torch.get_num_threads()
+        torch.set_num_threads(int(self.config.num_threads))
+        try:
+            return self._fit(model, train, val, step_fn, loss_fn, parameters)
+        finally:
+            torch.set_num_threads(before)
+
+    def _fit(self, model, train, val, step_fn, loss_fn, parameters) -> TrainResult:
         import torch
         from torch.utils.data import DataLoader
         from torch.utils.data.distributed import DistributedSampler

@@ -146,6 +146,20 @@ def test_bf16_autocast_on_cpu_trains():
     assert m.weight.dtype == torch.float32  # master weights stay float32
 
 
+def test_num_threads_is_set_while_training_and_restored():
+    X, y, _ = _linear_problem(n=64)
+    before = torch.get_num_threads()
+    seen = []
+
+    def step(m, batch):
+        seen.append(torch.get_num_threads())
+        return torch.nn.functional.cross_entropy(m(batch[0]), batch[1])
+
+    Trainer(max_epochs=1, num_threads=1, progress=False).fit(torch.nn.Linear(6, 2), (X, y), step_fn=step)
+    assert set(seen) == {1}
+    assert torch.get_num_threads() == before
+
+
 def test_custom_step_and_parameter_subset():
     X, y, _ = _linear_problem()
     body, head = torch.nn.Linear(6, 4), torch.nn.Linear(4, 2)
