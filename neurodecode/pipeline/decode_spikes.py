@@ -68,6 +68,8 @@ def ridge_path(stats: _GramStats, alphas: np.ndarray) -> list[tuple[np.ndarray, 
     The penalty ``alpha * ||w||²`` applies to the weights of the standardised features (so one
     alpha suits units of any rate); ``W`` is returned for the raw features: ``y ≈ X @ W + b``.
     """
+    from scipy.linalg import eigh, solve
+
     n = stats.n
     mx, my = stats.sx / n, stats.sy / n
     Gc = stats.G - n * np.outer(mx, mx)
@@ -75,7 +77,11 @@ def ridge_path(stats: _GramStats, alphas: np.ndarray) -> list[tuple[np.ndarray, 
     scale = np.sqrt(np.clip(np.diag(Gc) / n, 1e-12, None))
     Gs = Gc / np.outer(scale, scale)
     XYs = XYc / scale[:, None]
-    evals, evecs = np.linalg.eigh(Gs)
+    if len(alphas) == 1:  # one Cholesky solve is ~10x cheaper than the eigendecomposition
+        Gs[np.diag_indices_from(Gs)] += alphas[0]
+        W = solve(Gs, XYs, assume_a="pos", overwrite_a=True, check_finite=False) / scale[:, None]
+        return [(W, my - mx @ W)]
+    evals, evecs = eigh(Gs, driver="evd", overwrite_a=True, check_finite=False)
     proj = evecs.T @ XYs
     out = []
     for a in alphas:
@@ -89,11 +95,18 @@ def _r2(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return 1.0 - ((y - p) ** 2).sum(axis=0) / ((y - y.mean(axis=0)) ** 2).sum(axis=0)
 
 
-def _fit_ridge(X, Y, train, alphas, inner_splits, gap):
-    """Alpha by inner contiguous-block CV on ``train`` rows only; then the fit on all of ``train``."""
+def _fit_ridge(X, Y, train, alphas, inner_splits, gap, everything=None):
+    """Alpha by inner contiguous-block CV on ``train`` rows only; then the fit on all of ``train``.
+
+    ``everything`` (statistics of all rows) saves time: the training statistics are then the total
+    minus those of the left-out rows.
+    """
     from ..train.splits import ContiguousBlocks
 
-    full = _GramStats(X, Y, train)
+    if everything is None:
+        full = _GramStats(X, Y, train)
+    else:
+        full = everything.minus(_GramStats(X, Y, np.setdiff1d(np.arange(len(X)), train)))
     score = np.zeros(len(alphas))
     for itr, iva in ContiguousBlocks(inner_splits, gap=gap).split(np.zeros(len(train))):
         removed = np.setdiff1d(np.arange(len(train)), itr)  # inner validation block and its gap
@@ -243,8 +256,9 @@ def decode_velocity(
     for m, spec in enumerate(baselines):
         t0 = time.perf_counter()
         X = _history_features(Xw, int(spec.get("n_lags", 3)), bool(spec.get("sqrt", False)))
+        everything = _GramStats(X, Y)
         for k, (tr, te) in enumerate(folds):
-            W, b, alpha, _ = _fit_ridge(X, Y, tr, alphas, inner_splits, gap)
+            W, b, alpha, _ = _fit_ridge(X, Y, tr, alphas, inner_splits, gap, everything)
             chosen_alpha[m, k] = alpha
             y_pred[m, te] = X[te] @ W + b
         seconds[spec["label"]] = time.perf_counter() - t0
