@@ -190,7 +190,9 @@ def bimixco_loss(
     perm = perm.to(logits.device).long()
     lam = lam.to(logits.device).float().reshape(-1)
     if perm.shape != (n,) or lam.shape != (n,):
-        raise BadInputError(f"perm and lam must have one entry per row ({n}), got {tuple(perm.shape)}, {tuple(lam.shape)}.")
+        raise BadInputError(
+            f"perm and lam must have one entry per row ({n}), got {tuple(perm.shape)}, {tuple(lam.shape)}."
+        )
     rows = torch.arange(n, device=logits.device)
     targets = torch.zeros_like(logits)
     targets[rows, rows] = lam

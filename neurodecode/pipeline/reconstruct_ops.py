@@ -332,8 +332,8 @@ def brain_retrieval(
         "identification chance 0.5. Values are means over subjects (per subject in the table).",
         f"BrainCLIP: {len(dims)} subject adapters ({dims} voxels) -> {hidden_dim}-d shared space, {n_blocks} residual "
         f"MLP blocks, projector to the {emb.shape[1]}-d image embedding; loss {loss} (BiMixCo for "
-        f"{mixco_fraction:.0%} of {max_epochs} epochs, then SoftCLIP). Ridge: voxels -> embedding per subject, alpha by "
-        f"{ridge_cv}-fold CV grouped by image on the training trials.",
+        f"{mixco_fraction:.0%} of {max_epochs} epochs, then SoftCLIP). Ridge: voxels -> embedding per subject, "
+        f"alpha by {ridge_cv}-fold CV grouped by image on the training trials.",
     ]
     if table.loc[table.model == "ridge", "alpha_at_grid_end"].any():
         notes.append("The ridge alpha was chosen at an end of its grid for some SNR/subject (see the table).")
@@ -380,6 +380,39 @@ def _rescale_to_train_norm(pred: np.ndarray, train_emb: np.ndarray) -> np.ndarra
     return (pred / np.maximum(norms, 1e-12) * target).astype(np.float32)
 
 
+def _img2img(model: Any, embeds: np.ndarray, init: np.ndarray, *, strength: float, steps: int,
+             guidance_scale: float, eta: float, seed: int) -> np.ndarray:
+    """DDIM from a noised initial image: the last ``strength`` of the schedule (SDEdit / img2img).
+
+    ``init`` is ``(n, H, W, 3)`` in [0, 1] at the model's size; the same per-image seeds as
+    :meth:`CondDiffusion.sample` draw the noise. ``strength=1`` starts from pure noise.
+    """
+    import torch
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    from ..generative.guidance import make_generators, sample_loop
+
+    cfg = model.config
+    sched = DDIMScheduler.from_config(DDPMScheduler(num_train_timesteps=cfg["num_train_timesteps"],
+                                                    beta_schedule=cfg["beta_schedule"]).config)
+    sched.set_timesteps(int(steps))
+    n_skip = min(int(steps) - 1, int(round(int(steps) * (1.0 - float(strength)))))
+    timesteps = sched.timesteps[n_skip:]
+    n = embeds.shape[0]
+    gens = make_generators([int(seed) + i for i in range(n)])
+    noise = torch.stack([torch.randn(3, cfg["image_size"], cfg["image_size"], generator=g) for g in gens])
+    x0 = torch.from_numpy(np.ascontiguousarray(init)).permute(0, 3, 1, 2).float().clamp(0, 1) * 2 - 1
+    xt = sched.add_noise(x0, noise, timesteps[:1].repeat(n))
+    net = model.net
+    net.eval()
+    with torch.no_grad():
+        tokens = net.tokens(torch.from_numpy(embeds).float())
+        null = net.null_tokens(n)
+    x = sample_loop(net.unet, sched, xt, timesteps=timesteps, cond=net.unet_inputs(tokens),
+                    uncond=net.unet_inputs(null), cfg_scale=float(guidance_scale), generators=gens, eta=float(eta))
+    return (x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().numpy()
+
+
 @_threaded
 def reconstruct(
     bundle: dict[str, Any],
@@ -387,11 +420,14 @@ def reconstruct(
     block_out_channels: list[int] = (16, 32, 32),
     n_tokens: int = 4,
     token_dim: int = 64,
+    attention_head_dim: int = 1,
     epochs: int = 150,
-    batch_size: int = 32,
+    batch_size: int = 16,
     lr: float = 2e-3,
     steps: int = 20,
     guidance_scale: float = 1.0,
+    eta: float = 1.0,
+    strength: float = 0.6,
     source: str = "ridge",
     n_show: int = 12,
     seed: int = 0,
@@ -400,17 +436,28 @@ def reconstruct(
 ) -> StepResult:
     """Train a small conditional diffusion model once; reconstruct the held-out images by SNR.
 
+    Two pathways, as in Brain-Diffuser (Ozcelik & VanRullen 2023) at toy scale:
+
+    * **low level**: a ridge head per subject from voxels to the pixels of the (small) images;
+    * **high level**: the brain-predicted image embedding conditions
+      :class:`~neurodecode.generative.cond_unet.CondDiffusion`, sampled either from pure noise or
+      from the low-level image noised to ``strength`` of the schedule (img2img).
+
     Parameters
     ----------
     bundle : dict
         Output of ``generative.brain_retrieval``.
-    block_out_channels, n_tokens, token_dim : list of int, int, int
+    block_out_channels, n_tokens, token_dim, attention_head_dim : list of int, int, int, int
         :class:`~neurodecode.generative.cond_unet.CondDiffusion` size (pixel space, the images'
-        size from ``simulate_brains``).
+        size from ``simulate_brains``). ``attention_head_dim=1`` (diffusers passes it on as the
+        number of heads: one head) halves the CPU time of a training step against 8 heads.
     epochs, batch_size, lr : int, int, float
         Diffusion training on the training images and their true embeddings (shared by all SNRs).
-    steps, guidance_scale : int, float
-        DDIM steps and classifier-free guidance scale of sampling.
+    steps, guidance_scale, eta : int, float, float
+        DDIM steps (of the full schedule), classifier-free guidance scale and DDIM eta of sampling
+        (1: noise re-injected at each step, which gives clean samples from a briefly trained model).
+    strength : float
+        img2img: fraction of the schedule run from the noised low-level image (0..1].
     source : {"ridge", "brain_clip"}
         Which brain-predicted embedding conditions the reconstruction (rescaled per item to the
         training embeddings' mean norm).
@@ -423,74 +470,103 @@ def reconstruct(
         torch threads while the op runs (restored after); None leaves torch's setting.
     """
     from ..generative.cond_unet import CondDiffusion
+    from ..generative.heads import RidgeHead
     from ..generative.metrics import extract_features, pixcorr, ssim, two_way_identification
 
     if "predicted" not in bundle:
         raise BadInputError("generative.reconstruct needs the output of generative.brain_retrieval as input.")
     if source not in ("ridge", "brain_clip"):
         raise BadInputError(f"source must be 'ridge' or 'brain_clip', got {source!r}.")
+    if not 0 < float(strength) <= 1:
+        raise BadInputError(f"strength must be in (0, 1], got {strength}.")
     images, emb = bundle["images"], bundle["embeddings"]
     train, test = bundle["train"], bundle["test"]
     size = images.shape[1]
     t0 = time.perf_counter()
     model = CondDiffusion(size, embed_dim=emb.shape[1], n_tokens=n_tokens, token_dim=token_dim,
-                          block_out_channels=list(block_out_channels), seed=seed, device=device)
+                          attention_head_dim=attention_head_dim, block_out_channels=list(block_out_channels),
+                          seed=seed, device=device)
     model.fit(images[train], emb[train], epochs=epochs, batch_size=batch_size, lr=lr)
     fit_seconds = time.perf_counter() - t0
     preds = bundle["predicted"] if source == "ridge" else bundle["clip_embeddings"]
     truth = images[test]
-    sample_kw = {"seeds": seed, "steps": steps, "guidance_scale": guidance_scale}
     t1 = time.perf_counter()
-    recon: dict[str, list[np.ndarray]] = {"true embedding": [model.sample(emb[test], **sample_kw)]}
-    for snr, per_subject in preds.items():
-        recon[f"SNR {_fmt(snr)}"] = [model.sample(_rescale_to_train_norm(p, emb[train]), **sample_kw)
-                                     for p in per_subject]
+    sample_kw = {"seeds": seed, "steps": steps, "guidance_scale": guidance_scale, "eta": eta}
+    # (condition, snr) -> one (n_test, H, W, 3) array per subject
+    recon: dict[tuple[str, float], list[np.ndarray]] = {
+        ("true embedding", np.nan): [model.sample(emb[test], **sample_kw)]}
+    pixels = images.reshape(images.shape[0], -1)
+    for snr, sim in bundle["sims"].items():
+        for cond in ("low level (ridge pixels)", "diffusion from noise", f"diffusion img2img {strength:g}"):
+            recon[(cond, snr)] = []
+        for subj in range(sim.n_subjects):
+            x_tr, i_tr, x_te = _subject_arrays(sim, subj, train, test)
+            low = RidgeHead(cv=5, seed=seed).fit(x_tr, pixels[i_tr], groups=i_tr).predict(x_te)
+            low = np.clip(low, 0, 1).reshape(truth.shape).astype(np.float32)
+            e = _rescale_to_train_norm(preds[snr][subj], emb[train])
+            recon[("low level (ridge pixels)", snr)].append(low)
+            recon[("diffusion from noise", snr)].append(model.sample(e, **sample_kw))
+            recon[(f"diffusion img2img {strength:g}", snr)].append(
+                _img2img(model, e, low, strength=strength, steps=steps, guidance_scale=guidance_scale, eta=eta,
+                         seed=seed))
     sample_seconds = time.perf_counter() - t1
     truth_feats = extract_features(truth)["avgpool"]
     rows = []
-    for name, per_subject in recon.items():
+    for (cond, snr), per_subject in recon.items():
         for subj, rec in enumerate(per_subject):
-            feats = extract_features(rec)["avgpool"]
-            rows.append({"condition": name, "subject": subj if name != "true embedding" else -1,
+            rows.append({"condition": cond, "snr": snr, "subject": subj if np.isfinite(snr) else -1,
                          "pixcorr": pixcorr(truth, rec, size=None), "ssim": ssim(truth, rec, size=None),
-                         "two_way_effnet": two_way_identification(truth_feats, feats)})
-    # floor: reconstructions of other held-out images (a derangement of the true-embedding ones)
+                         "two_way_effnet": two_way_identification(truth_feats, extract_features(rec)["avgpool"])})
+    # floor: each image against the true-embedding reconstruction of another held-out image
     rng = np.random.default_rng(seed)
     perm = rng.permutation(test.size)
     while np.any(perm == np.arange(test.size)):
         perm = rng.permutation(test.size)
-    other = recon["true embedding"][0][perm]
-    rows.append({"condition": "another image (floor)", "subject": -1, "pixcorr": pixcorr(truth, other, size=None),
-                 "ssim": ssim(truth, other, size=None),
+    other = recon[("true embedding", np.nan)][0][perm]
+    rows.append({"condition": "another image (floor)", "snr": np.nan, "subject": -1,
+                 "pixcorr": pixcorr(truth, other, size=None), "ssim": ssim(truth, other, size=None),
                  "two_way_effnet": two_way_identification(truth_feats, extract_features(other)["avgpool"])})
+    # floor: the mean training image for every held-out image (what a fully shrunk decoder gives)
+    mean_img = np.repeat(images[train].mean(axis=0, keepdims=True), test.size, axis=0)
+    rows.append({"condition": "mean training image (floor)", "snr": np.nan, "subject": -1,
+                 "pixcorr": pixcorr(truth, mean_img, size=None), "ssim": ssim(truth, mean_img, size=None),
+                 "two_way_effnet": np.nan})
     table = pd.DataFrame(rows)
     metrics: dict[str, float] = {"diffusion_fit_seconds": fit_seconds, "sampling_seconds": sample_seconds,
                                  "diffusion_parameters": float(model.n_parameters),
                                  "diffusion_final_loss": float(model.history_[-1]["train_loss"]),
                                  "two_way_chance": 0.5}
-    for name, g in table.groupby("condition", sort=False):
-        key = name.replace(" ", "_").replace("(", "").replace(")", "")
+    for (cond, snr), g in table.groupby(["condition", "snr"], sort=False, dropna=False):
+        key = cond.split(" (")[0].replace(" ", "_")
+        prefix = key if not np.isfinite(snr) else f"snr={_fmt(snr)}.{key}"
         for col in ("pixcorr", "ssim", "two_way_effnet"):
-            metrics[f"{key}.{col}"] = float(g[col].mean())
+            if g[col].notna().all():
+                metrics[f"{prefix}.{col}"] = float(g[col].mean())
     show = _spread(bundle["labels"][test], n_show)
-    grid = {"true (32 px)": truth[show]}
-    grid.update({name: per_subject[0][show] for name, per_subject in recon.items()})
+    grid = {"true (32 px)": truth[show], "true embedding": recon[("true embedding", np.nan)][0][show]}
+    for (cond, snr), per_subject in recon.items():
+        if np.isfinite(snr):
+            grid[f"SNR {_fmt(snr)}: {cond.split(' (')[0]}"] = per_subject[0][show]
     notes = [
         f"CondDiffusion ({model.n_parameters / 1e6:.2f} M parameters, {size} px, blocks {list(block_out_channels)}) "
-        f"trained once for {epochs} epochs on the {train.size} training images conditioned on their true "
-        f"embeddings ({fit_seconds:.0f} s); DDIM {steps} steps, guidance {guidance_scale:g}, the same noise seeds "
-        f"for every condition ({sample_seconds:.0f} s of sampling).",
-        f"Held-out images reconstructed from {source}-predicted embeddings of each subject (rescaled to the "
-        "training embeddings' norm); metrics are means over subjects, computed at the model's resolution against "
-        "the true images downsampled to it. 'true embedding' is the ceiling of this diffusion model; "
-        "'another image (floor)' pairs each image with the reconstruction of a different held-out image. Two-way "
-        "identification: EfficientNet-Lite0 avgpool features, chance 0.5.",
+        f"trained once for {epochs} epochs (batch {batch_size}) on the {train.size} training images conditioned on "
+        f"their true embeddings ({fit_seconds:.0f} s); DDIM {steps} steps (eta {eta:g}), guidance "
+        f"{guidance_scale:g}, the same noise seeds for every condition ({sample_seconds:.0f} s for all sampling).",
+        f"Per subject: a ridge head maps the held-out voxels to pixels (low level); the {source}-predicted "
+        "embedding (rescaled to the training embeddings' norm) conditions the diffusion model, sampled from noise "
+        f"or from the low-level image noised to {strength:g} of the schedule (img2img). Metrics are means over "
+        "subjects at the model's resolution against the true images downsampled to it. 'true embedding' is this "
+        "diffusion model's ceiling (held-out images from their own true embeddings); 'another image (floor)' "
+        "scores each image against the reconstruction of a different held-out image, 'mean training image "
+        "(floor)' against the average training image (PixCorr and SSIM of unrelated images are not 0: the "
+        "images share a grey background and a central object). Two-way identification: EfficientNet-Lite0 "
+        "avgpool features, chance 0.5.",
     ]
     out = dict(bundle)
     out["reconstructions"] = recon
     out["diffusion_history"] = model.history_
     figures = [("Held-out images and their reconstructions (subject 0) by SNR", _grid_figure(grid)),
-               ("Reconstruction metrics by condition (mean ± sd over subjects)", _recon_figure(table))]
+               ("Reconstruction metrics by condition and SNR (mean ± sd over subjects)", _recon_figure(table))]
     return StepResult(out, metrics=metrics, tables={"reconstruction": table}, notes=notes, figures=figures)
 
 
@@ -527,18 +603,20 @@ def _grid_figure(grid: dict[str, np.ndarray]):
 def _recon_figure(table: pd.DataFrame):
     from ..report.figures import new_figure
 
-    fig = new_figure(10, 3.2)
+    fig = new_figure(11, 3.6)
     axes = fig.subplots(1, 3)
-    order = list(dict.fromkeys(table["condition"]))
+    keys = list(dict.fromkeys(zip(table["condition"], table["snr"].fillna(-1.0))))
+    labels = [c if snr < 0 else f"{c.split(' (')[0]}, SNR {_fmt(snr)}" for c, snr in keys]
     for ax, col in zip(axes, ("pixcorr", "ssim", "two_way_effnet")):
-        g = table.groupby("condition", sort=False)[col]
-        m, s = g.mean().reindex(order), g.std(ddof=0).reindex(order).fillna(0)
-        ax.bar(range(len(order)), m.values, yerr=s.values, color="#1f77b4", capsize=3)
-        ax.set_xticks(range(len(order)))
-        ax.set_xticklabels(order, rotation=45, ha="right", fontsize=8)
+        g = table.assign(snr=table["snr"].fillna(-1.0)).groupby(["condition", "snr"], sort=False)[col]
+        m, s = g.mean(), g.std(ddof=0).fillna(0)
+        ax.barh(range(len(keys)), [m[k] for k in keys], xerr=[s[k] for k in keys], color="#1f77b4", capsize=2)
+        ax.set_yticks(range(len(keys)))
+        ax.set_yticklabels(labels if col == "pixcorr" else [], fontsize=7)
+        ax.invert_yaxis()
         ax.set_title(col, fontsize=10)
         if col == "two_way_effnet":
-            ax.axhline(0.5, color="k", ls="--", lw=1)
+            ax.axvline(0.5, color="k", ls="--", lw=1)
     return fig
 
 
@@ -711,12 +789,15 @@ def eeg_image_retrieval(
     for col in [c for c in table.columns if c.startswith(("brain_clip.", "logreg."))]:
         metrics[f"{col}.mean"] = float(table[col].mean())
         metrics[f"{col}.std"] = float(table[col].std(ddof=1)) if len(table) > 1 else 0.0
+    paired = "a random exemplar" if target == "exemplar" else "the mean embedding"
+    trained_on = ("the other runs of that subject" if train_subjects == "same"
+                  else f"every other run of all subjects {subj_ids} (one adapter each)")
     notes = [
         "Per-trial image identity is not recorded in the Muse N170 data (SOURCE.txt: only the category), so the "
-        f"alignment is category level: each training epoch is paired with {'a random exemplar' if target == 'exemplar' else 'the mean embedding'} "
+        f"alignment is category level: each training epoch is paired with {paired} "
         f"of its category (EfficientNet-Lite0 avgpool of the 48 face / 48 house images, PCA {k}).",
         f"Leave-one-run-out over the {len(my_runs)} runs of subject {subject}; training on "
-        f"{'the other runs of that subject' if train_subjects == 'same' else 'every other run of all subjects ' + str(subj_ids) + ' (one adapter each)'}. "
+        f"{trained_on}. "
         "Retrieval: the category whose mean image embedding is closer (cosine) to the epoch's brain embedding; "
         "2-way, chance 0.5 (balanced accuracy, ROC AUC); logistic regression on the same inputs for reference.",
         f"Input: {data.shape[1]} channels x {n_bins} time bins ({tmin}..{tmax} s, {decimate}-sample means), "

@@ -77,10 +77,16 @@ def test_retrieval_above_chance_and_rises_with_snr(recon):
 def test_reconstruction_table(recon):
     _, out = recon
     table = pd.read_csv(out / "tables" / "reconstruct.reconstruction.csv")
-    assert list(dict.fromkeys(table["condition"])) == ["true embedding", "SNR 0.02", "SNR 2", "another image (floor)"]
-    assert len(table) == 1 + 2 * 2 + 1
-    for col in ("pixcorr", "ssim", "two_way_effnet"):
+    conds = ["low level (ridge pixels)", "diffusion from noise", "diffusion img2img 0.6"]
+    floors = ["another image (floor)", "mean training image (floor)"]
+    assert list(dict.fromkeys(table["condition"])) == ["true embedding", *conds, *floors]
+    assert len(table) == 1 + len(conds) * 2 * 2 + 2  # 2 SNRs x 2 subjects per brain condition
+    for col in ("pixcorr", "ssim"):
         assert table[col].between(-1, 1).all()
+    assert table["two_way_effnet"].dropna().between(0, 1).all()
+    # the low-level pathway (ridge from voxels to pixels) gets better with SNR
+    low = table[table.condition == conds[0]].groupby("snr")["pixcorr"].mean()
+    assert low[2.0] > low[0.02]
     m = json.loads((out / "metrics.json").read_text())
     assert m["reconstruct.two_way_chance"] == 0.5 and m["reconstruct.diffusion_fit_seconds"] > 0
 
