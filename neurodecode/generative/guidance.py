@@ -161,7 +161,7 @@ def sample_loop(
     eta : float
         DDIM eta (ignored by other schedulers).
     backprop_unet : bool
-        Take the score gradient through the UNet (exact, as in BrainDiVE). ``False`` treats the
+        Take the score gradient through the UNet (the exact gradient). ``False`` treats the
         UNet output as constant, so ``d x0 / d x_t = 1 / sqrt(abar_t)``: cheaper, approximate.
     progress : bool
         Progress bar over the steps.
