@@ -228,6 +228,7 @@ class CondDiffusion:
         weight_decay: float = 0.0,
         warmup_epochs: float = 0.0,
         progress: bool = False,
+        num_threads: int | None = None,
     ) -> CondDiffusion:
         """Train by DDPM noise prediction (continues from the current weights on a second call).
 
@@ -243,6 +244,9 @@ class CondDiffusion:
             early stopping: the loss of a diffusion model on its training set is noisy).
         progress : bool
             Show the trainer's progress bar.
+        num_threads : int, optional
+            torch threads while training (restored after); 1 is often fastest on a busy CPU
+            (see docs/generative.md). ``None`` leaves torch's setting.
 
         Returns
         -------
@@ -282,7 +286,7 @@ class CondDiffusion:
         cfg = TrainConfig(max_epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
                           weight_decay=float(weight_decay), warmup_epochs=float(warmup_epochs), patience=None,
                           seed=self.config["seed"] + len(self.history_), device=str(self.device),
-                          progress=progress)
+                          progress=progress, num_threads=num_threads)
         result = Trainer(cfg).fit(self.net, train=(x, torch.from_numpy(e)), step_fn=step)
         offset = len(self.history_)
         self.history_ += [{**row, "epoch": offset + int(row["epoch"])} for row in result.history]

@@ -313,6 +313,8 @@ class MLPHead:
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
     progress : bool
         Show the trainer's progress bar.
+    num_threads : int, optional
+        torch threads while training (restored after); ``None`` leaves torch's setting.
 
     Attributes
     ----------
@@ -337,6 +339,7 @@ class MLPHead:
         seed: int = 0,
         device: str = "auto",
         progress: bool = False,
+        num_threads: int | None = None,
     ) -> None:
         if not 0.0 <= float(dropout) < 1.0:
             raise BadInputError(f"dropout must be in [0, 1), got {dropout}.")
@@ -355,6 +358,7 @@ class MLPHead:
         self.seed = int(seed)
         self.device = str(device)
         self.progress = bool(progress)
+        self.num_threads = None if num_threads is None else int(num_threads)
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -369,6 +373,7 @@ class MLPHead:
             "seed": self.seed,
             "device": self.device,
             "progress": self.progress,
+            "num_threads": self.num_threads,
         }
 
     def _trainer(self):
@@ -384,6 +389,7 @@ class MLPHead:
                 seed=self.seed,
                 device=self.device,
                 progress=self.progress,
+                num_threads=self.num_threads,
             )
         )
 
@@ -469,7 +475,7 @@ class MLPHead:
         import torch
 
         config, arrays = load_folder(path, cls.kind)
-        head = cls(**{k: config[k] for k in _init_keys(cls)})
+        head = cls(**{k: config[k] for k in _init_keys(cls) if k in config})
         net = _build_mlp(config["n_features"], config["hidden"], config["n_outputs"], config["dropout"])
         net.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")})
         head.net_ = net.eval()

@@ -36,7 +36,8 @@ def toy():
     emb = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
     model = CondDiffusion(image_size=SIZE, embed_dim=8, n_tokens=2, token_dim=16, block_out_channels=(16, 32),
                           attention_head_dim=8, seed=0)
-    model.fit(np.repeat(ims, 8, axis=0), np.repeat(emb, 8, axis=0), epochs=100, batch_size=32, lr=5e-3)
+    model.fit(np.repeat(ims, 8, axis=0), np.repeat(emb, 8, axis=0), epochs=100, batch_size=32, lr=5e-3,
+              num_threads=1)
     return model, ims, emb
 
 
