@@ -34,6 +34,9 @@ print(json.dumps(loaded))
         "neurodecode.report",
         "neurodecode.analysis",
         "neurodecode.models",
+        "neurodecode.encoders",
+        "neurodecode.train",
+        "neurodecode.generative",
     ],
 )
 def test_import_stays_light(module):
