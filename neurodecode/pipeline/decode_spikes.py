@@ -148,6 +148,7 @@ def decode_velocity(
     floor: float = 0.70,
     figure_fold: int | None = None,
     seed: int = 0,
+    linear_readout: bool = True,
     blas_threads: int | None = 1,
 ) -> StepResult:
     """Decode velocity from binned spikes with contiguous-block CV: ridge baselines vs contrastive encoders.
@@ -186,6 +187,10 @@ def decode_velocity(
         Fold whose test block is drawn (default: the middle fold).
     seed : int
         Seed of the encoders.
+    linear_readout : bool
+        Also score a ridge readout (alpha by generalised CV on the training embeddings) of each
+        encoder's frozen embedding, as model ``<label>_linear``: how much of an encoder's score comes
+        from its embedding and how much from a non-linear (kNN) head.
     blas_threads : int, optional
         BLAS threads for the ridge fits (threadpoolctl; restored afterwards; ``None`` leaves them).
         The eigendecompositions are many small sequential BLAS calls: on a busy machine one thread
@@ -250,7 +255,10 @@ def decode_velocity(
         check_no_leak(tr, te, times=win["window_start"].values, window=span,
                       stream=win["segment"].values)
 
-    models = [b["label"] for b in baselines] + [e["label"] for e in encoders]
+    readouts = [f"{e['label']}_linear" for e in encoders if linear_readout and e.get("decoder", "knn") != "ridge"]
+    models = [b["label"] for b in baselines] + [e["label"] for e in encoders] + readouts
+    if len(set(models)) != len(models):
+        raise BadInputError(f"model labels collide: {models}; rename the baselines/encoders.")
     n_folds = len(folds)
     r2 = np.full((len(models), n_folds, len(targets)), np.nan)
     r2_2d = np.full((len(models), n_folds), np.nan)
@@ -290,6 +298,11 @@ def decode_velocity(
             dec.fit(Xw[tr, :, window - n_times :], Y[tr], bins=bins[tr], groups=win["segment"].values[tr])
             Z = dec.transform(Xw[te, :, window - n_times :])
             y_pred[m, te] = dec.head_.predict(Z) * dec.y_std_ + dec.y_mean_
+            if f"{label}_linear" in readouts:
+                from sklearn.linear_model import RidgeCV
+
+                lin = RidgeCV(alphas=np.logspace(-4, 3, 15)).fit(dec.train_embedding_, dec.train_target_)
+                y_pred[models.index(f"{label}_linear"), te] = lin.predict(Z) * dec.y_std_ + dec.y_mean_
             if emb is None:
                 emb = np.full((n, Z.shape[1]), np.nan, dtype=np.float32)
             emb[te] = Z
@@ -336,7 +349,8 @@ def decode_velocity(
         metrics[f"{model}.r2_2d_mean"] = float(r2_2d[m].mean())
         for t, target in enumerate(targets):
             metrics[f"{model}.r2_{target}_mean"] = float(r2[m, :, t].mean())
-        metrics[f"{model}.seconds"] = float(seconds[model])
+        if model not in readouts:  # a readout's time is inside its encoder's
+            metrics[f"{model}.seconds"] = float(seconds[model])
         for k in range(n_folds):
             row = {"model": model, "fold": k, "test_start_s": float(win["t"].values[folds[k][1][0]]),
                    "test_stop_s": float(win["t"].values[folds[k][1][-1]]), "n_train": len(folds[k][0]),
@@ -359,8 +373,7 @@ def decode_velocity(
         f"floor: baseline {baseline} r2 {base_r2:.3f} {'>=' if base_r2 >= floor else '<'} {floor:.2f} "
         f"({'passed' if base_r2 >= floor else 'NOT passed'}).",
     ]
-    for e in encoders:
-        label = e["label"]
+    for label in [e["label"] for e in encoders] + readouts:
         diff = r2_mean[models.index(label)] - r2_mean[b_idx]
         wins = int((diff > 0).sum())
         verdict = "beats" if diff.mean() > 0 and wins == n_folds else (
@@ -374,7 +387,8 @@ def decode_velocity(
     k_fig = n_folds // 2 if figure_fold is None else int(figure_fold)
     figures = [
         ("Held-out R² per fold (mean of vel_x, vel_y); chance 0, floor dashed", lambda: scores_figure(data)),
-        ("Predicted vs true velocity on a held-out block", lambda: trace_figure(data, fold=k_fig)),
+        ("Predicted vs true velocity on a held-out block",
+         lambda: trace_figure(data, fold=k_fig, models=[baseline] + [e["label"] for e in encoders])),
     ]
     for label in embeddings:
         figures.append((f"{label}: test-block embedding coloured by movement direction and speed",
@@ -409,8 +423,11 @@ def scores_figure(result: xr.Dataset):
     return fig
 
 
-def trace_figure(result: xr.Dataset, fold: int = 0, seconds: float = 20.0):
-    """True and out-of-fold predicted velocity (each target) over ``seconds`` of one test block."""
+def trace_figure(result: xr.Dataset, fold: int = 0, seconds: float = 20.0, models: list[str] | None = None):
+    """True and out-of-fold predicted velocity (each target) over ``seconds`` of one test block.
+
+    ``models``: the models drawn (default all).
+    """
     from ..report.figures import _COLORS, new_figure
 
     sel = np.flatnonzero(np.asarray(result["test_fold"].values) == fold)
@@ -425,7 +442,9 @@ def trace_figure(result: xr.Dataset, fold: int = 0, seconds: float = 20.0):
     axes = fig.subplots(len(targets), 1, sharex=True, squeeze=False)[:, 0]
     for a, target in zip(axes, targets):
         a.plot(t, result["y_true"].sel(target=target).values[idx], color="k", lw=1.6, label="true")
-        for i, model in enumerate(result["model"].values):
+        all_models = [str(m) for m in result["model"].values]
+        for model in models or all_models:
+            i = all_models.index(model)
             r2 = float(result["r2"].sel(model=model, fold=fold, target=target))
             a.plot(t, result["y_pred"].sel(model=model, target=target).values[idx], lw=1,
                    color=_COLORS[i % len(_COLORS)], label=f"{model} (fold R² {r2:.2f})")

@@ -68,8 +68,8 @@ def test_bad_parameters_are_refused():
 @pytest.fixture(scope="module")
 def result(data_home, tmp_path_factory):
     cfg = yaml.safe_load(PIPELINE.read_text())
-    enc = cfg["steps"][0]["params"]["encoders"][0]
-    enc.update(max_epochs=1, hidden=16)  # cut down: one pretraining epoch; same code path
+    for enc in cfg["steps"][0]["params"]["encoders"]:
+        enc.update(max_epochs=1, hidden=16)  # cut down: one pretraining epoch; same code path
     out = tmp_path_factory.mktemp("spikes_decode")
     return run(cfg, out, progress=False), out, cfg
 
@@ -77,12 +77,14 @@ def result(data_home, tmp_path_factory):
 def test_metrics_and_files(result):
     _, out, cfg = result
     metrics = json.loads((out / "metrics.json").read_text())
-    for model in ("ridge_3lags", "wiener_10lags", "contrastive_behaviour"):
+    models = ("ridge_3lags", "wiener_10lags", "contrastive_behaviour", "contrastive_time",
+              "contrastive_behaviour_linear", "contrastive_time_linear")
+    for model in models:
         for key in ("r2_mean", "r2_sd", "r2_vel_x_mean", "r2_vel_y_mean", "r2_2d_mean"):
             assert np.isfinite(metrics[f"decode.{model}.{key}"])
     assert metrics["decode.chance_r2"] == 0.0
     table = pd.read_csv(out / "tables" / "decode.folds.csv")
-    assert len(table) == 3 * 5 and set(table["fold"]) == set(range(5))
+    assert len(table) == len(models) * 5 and set(table["fold"]) == set(range(5))
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64") >= 3
 
