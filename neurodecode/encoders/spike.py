@@ -255,9 +255,7 @@ class ContrastiveSampler(torch.utils.data.Dataset):
         g = None if groups is None else np.asarray(groups)
         if g is not None and g.shape != (n,):
             raise BadInputError(f"groups must have one value per row ({n}), got shape {g.shape}.")
-        run = _runs(bins, g)
-        if np.any(np.diff(bins)[np.diff(run) == 0] <= 0):  # pragma: no cover - runs are consecutive by construction
-            raise BadInputError("bins must increase within a run.")
+        run = _runs(bins, g)  # bins that are not consecutive (or go back) start a new run
         self.X, self.bins, self.run = X, bins, run
         self.mode, self.time_offset, self.seed = mode, int(time_offset), int(seed)
         self.rng = np.random.default_rng(seed)
@@ -375,8 +373,8 @@ class SpikeContrastive(BrainEncoder):
         n_outputs: int = 0,
         *,
         out_dim: int = 8,
-        hidden: int = 64,
-        depth: int = 2,
+        hidden: int = 32,
+        depth: int = 1,
         kernel: int = 3,
         dropout: float = 0.1,
         temperature: float = 0.1,
@@ -464,6 +462,8 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
     on the sphere, distance-weighted mean) or ``"ridge"`` (linear, alpha by generalised cross-
     validation over a fixed grid). The targets ``y`` are z-scored inside (predictions come back
     in their units); for ``mode="behaviour"`` the same z-scored ``y`` is the behaviour of the sampler.
+    The defaults are the settings of ``pipelines/spikes_m1_decode.yaml`` (chosen on another recording,
+    see ``docs/decoding-spikes.md``).
 
     Parameters
     ----------
@@ -496,15 +496,15 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         mode: str = "behaviour",
         time_offset: int = 1,
         out_dim: int = 8,
-        hidden: int = 64,
-        depth: int = 2,
+        hidden: int = 32,
+        depth: int = 1,
         kernel: int = 3,
         dropout: float = 0.1,
         temperature: float = 0.1,
         sqrt: bool = True,
         decoder: str = "knn",
-        n_neighbors: int = 25,
-        max_epochs: int = 30,
+        n_neighbors: int = 50,
+        max_epochs: int = 10,
         batch_size: int = 512,
         lr: float = 3e-3,
         weight_decay: float = 1e-4,
@@ -692,7 +692,8 @@ def load_decoder(folder: str | os.PathLike) -> SpikeContrastiveDecoder:
         from sklearn.neighbors import KNeighborsRegressor
 
         dec.train_embedding_, dec.train_target_ = arrays["Z"], arrays["y"]
-        dec.head_ = KNeighborsRegressor(n_neighbors=head["n_neighbors"], weights="distance").fit(arrays["Z"], arrays["y"])
+        knn = KNeighborsRegressor(n_neighbors=head["n_neighbors"], weights="distance")
+        dec.head_ = knn.fit(arrays["Z"], arrays["y"])
     else:
         from sklearn.linear_model import Ridge
 

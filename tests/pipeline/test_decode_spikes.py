@@ -126,7 +126,8 @@ def test_no_training_window_overlaps_a_test_window(result, data_home):
         te = pos[folds == k]
         assert np.all(np.diff(te) == 1)  # one contiguous block
         train = pos[(pos < te[0] - gap) | (pos > te[-1] + gap)]
-        overlap = (start[train][:, None] < stop[te][None, :] - 1e-9) & (stop[train][:, None] > start[te][None, :] + 1e-9)
+        overlap = ((start[train][:, None] < stop[te][None, :] - 1e-9)
+                   & (stop[train][:, None] > start[te][None, :] + 1e-9))
         assert not overlap.any()
         # the gap is what it takes: without it, windows next to the block would overlap
         neighbour = te[-1] + 1 if te[-1] + 1 < len(t) else te[0] - 1
