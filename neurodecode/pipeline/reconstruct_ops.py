@@ -106,6 +106,15 @@ def _threaded(fn: Callable) -> Callable:
     return wrapper
 
 
+def _seeded(seed: int, cls: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Build a torch module with its initial weights drawn from ``seed`` (the global RNG is left as it was)."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return cls(*args, **kwargs)
+
+
 def _fmt(x: float) -> str:
     return f"{x:g}"
 
@@ -284,8 +293,8 @@ def brain_retrieval(
             xts.append(x_te)
         X, S, dims = stack_subjects(xs)
         t0 = time.perf_counter()
-        model = BrainCLIP(max(dims), clip_dim=emb.shape[1], subject_dims=dims, hidden_dim=hidden_dim,
-                          n_blocks=n_blocks, dropout=dropout)
+        model = _seeded(seed, BrainCLIP, max(dims), clip_dim=emb.shape[1], subject_dims=dims,
+                        hidden_dim=hidden_dim, n_blocks=n_blocks, dropout=dropout)
         result = fit_brain_clip(model, X, emb[np.concatenate(idxs)], S, loss=loss, mixco_fraction=mixco_fraction,
                                 max_epochs=max_epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                                 seed=seed, device=device)
@@ -422,10 +431,10 @@ def reconstruct(
     token_dim: int = 64,
     attention_head_dim: int = 1,
     epochs: int = 150,
-    batch_size: int = 16,
+    batch_size: int = 8,
     lr: float = 2e-3,
-    steps: int = 20,
-    guidance_scale: float = 1.0,
+    steps: int = 15,
+    guidance_scale: float = 3.0,
     eta: float = 1.0,
     strength: float = 0.6,
     source: str = "ridge",
@@ -753,8 +762,8 @@ def eeg_image_retrieval(
             x[rs] = ((flat[rs] - mu) / sd).astype(np.float32)
         s_idx = np.array([subj_index.get(s, 0) for s in subjects])
         t0 = time.perf_counter()
-        model = BrainCLIP(flat.shape[1], clip_dim=k, subject_dims=[flat.shape[1]] * len(subj_ids),
-                          hidden_dim=hidden_dim, n_blocks=n_blocks, dropout=dropout)
+        model = _seeded(seed, BrainCLIP, flat.shape[1], clip_dim=k, subject_dims=[flat.shape[1]] * len(subj_ids),
+                        hidden_dim=hidden_dim, n_blocks=n_blocks, dropout=dropout)
         fit_brain_clip(model, x[train], trial_emb[train], s_idx[train], loss=loss, mixco_fraction=mixco_fraction,
                        max_epochs=max_epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
                        device=device)
