@@ -160,7 +160,16 @@ def test_save_load_round_trip(tmp_path):
         assert torch.equal(model.embed(flat10, 1), back.embed(flat10, 1))
 
 
-def test_perfect_alignment_on_linear_ground_truth():
+@pytest.fixture
+def one_thread():
+    """Small networks train faster on one thread of a shared CPU; restore the setting afterwards."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def test_perfect_alignment_on_linear_ground_truth(one_thread):
     # image embeddings z; two subjects see them through different random linear maps (no noise)
     rng = np.random.default_rng(0)
     d, n = 8, 160
