@@ -47,8 +47,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +56,7 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from torch import nn
 
+from .._threads import torch_threads
 from ..errors import BadInputError
 from .base import BrainEncoder, make_head, register_encoder
 
@@ -436,22 +435,6 @@ class SpikeContrastive(BrainEncoder):
 # --------------------------------------------------------------------------- the decoder
 
 
-@contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Use ``n`` intra-op threads inside the block (``None``: leave torch's setting), then restore it."""
-    if n is None:
-        yield
-        return
-    if isinstance(n, bool) or int(n) != n or n < 1:
-        raise BadInputError(f"num_threads must be a positive integer or None, got {n!r}.")
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
     """Decode continuous behaviour from spike windows through a contrastive embedding.
 
@@ -567,7 +550,7 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         return Trainer(cfg, **kw)
 
     def _embed(self, Xs: np.ndarray) -> np.ndarray:
-        with _torch_threads(self.num_threads):
+        with torch_threads(self.num_threads, "num_threads"):
             return self._trainer().predict(self.encoder_, Xs, batch_size=2048, fn=lambda m, x: m.embed(x))
 
     def _make_head(self, Z: np.ndarray, y: np.ndarray) -> None:
@@ -625,7 +608,7 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
             Xs.shape[1], Xs.shape[2], 1.0, 0, out_dim=self.out_dim, hidden=self.hidden, depth=self.depth,
             kernel=self.kernel, dropout=self.dropout, temperature=self.temperature,
         )
-        with _torch_threads(self.num_threads):
+        with torch_threads(self.num_threads, "num_threads"):
             res = self._trainer().fit(self.encoder_, sampler, step_fn=lambda m, b: m.pretrain_loss(b))
         self.history_ = res.history
         self.encoder_.eval()

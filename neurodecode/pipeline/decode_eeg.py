@@ -234,20 +234,12 @@ def decode(
         ``model``) and the mean test-trial attention (``attention``; dims ``scheme``, ``label``,
         ``layer``, ``query``, ``key``). Metrics, the per-fold table, figures and notes.
     """
-    if torch_threads is None or "rbtransformer" not in models:
-        return _decode(epochs, classes=classes, schemes=schemes, models=models, run_coords=run_coords,
-                       min_runs=min_runs, erp=erp, bde=bde, rbtransformer=rbtransformer,
-                       attention_scheme=attention_scheme, n_perm=n_perm, seed=seed)
-    import torch
+    from .._threads import torch_threads as limit_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(torch_threads))
-    try:
+    with limit_threads(torch_threads if "rbtransformer" in models else None, "torch_threads"):
         return _decode(epochs, classes=classes, schemes=schemes, models=models, run_coords=run_coords,
                        min_runs=min_runs, erp=erp, bde=bde, rbtransformer=rbtransformer,
                        attention_scheme=attention_scheme, n_perm=n_perm, seed=seed)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _decode(epochs, *, classes, schemes, models, run_coords, min_runs, erp, bde, rbtransformer, attention_scheme,

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import copy
 import time
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._threads import torch_threads
 from ..errors import BadInputError
 from .ops import StepResult
 
@@ -122,19 +122,6 @@ def _cut(series: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
     return np.ascontiguousarray(series[idx].transpose(0, 2, 1), dtype=np.float32)
 
 
-@contextmanager
-def _torch_threads(n: int | None):
-    import torch
-
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _block_proba(proba: np.ndarray, block_of_window: np.ndarray, n_blocks: int) -> np.ndarray:
@@ -287,7 +274,7 @@ def decode_brainmae(
     pred = {m: np.full(len(b_label), "", dtype=object) for m in MODELS}
     fold_rows, window_rows, fold_info = [], [], []
     example: dict[str, Any] = {}
-    with _torch_threads(threads):
+    with torch_threads(threads):
         for f, test_run in enumerate(folds):
             t0 = time.perf_counter()
             train_vol = vol_run != test_run

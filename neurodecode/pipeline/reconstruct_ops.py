@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .._threads import torch_threads
 from ..errors import BadInputError
 from .ops import StepResult
 
@@ -73,34 +73,12 @@ def _zscore_train(x: np.ndarray, train_rows: np.ndarray) -> tuple[np.ndarray, np
     return mu, sd
 
 
-@contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run a block with ``n`` torch intra-op threads, then restore the previous number (None: unchanged).
-
-    Small MLPs and UNets on a shared CPU spend more time synchronising threads than computing;
-    the pipelines ask for one thread per op. Nothing is changed outside the block.
-    """
-    if n is None:
-        yield
-        return
-    import torch
-
-    if int(n) < 1:
-        raise BadInputError(f"threads must be >= 1 or null, got {n}.")
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def _threaded(fn: Callable) -> Callable:
-    """Run the op under :func:`_torch_threads` with its ``threads`` parameter."""
+    """Run the op under :func:`neurodecode._threads.torch_threads` with its ``threads`` parameter."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, threads: int | None = None, **kwargs: Any) -> Any:
-        with _torch_threads(threads):
+        with torch_threads(threads):
             return fn(*args, threads=threads, **kwargs)
 
     return wrapper

@@ -376,16 +376,10 @@ class Trainer:
         parameters : iterable, optional
             Parameters to optimise (default: all of ``model``'s that require grad), e.g. a head only.
         """
-        import torch
+        from .._threads import torch_threads
 
-        if not self.config.num_threads:
+        with torch_threads(self.config.num_threads, "num_threads"):
             return self._fit(model, train, val, step_fn, loss_fn, parameters)
-        before = torch.get_num_threads()
-        torch.set_num_threads(int(self.config.num_threads))
-        try:
-            return self._fit(model, train, val, step_fn, loss_fn, parameters)
-        finally:
-            torch.set_num_threads(before)
 
     def _fit(self, model, train, val, step_fn, loss_fn, parameters) -> TrainResult:
         import torch
