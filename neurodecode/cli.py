@@ -74,7 +74,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for name in args.pipeline:
         path = find_pipeline(name)
         cfg = load_config(path)
-        source = cfg.data.dataset or f"{len(cfg.data.files or [])} file(s)"
+        source = "; ".join(f"{name}: {spec.dataset or f'{len(spec.files or [])} file(s)'}"
+                           for name, spec in cfg.data_sources.items())
         print(f"{path}: OK ({cfg.name}: {source}, {len(cfg.steps)} steps: "
               f"{' -> '.join(s.id for s in cfg.steps)})")
     return 0

@@ -85,12 +85,16 @@ class DataSpec(_Strict):
 
 
 class StepSpec(_Strict):
-    """One step: a registered op applied to the output of an earlier step."""
+    """One step: a registered op applied to the output(s) of earlier steps or data sources."""
 
     id: StepId = Field(description="unique name; used in file names, metrics and the report")
     op: str = Field(description="registered op name, e.g. eeg.filter")
     params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the op")
-    input: StepId | None = Field(None, description='id of an earlier step or "data"; default the previous one')
+    input: StepId | None = Field(None, description='id of an earlier step or data source ("data" for a single '
+                                                   "source); default the previous one")
+    inputs: dict[str, StepId] | None = Field(
+        None, description="several named inputs: {op argument: earlier step id or data source}, "
+                          "e.g. {layer_rdms: layer_rdms, brain: brain}")
     description: str | None = None
     on_item_error: Literal["raise", "skip"] = Field(
         "raise", description="for list inputs: 'skip' drops (and reports) items whose op fails on bad data"
@@ -98,6 +102,14 @@ class StepSpec(_Strict):
     figures: bool | None = Field(
         None, description="draw the standard figures of this step's output (default: for saved and final steps)"
     )
+
+    @model_validator(mode="after")
+    def _one_input_form(self) -> StepSpec:
+        if self.input is not None and self.inputs is not None:
+            raise ValueError("give either `input` (one input) or `inputs` (named inputs), not both")
+        if self.inputs is not None and not self.inputs:
+            raise ValueError("`inputs` is empty; name at least one input")
+        return self
 
 
 class ReportSpec(_Strict):
@@ -146,17 +158,55 @@ class CacheSpec(_Strict):
 
 
 class PipelineConfig(_Strict):
-    """A whole pipeline file."""
+    """A whole pipeline file.
+
+    ``data`` is either one source (``{dataset: ...}`` or ``{files: ..., loader: ...}``, read by steps as
+    ``"data"``) or several named sources (``{images: {...}, brain: {...}}``, read by their names).
+    """
 
     name: StepId
     description: str = ""
-    data: DataSpec
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="modules or .py files imported before the run; they register ops, loaders and models")
+    data: DataSpec | None = None
+    sources: dict[StepId, DataSpec] = Field(default_factory=dict, description="named data sources (written "
+                                                                             "as a mapping under `data:`)")
     steps: list[StepSpec] = Field(min_length=1)
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)
     metrics: list[MetricSpec] = Field(default_factory=list)
     cache: CacheSpec = Field(default_factory=CacheSpec)
 
     _source: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_sources(cls, raw: Any) -> Any:
+        """``data: {name: source, ...}`` (keys that are not DataSpec keys) -> ``sources``."""
+        if isinstance(raw, dict) and isinstance(raw.get("data"), dict):
+            data = raw["data"]
+            if data and not set(data) <= set(DataSpec.model_fields):
+                if any(key in DataSpec.model_fields for key in data):
+                    raise ValueError(
+                        "data: mixes source keys (" + ", ".join(k for k in data if k in DataSpec.model_fields)
+                        + ") with named sources (" + ", ".join(k for k in data if k not in DataSpec.model_fields)
+                        + "); give one source or a mapping of named sources, each with its own dataset/files")
+                raw = {**raw, "sources": data}
+                raw.pop("data")
+        return raw
+
+    @model_validator(mode="after")
+    def _some_data(self) -> PipelineConfig:
+        if self.data is None and not self.sources:
+            raise ValueError("data: required key is missing (a dataset, files with a loader, or named sources)")
+        if self.data is not None and self.sources:
+            raise ValueError("give `data` as one source or as named sources, not both")
+        return self
+
+    @property
+    def data_sources(self) -> dict[str, DataSpec]:
+        """Every data source by name (``{"data": spec}`` for a single source)."""
+        return {"data": self.data} if self.data is not None else dict(self.sources)
 
     @property
     def source(self) -> Path | None:
@@ -176,11 +226,29 @@ class PipelineConfig(_Strict):
         raise KeyError(step_id)
 
     def input_of(self, index: int) -> str:
-        """The id of the input of step ``index`` (``"data"`` for the loaded data)."""
+        """The id of the (single) input of step ``index`` (``"data"`` for the loaded data).
+
+        For a step with named ``inputs``, the first of them.
+        """
         step = self.steps[index]
+        if step.inputs:
+            return next(iter(step.inputs.values()))
         if step.input is not None:
             return step.input
-        return "data" if index == 0 else self.steps[index - 1].id
+        if index > 0:
+            return self.steps[index - 1].id
+        names = list(self.data_sources)
+        return names[0] if len(names) == 1 else "data"
+
+    def inputs_of(self, index: int) -> dict[str, str] | None:
+        """The named inputs (op argument -> step id or source) of step ``index``; None for one input."""
+        step = self.steps[index]
+        return dict(step.inputs) if step.inputs else None
+
+    def reads(self, index: int) -> list[str]:
+        """Every step id or source that step ``index`` reads."""
+        named = self.inputs_of(index)
+        return list(dict.fromkeys(named.values())) if named else [self.input_of(index)]
 
 
 # --------------------------------------------------------------------------- YAML
@@ -253,6 +321,8 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     """The keys allowed at the mapping that holds ``loc[-1]``."""
+    if len(loc) >= 3 and loc[0] in ("sources", "data") and loc[1] not in DataSpec.model_fields:
+        return list(DataSpec.model_fields) if len(loc) == 3 else []
     model: type[BaseModel] | None = PipelineConfig
     for part in loc[:-1]:
         if model is None:
@@ -270,6 +340,8 @@ def _pydantic_errors(err: ValidationError) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for item in err.errors():
         loc = tuple(item["loc"])
+        if loc and loc[0] == "sources":  # named sources are written under `data:`
+            loc = ("data", *loc[1:])
         kind = item["type"]
         if kind == "extra_forbidden":
             allowed = _allowed_keys(loc)
@@ -311,23 +383,56 @@ def _raise(errors: list[tuple[str, str]], source: str) -> typing.NoReturn:
 def _semantic_errors(cfg: PipelineConfig) -> list[tuple[str, str]]:
     errors: list[tuple[str, str]] = []
     seen: dict[str, int] = {}
+    sources = list(cfg.data_sources)
+    readable = ["data"] if cfg.data is not None else sources
     for index, step in enumerate(cfg.steps):
         where = f"steps[{index}]"
         if step.id == "data":
             errors.append((f"{where}.id", "'data' is reserved for the loaded input; pick another id"))
         elif step.id in seen:
             errors.append((f"{where}.id", f"duplicated step id {step.id!r} (also steps[{seen[step.id]}])"))
-        if step.input is not None and step.input != "data" and step.input not in seen:
-            later = [s.id for s in cfg.steps[index:]]
-            hint = " (steps can only read earlier steps)" if step.input in later else did_you_mean(
-                step.input, ["data", *seen]
-            )
-            errors.append((f"{where}.input", f"no earlier step {step.input!r}{hint}"))
+        elif step.id in sources and cfg.data is None:
+            errors.append((f"{where}.id", f"step id {step.id!r} is also the name of a data source; rename one"))
+        refs = [(f"{where}.inputs.{arg}", ref) for arg, ref in (step.inputs or {}).items()]
+        if step.input is not None:
+            refs.append((f"{where}.input", step.input))
+        for key, ref in refs:
+            if ref not in readable and ref not in seen:
+                later = [s.id for s in cfg.steps[index:]]
+                hint = " (steps can only read earlier steps)" if ref in later else did_you_mean(
+                    ref, [*readable, *seen])
+                known = f"; data sources: {', '.join(readable)}" if cfg.data is None else ""
+                errors.append((key, f"no earlier step {ref!r}{hint}{known}"))
+        if index == 0 and not refs and cfg.data is None and len(sources) > 1:
+            errors.append((f"{where}.input", f"the first step must say which data source it reads "
+                                             f"(input: one of {', '.join(sources)}, or inputs: {{...}})"))
         seen.setdefault(step.id, index)
         if step.op not in OPS:
             errors.append((f"{where}.op", f"unknown op {step.op!r}{did_you_mean(step.op, OPS.names())}; "
                                           "`neurodecode ops` lists them"))
             continue
+        op = OPS.get(step.op)
+        if step.inputs is not None:
+            try:
+                wanted = op.data_args()
+            except ConfigError as err:
+                errors.append((f"{where}.op", str(err)))
+                wanted = None
+            if wanted is not None:
+                names = list(step.inputs)
+                unknown = [n for n in names if n not in wanted]
+                missing = [n for n in wanted if n not in names and n not in op.optional_data_args()]
+                for name in unknown:
+                    errors.append((f"{where}.inputs.{name}", f"op {step.op!r} has no input {name!r}"
+                                                             f"{did_you_mean(name, wanted)}; its inputs: "
+                                                             f"{', '.join(wanted)}"))
+                for name in missing:
+                    errors.append((f"{where}.inputs", f"op {step.op!r} needs the input {name!r} "
+                                                      f"(its inputs: {', '.join(wanted)})"))
+        elif len(op.data_args()) > 1 and len([n for n in op.data_args() if n not in op.optional_data_args()]) > 1:
+            errors.append((f"{where}.inputs", f"op {step.op!r} takes several inputs "
+                                              f"({', '.join(op.data_args())}); name them with "
+                                              f"`inputs: {{{op.data_args()[0]}: STEP, ...}}`"))
         try:
             OPS.get(step.op).validate_params(step.params)
         except ParamsError as err:
@@ -335,7 +440,7 @@ def _semantic_errors(cfg: PipelineConfig) -> list[tuple[str, str]]:
                 errors.append((f"{where}.params.{key}", f"{msg} [step {step.id!r}, op {step.op!r}]"))
         except ConfigError as err:
             errors.append((f"{where}.op", str(err)))
-    ids = {"data", *seen}
+    ids = {*readable, *seen}
     for index, sid in enumerate(cfg.outputs.save):
         if sid not in ids:
             errors.append((f"outputs.save[{index}]", f"no step {sid!r}{did_you_mean(sid, ids)}"))
@@ -346,24 +451,26 @@ def _semantic_errors(cfg: PipelineConfig) -> list[tuple[str, str]]:
     for index, name in enumerate(names):
         if name in names[:index]:
             errors.append((f"metrics[{index}].name", f"duplicated metric name {name!r}"))
-    data = cfg.data
-    if data.loader is not None:
-        if data.loader not in LOADERS:
-            errors.append(("data.loader", f"unknown loader {data.loader!r}"
-                                          f"{did_you_mean(data.loader, LOADERS.names())}; "
-                                          f"known: {', '.join(LOADERS.names())}"))
-        else:
-            try:
-                LOADERS.get(data.loader).validate_params(data.params)
-            except ParamsError as err:
-                errors.extend((f"data.params.{key}", msg) for key, msg in err.errors)
-            except ConfigError as err:
-                errors.append(("data.loader", str(err)))
-    if data.dataset is not None:
-        known = _known_datasets()
-        if known is not None and data.dataset not in known:
-            errors.append(("data.dataset", f"unknown dataset {data.dataset!r}{did_you_mean(data.dataset, known)}; "
-                                           f"known: {', '.join(sorted(known))}"))
+    for name, data in cfg.data_sources.items():
+        prefix = "data" if cfg.data is not None else f"data.{name}"
+        if data.loader is not None:
+            if data.loader not in LOADERS:
+                errors.append((f"{prefix}.loader", f"unknown loader {data.loader!r}"
+                                                   f"{did_you_mean(data.loader, LOADERS.names())}; "
+                                                   f"known: {', '.join(LOADERS.names())}"))
+            else:
+                try:
+                    LOADERS.get(data.loader).validate_params(data.params)
+                except ParamsError as err:
+                    errors.extend((f"{prefix}.params.{key}", msg) for key, msg in err.errors)
+                except ConfigError as err:
+                    errors.append((f"{prefix}.loader", str(err)))
+        if data.dataset is not None:
+            known = _known_datasets()
+            if known is not None and data.dataset not in known:
+                errors.append((f"{prefix}.dataset", f"unknown dataset {data.dataset!r}"
+                                                    f"{did_you_mean(data.dataset, known)}; "
+                                                    f"known: {', '.join(sorted(known))}"))
     return errors
 
 
@@ -444,9 +551,16 @@ def load_config(source: str | os.PathLike | dict | PipelineConfig, *, check: boo
     try:
         cfg = PipelineConfig.model_validate(raw)
     except ValidationError as err:
-        _raise(_pydantic_errors(err), label)
+        errors = _pydantic_errors(err)
+        if "data" not in raw and "sources" not in raw:
+            errors.insert(0, ("data", "required key is missing"))
+        _raise(errors, label)
     if path is not None:
         cfg._source = path.resolve()
+    if cfg.plugins:
+        from .plugins import load_plugins
+
+        load_plugins(cfg.plugins, cfg.base_dir, source=label)
     return validate_config(cfg) if check else cfg
 
 

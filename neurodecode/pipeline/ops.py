@@ -230,7 +230,11 @@ class Op:
     hidden : tuple of str
         Parameters that cannot be set from YAML (e.g. array-valued ones).
     n_data_args : int
-        How many leading positional parameters receive data (not settable from YAML).
+        How many leading positional parameters receive data (not settable from YAML). With more than
+        one, a step names them: ``inputs: {<parameter name>: <step id or data source>, ...}``.
+    many : bool
+        For loaders: receive every path of ``files:`` in one call (a folder or glob as given, or the
+        list of paths) instead of one call per file.
     version : str
         Bump when the op's behaviour changes, to invalidate cached results.
     """
@@ -242,11 +246,28 @@ class Op:
     params_from: Callable[..., Any] | str | None = None
     hidden: tuple[str, ...] = ()
     n_data_args: int = 1
+    many: bool = False
     version: str = "1"
 
     def resolve(self) -> Callable[..., Any]:
         """Import (if needed) and return the callable."""
         return _resolve(self.target)
+
+    def _data_params(self) -> list[inspect.Parameter]:
+        try:
+            sig = inspect.signature(self.resolve())
+        except (TypeError, ValueError):
+            return []
+        params = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return params[: self.n_data_args]
+
+    def data_args(self) -> list[str]:
+        """Names of the data (input) arguments: the keys a step's ``inputs:`` may use."""
+        return [p.name for p in self._data_params()]
+
+    def optional_data_args(self) -> list[str]:
+        """Data arguments with a default (a step may leave them out)."""
+        return [p.name for p in self._data_params() if p.default is not inspect.Parameter.empty]
 
     def param_spec(self) -> ParamSpec:
         """Read the settable parameters from the signature(s)."""
@@ -337,8 +358,9 @@ class Op:
 class Registry:
     """A name -> :class:`Op` mapping with "did you mean" errors."""
 
-    def __init__(self, what: str, builtins: str | None = None):
+    def __init__(self, what: str, builtins: str | None = None, entry_point_group: str | None = None):
         self.what = what
+        self.entry_point_group = entry_point_group
         self._ops: dict[str, Op] = {}
         self._builtins = builtins
         self._loaded = builtins is None
@@ -347,6 +369,10 @@ class Registry:
         if not self._loaded:
             self._loaded = True
             importlib.import_module(self._builtins)  # registers the built-in ops
+            if self.entry_point_group:
+                from .plugins import load_entry_points
+
+                load_entry_points(self.entry_point_group)
 
     def register(
         self,
@@ -405,8 +431,8 @@ class Registry:
         return name in self._ops
 
 
-OPS = Registry("op", builtins="neurodecode.pipeline.builtin")
-LOADERS = Registry("loader", builtins="neurodecode.pipeline.builtin")
+OPS = Registry("op", builtins="neurodecode.pipeline.builtin", entry_point_group="neurodecode.ops")
+LOADERS = Registry("loader", builtins="neurodecode.pipeline.builtin", entry_point_group="neurodecode.loaders")
 
 
 def register_op(name: str, target: Callable[..., Any] | str | None = None, **options: Any) -> Any:

@@ -18,6 +18,7 @@ Everything under the output folder is written atomically (temporary name + renam
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import math
@@ -26,6 +27,8 @@ import platform
 import shutil
 import sys
 import time
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,7 +38,7 @@ from typing import Any
 
 from ..errors import BadInputError, ConfigError, NeurodecodeError
 from .._files import atomic_path, replace_path
-from .cache import ChecksumCache, StepCache, canonical_json, data_key, sha256_file, step_key, write_atomic
+from .cache import CacheReadError, ChecksumCache, StepCache, canonical_json, data_key, sha256_file, step_key, write_atomic
 from .config import PipelineConfig, ReportSpec, load_config, resolve_path
 from .ops import LOADERS, OPS, Op, StepResult, as_step_result, merge_results
 from .summary import describe_changes, group_metric, item_labels, summarize
@@ -164,6 +167,22 @@ class _RunLog:
 # --------------------------------------------------------------------------- dask
 
 
+def _is_glob(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+def _is_path_annotation(ann: Any) -> bool:
+    """True for ``Path``/``os.PathLike`` hints (alone or in a union): such loader params are file paths."""
+    if ann is None:
+        return False
+    if isinstance(ann, type):
+        return issubclass(ann, (Path, os.PathLike))
+    origin = typing.get_origin(ann)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_path_annotation(arg) for arg in typing.get_args(ann) if arg is not type(None))
+    return origin is os.PathLike
+
+
 def _make_client(scheduler: str | None, workers: int | None, processes: bool) -> tuple[Any, Callable[[], None]]:
     if scheduler is None and workers is None:
         return None, lambda: None
@@ -196,8 +215,25 @@ def _make_client(scheduler: str | None, workers: int | None, processes: bool) ->
     return client, close
 
 
+_MISS = object()
+
+
+def _read_cached(cache: StepCache, key: str) -> Any:
+    """The data of a cache entry, or ``_MISS`` when it cannot be read (the cache logs and removes it)."""
+    try:
+        return cache.data(key)
+    except CacheReadError:
+        return _MISS
+
+
 def _invoke(fn: Callable[..., Any], params: dict[str, Any], data: Any) -> StepResult:
     result = as_step_result(fn(data, **params))
+    result.data = _materialize(result.data)
+    return result
+
+
+def _invoke_named(fn: Callable[..., Any], params: dict[str, Any], named: dict[str, Any]) -> StepResult:
+    result = as_step_result(fn(**named, **params))
     result.data = _materialize(result.data)
     return result
 
@@ -256,21 +292,90 @@ class _Runner:
         self.keys: dict[str, str] = {}
         self.tables: dict[str, dict[str, Any]] = {}
         self.records: list[StepRecord] = []
-        self.data_summary: dict[str, Any] | None = None
+        self.data_summaries: dict[str, dict[str, Any] | None] = {}
         self.inputs: list[dict[str, Any]] = []
-        self.data_record: dict[str, Any] = {}
+        self.data_records: dict[str, dict[str, Any]] = {}
+        self.entries: dict[str, list[Path | str]] = {}
+        self.plugins_key: str | None = None
+        if cfg.plugins:
+            from .plugins import plugin_fingerprint
+
+            self.plugins_key = plugin_fingerprint(cfg.plugins, cfg.base_dir)
+        self.path_params: dict[str, dict[str, Path]] = {}
 
     # ------------------------------------------------------------ inputs
 
-    def _data_spec(self) -> dict[str, Any]:
-        spec = self.cfg.data.model_dump(mode="json", exclude_none=True)
+    def _data_spec(self, name: str = "data") -> dict[str, Any]:
+        data = self.cfg.data_sources[name]
+        spec = data.model_dump(mode="json", exclude_none=True)
         spec.pop("files", None)  # paths are identified by their checksums, not where they live
-        if self.cfg.data.loader:
-            spec["params"] = _params_json(LOADERS.get(self.cfg.data.loader).validate_params(self.cfg.data.params))
+        if data.loader:
+            params = LOADERS.get(data.loader).validate_params(data.params)
+            spec["params"] = _params_json({k: v for k, v in params.items() if k not in self.path_params.get(name, {})})
         return spec
 
+    def _prefix(self, name: str) -> str:
+        return "data" if self.cfg.data is not None else f"data.{name}"
+
+    def _loader_params(self, name: str) -> tuple[dict[str, Any], dict[str, Path]]:
+        """The loader's params with file-path params resolved against the pipeline's folder."""
+        data = self.cfg.data_sources[name]
+        op = LOADERS.get(data.loader)  # type: ignore[arg-type]
+        params = op.validate_params(data.params)
+        spec = op.param_spec()
+        paths: dict[str, Path] = {}
+        for key, value in list(params.items()):
+            if isinstance(value, (str, os.PathLike)) and _is_path_annotation(spec.annotations.get(key)):
+                path = resolve_path(str(value), self.cfg.base_dir, key=f"{self._prefix(name)}.params.{key}")
+                if not path.exists():
+                    raise BadInputError(f"{self._prefix(name)}.params.{key}: no such file {str(path)!r} "
+                                        f"(resolved from {value!r}); fix the path (relative paths start at "
+                                        "the pipeline file's folder).")
+                params[key] = path
+                paths[key] = path
+        return params, paths
+
+    def _expand_files(self, name: str) -> tuple[list[Path | str], dict[str, Path]]:
+        """The entries of ``files:`` (folders kept, globs expanded) and every file they cover."""
+        data = self.cfg.data_sources[name]
+        entries: list[Path | str] = []
+        covered: dict[str, Path] = {}
+        for index, value in enumerate(data.files or []):
+            key = f"{self._prefix(name)}.files[{index}]"
+            path = resolve_path(value, self.cfg.base_dir, key=key)
+            if _is_glob(str(path)):
+                matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+                if not matches:
+                    raise BadInputError(f"{key}: the pattern {value!r} matches no file (looked for {str(path)!r}); "
+                                        "fix the pattern or the folder.")
+                entries.append(str(path))
+                for m in matches:
+                    covered[str(m)] = m
+            elif path.is_dir():
+                inside = sorted(p for p in path.rglob("*") if p.is_file() and not any(
+                    part.startswith(".") for part in p.relative_to(path).parts))
+                if not inside:
+                    raise BadInputError(f"{key}: the folder {str(path)!r} holds no file.")
+                entries.append(path)
+                for m in inside:
+                    covered[str(m)] = m
+            elif path.is_file():
+                entries.append(path)
+                covered[str(path)] = path
+            else:
+                raise BadInputError(
+                    f"{key}: no such file or folder {str(path)!r} (resolved from {value!r}); "
+                    "fix the path (relative paths start at the pipeline file's folder)."
+                )
+        return entries, covered
+
     def resolve_inputs(self) -> None:
-        data = self.cfg.data
+        for name in self.cfg.data_sources:
+            self._resolve_source(name)
+        self.checksums.save()
+
+    def _resolve_source(self, name: str) -> None:
+        data = self.cfg.data_sources[name]
         files: dict[str, Path] = {}
         if data.dataset is not None:
             from .. import datasets
@@ -282,43 +387,68 @@ class _Runner:
             if not files:
                 files = {str(k): Path(v) for k, v in datasets.files(data.dataset).items()}
         else:
-            for index, value in enumerate(data.files or []):
-                path = resolve_path(value, self.cfg.base_dir, key=f"data.files[{index}]")
-                if not path.is_file():
-                    raise BadInputError(
-                        f"data.files[{index}]: no such file {str(path)!r} (resolved from {value!r}); "
-                        "fix the path (relative paths start at the pipeline file's folder)."
-                    )
-                files[f"{index:03d}:{path.name}"] = path
+            entries, covered = self._expand_files(name)
+            self.entries[name] = entries
+            roots = [e for e in entries if isinstance(e, Path)]
+            for index, (_, path) in enumerate(sorted(covered.items())):
+                rel = next((str(path.relative_to(r)) for r in roots if r.is_dir() and path.is_relative_to(r)),
+                           path.name)
+                files[f"{index:03d}:{rel}"] = path
+            _, extra = self._loader_params(name)
+            self.path_params[name] = extra
+            for key, path in extra.items():
+                files[f"param:{key}:{path.name}"] = path
         iterator = _progress(self.progress, iterable=sorted(files.items()), desc="checksums", unit="file",
                              leave=False)
+        mine = []
         for rel, path in iterator:
-            self.inputs.append({"name": rel, "path": str(path), "size": path.stat().st_size,
-                                "sha256": self.checksums.sha256(path)})
-        self.checksums.save()
-        self.keys["data"] = data_key(self._data_spec(), {i["name"]: i["sha256"] for i in self.inputs})
+            if path.is_dir():  # a folder given as a loader parameter: hash every file inside
+                for sub in sorted(p for p in path.rglob("*") if p.is_file()):
+                    mine.append({"name": f"{rel}/{sub.relative_to(path)}", "path": str(sub),
+                                 "size": sub.stat().st_size, "sha256": self.checksums.sha256(sub)})
+                continue
+            mine.append({"name": rel, "path": str(path), "size": path.stat().st_size,
+                         "sha256": self.checksums.sha256(path)})
+        for entry in mine:
+            self.inputs.append({"source": name, **entry} if self.cfg.data is None else entry)
+        self.keys[name] = data_key(self._data_spec(name), {i["name"]: i["sha256"] for i in mine})
 
-    def load_data(self) -> Any:
-        data = self.cfg.data
+    def load_data(self, name: str = "data") -> Any:
+        data = self.cfg.data_sources[name]
         if data.dataset is not None:
             from .. import datasets
 
             logger.info("loading dataset %s with selection %s", data.dataset, data.select)
             return datasets.load(data.dataset, **data.select)
         op = LOADERS.get(data.loader)  # type: ignore[arg-type]
-        params = op.validate_params(data.params)
+        params, _ = self._loader_params(name)
         fn = op.resolve()
-        out = []
-        paths = [resolve_path(v, self.cfg.base_dir) for v in data.files or []]
-        for path in _progress(self.progress, iterable=paths, desc="load", unit="file", leave=False):
-            logger.info("reading %s with %s", path, data.loader)
+        entries = self.entries.get(name)
+        if entries is None:
+            entries, _ = self._expand_files(name)
+
+        def call(target: Any) -> Any:
+            logger.info("reading %s with %s", target, data.loader)
             try:
-                out.append(fn(path, **params))
+                return fn(target, **params)
             except NeurodecodeError:
                 raise
             except Exception as err:
-                raise BadInputError(f"data.loader {data.loader!r} failed on {str(path)!r}: "
+                raise BadInputError(f"{self._prefix(name)}.loader {data.loader!r} failed on {str(target)!r}: "
                                     f"{type(err).__name__}: {err}") from err
+
+        if op.many:
+            return call(entries[0] if len(entries) == 1 else list(entries))
+        paths: list[Path] = []
+        for entry in entries:
+            if isinstance(entry, str):  # a glob
+                paths.extend(sorted(Path(p) for p in glob.glob(entry, recursive=True) if Path(p).is_file()))
+            elif entry.is_dir():
+                paths.extend(sorted(p for p in entry.rglob("*") if p.is_file() and not any(
+                    part.startswith(".") for part in p.relative_to(entry).parts)))
+            else:
+                paths.append(entry)
+        out = [call(path) for path in _progress(self.progress, iterable=paths, desc="load", unit="file", leave=False)]
         return out if len(out) != 1 else out[0]
 
     # ------------------------------------------------------------ data access
@@ -327,27 +457,39 @@ class _Runner:
         if sid in self.loaded:
             return self.loaded[sid]
         key = self.keys[sid]
-        if sid == "data":
-            if not self.force and self.cache.has(key):
-                value = self.cache.data(key)
-                self.data_summary = self.cache.meta(key).get("summary")
-                self.data_record = {"cache_hit": True, "seconds": 0.0, "loaded": True}
+        if sid in self.cfg.data_sources:
+            value = _read_cached(self.cache, key) if not self.force and self.cache.has(key) else _MISS
+            if value is not _MISS:
+                self.data_summaries[sid] = self.cache.meta(key).get("summary")
+                self.data_records[sid] = {"cache_hit": True, "seconds": 0.0, "loaded": True}
             else:
                 t0 = time.perf_counter()
-                value = _materialize(self.load_data())
-                self.data_summary = summarize(value)
-                self.data_record = {"cache_hit": False, "seconds": round(time.perf_counter() - t0, 4), "loaded": True}
-                self.cache.put(key, value, {"id": "data", "summary": self.data_summary}, {})
+                value = _materialize(self.load_data(sid))
+                self.data_summaries[sid] = summarize(value)
+                self.data_records[sid] = {"cache_hit": False, "seconds": round(time.perf_counter() - t0, 4),
+                                          "loaded": True}
+                self.cache.put(key, value, {"id": sid, "summary": self.data_summaries[sid]}, {})
         else:
-            value = self.cache.data(key)
+            value = _read_cached(self.cache, key)
+            if value is _MISS:  # unreadable entry (logged and removed by the cache): compute the step again
+                self.run_step([s.id for s in self.cfg.steps].index(sid))
+                return self.loaded[sid]
         self.loaded[sid] = value
         return value
 
+    @property
+    def data_summary(self) -> dict[str, Any] | None:
+        return self.data_summaries.get(next(iter(self.cfg.data_sources)))
+
+    @property
+    def data_record(self) -> dict[str, Any]:
+        return self.data_records.get(next(iter(self.cfg.data_sources)), {})
+
     def summary_of(self, sid: str) -> dict[str, Any] | None:
-        if sid == "data":
-            if self.data_summary is None and self.cache.has(self.keys["data"]):
-                self.data_summary = self.cache.meta(self.keys["data"]).get("summary")
-            return self.data_summary
+        if sid in self.cfg.data_sources:
+            if self.data_summaries.get(sid) is None and self.cache.has(self.keys[sid]):
+                self.data_summaries[sid] = self.cache.meta(self.keys[sid]).get("summary")
+            return self.data_summaries.get(sid)
         for record in self.records:
             if record.id == sid:
                 return record.summary
@@ -357,7 +499,7 @@ class _Runner:
         """Drop in-memory outputs no later step reads (they stay in the cache)."""
         if not self.cache.enabled:
             return
-        keep = {self.cfg.input_of(j) for j in range(index + 1, len(self.cfg.steps))}
+        keep = {sid for j in range(index + 1, len(self.cfg.steps)) for sid in self.cfg.reads(j)}
         keep |= set(self.cfg.outputs.save) | {m.step for m in self.cfg.metrics}
         for sid in list(self.loaded):
             if sid not in keep:
@@ -371,12 +513,24 @@ class _Runner:
             key_params = _params_json(op.validate_params(step.params))
             if step.on_item_error != "raise":
                 key_params["__on_item_error__"] = step.on_item_error
-            self.keys[step.id] = step_key(self.keys[self.cfg.input_of(index)], step.op, key_params,
-                                          op_version=op.version)
+            if self.plugins_key:
+                key_params["__plugins__"] = self.plugins_key
+            named = self.cfg.inputs_of(index)
+            if named:
+                input_key = canonical_json({arg: self.keys[ref] for arg, ref in named.items()})
+            else:
+                input_key = self.keys[self.cfg.input_of(index)]
+            self.keys[step.id] = step_key(input_key, step.op, key_params, op_version=op.version)
 
-    def _apply(self, op: Op, step_id: str, data: Any, params: dict[str, Any], on_item_error: str = "raise"
-               ) -> StepResult:
+    def _apply(self, op: Op, step_id: str, data: Any, params: dict[str, Any], on_item_error: str = "raise",
+               named: dict[str, Any] | None = None) -> StepResult:
         fn = op.resolve()
+        if named is not None:  # several named inputs: one call, never mapped over lists
+            call = partial(_invoke_named, fn, params, named)
+            if self.client is not None:
+                future = self.client.submit(call, pure=False)
+                return self._wrap(future.result, op, step_id, None)
+            return self._wrap(call, op, step_id, None)
         if isinstance(data, list) and op.maps:
             labels = item_labels(data)
             results: list[StepResult | None] = [None] * len(data)
@@ -513,13 +667,21 @@ class _Runner:
             logger.info("step %s (%s): cache hit %s", step.id, step.op, key[:12])
             return StepRecord(step.id, step.op, source, _params_json(params), key, True, 0.0, meta["summary"],
                               meta.get("metrics", {}), meta.get("notes", []), figures, step.description)
-        data = self.get(source)
+        named_ids = self.cfg.inputs_of(index)
+        if named_ids:
+            named = {arg: self.get(ref) for arg, ref in named_ids.items()}
+            data = None
+            source = ", ".join(f"{arg}={ref}" for arg, ref in named_ids.items())
+        else:
+            named = None
+            data = self.get(source)
         logger.info("step %s (%s) on %s with %s", step.id, step.op, source, _params_json(params))
         t0 = time.perf_counter()
-        result = self._apply(op, step.id, data, params, step.on_item_error)
+        result = self._apply(op, step.id, data, params, step.on_item_error, named)
         seconds = time.perf_counter() - t0
         summary = summarize(result.data)
-        notes = describe_changes(self.summary_of(source), summary) + list(result.notes)
+        before = self.summary_of(named_ids[next(iter(named_ids))] if named_ids else source)
+        notes = describe_changes(before, summary) + list(result.notes)
         metrics = {}
         for name, value in result.metrics.items():
             number = _json_number(value)
@@ -529,7 +691,8 @@ class _Runner:
                 metrics[name] = number
         figures = (self._op_figures(result) + self._table_figures(result.tables)
                    + self._auto_figures(result.data, want_figures))
-        meta = {"id": step.id, "op": step.op, "params": _params_json(params), "input_key": self.keys[source],
+        meta = {"id": step.id, "op": step.op, "params": _params_json(params),
+                "input_key": ({a: self.keys[r] for a, r in named_ids.items()} if named_ids else self.keys[source]),
                 "summary": summary, "metrics": metrics, "notes": notes, "figures": figures,
                 "figure_opts": self._figure_opts(want_figures), "seconds": seconds, "created": _now()}
         self.cache.put(key, result.data, meta, result.tables)
@@ -727,8 +890,13 @@ def _manifest(cfg: PipelineConfig, runner: _Runner, out: Path, started: str, t0:
               saved: dict[str, Any], tables: list[str], scheduler: str | None, workers: int | None,
               cache_root: Path) -> dict[str, Any]:
     steps = []
-    data_meta = {"id": "data", "key": runner.keys["data"], "summary": runner.summary_of("data"),
+    first = next(iter(cfg.data_sources))
+    data_meta = {"id": first, "key": runner.keys[first], "summary": runner.summary_of(first),
                  **(runner.data_record or {"cache_hit": True, "seconds": 0.0, "loaded": False})}
+    sources = {name: {"key": runner.keys[name], "summary": runner.summary_of(name),
+                      "dataset": spec.dataset, "select": spec.select, "loader": spec.loader,
+                      **(runner.data_records.get(name) or {"cache_hit": True, "seconds": 0.0, "loaded": False})}
+               for name, spec in cfg.data_sources.items()}
     for r in runner.records:
         steps.append({"id": r.id, "op": r.op, "input": r.input, "params": r.params, "key": r.key,
                       "cache_hit": r.cache_hit, "seconds": r.seconds, "summary": r.summary, "notes": r.notes,
@@ -742,9 +910,11 @@ def _manifest(cfg: PipelineConfig, runner: _Runner, out: Path, started: str, t0:
         "finished": None,
         "duration_s": None,
         "config": _config_info(cfg),
-        "inputs": {"dataset": cfg.data.dataset, "select": cfg.data.select, "loader": cfg.data.loader,
-                   "files": runner.inputs, "key": runner.keys["data"]},
+        "inputs": {"dataset": cfg.data_sources[first].dataset, "select": cfg.data_sources[first].select,
+                   "loader": cfg.data_sources[first].loader, "files": runner.inputs, "key": runner.keys[first],
+                   "sources": sources},
         "data": data_meta,
+        "plugins": list(cfg.plugins),
         "steps": steps,
         "cache": {"dir": str(cache_root), "enabled": cfg.cache.enabled, "force": runner.force,
                   "hits": [r.id for r in runner.records if r.cache_hit],
@@ -764,7 +934,7 @@ def _write_failed_manifest(cfg: PipelineConfig, runner: _Runner, out: Path, star
             "manifest_version": 1, "name": cfg.name, "status": "failed",
             "error": f"{type(err).__name__}: {err}", "started": started, "finished": _now(),
             "duration_s": round(time.perf_counter() - t0, 3), "config": _config_info(cfg),
-            "inputs": {"files": runner.inputs, "key": runner.keys.get("data")},
+            "inputs": {"files": runner.inputs, "key": runner.keys.get(next(iter(cfg.data_sources)))},
             "steps": [{"id": r.id, "op": r.op, "key": r.key, "cache_hit": r.cache_hit, "seconds": r.seconds}
                       for r in runner.records],
             "versions": package_versions(),
