@@ -65,7 +65,9 @@ def concat(
     """Concatenate a list of objects along ``dim``, keeping where each entry came from.
 
     Each item's ``attrs_as_coords`` attrs become coords on ``dim``; ``item_coord`` holds the
-    item label and ``<dim>_in_item`` the entry's original label. The new ``dim`` coord is 0..n-1.
+    item label and ``<dim>_in_item`` the entry's original label. The original labels stay the values
+    of ``dim`` when they are unique across items (e.g. stimulus ids); otherwise (e.g. trials numbered
+    0..n-1 in every run) ``dim`` becomes 0..n-1 and a note says why.
 
     Raises
     ------
@@ -122,10 +124,21 @@ def concat(
                         combine_attrs="drop_conflicts")
     except ValueError as err:
         raise BadInputError(f"concat: the items cannot be concatenated along {dim!r}: {err}") from err
-    out = out.assign_coords({dim: np.arange(out.sizes[dim])})
+    notes = [f"{len(objs)} items -> {out.sizes[dim]} entries along {dim!r}"]
+    original = f"{dim}_in_item"
+    ids = np.asarray(out[original].values) if original in out.coords else None
+    if ids is not None and pd.Index(ids).is_unique:
+        out = out.assign_coords({dim: ids}).drop_vars(original)
+        notes.append(f"the original {dim} ids are kept (unique across items)")
+    else:
+        out = out.assign_coords({dim: np.arange(out.sizes[dim])})
+        if ids is not None:
+            dup = pd.Index(ids)[pd.Index(ids).duplicated()].unique()[:3].tolist()
+            notes.append(f"{dim} renumbered 0..{out.sizes[dim] - 1}: the original ids repeat across items "
+                         f"(e.g. {dup}); they stay in the coord {original!r} beside {item_coord!r}")
     counts = {f"n.{label}": float(obj.sizes[dim]) for obj, label in zip(objs, labels)}
     counts["n"] = float(out.sizes[dim])
-    return StepResult(out, metrics=counts, notes=[f"{len(objs)} items -> {out.sizes[dim]} entries along {dim!r}"])
+    return StepResult(out, metrics=counts, notes=notes)
 
 
 def concat_epochs(

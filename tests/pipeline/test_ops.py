@@ -225,3 +225,18 @@ def test_concat_epochs_keeps_per_run_bad_channels():
     assert list(out["bad_channels"].values) == ["a", "a", "", "", ""]
     assert list(out["run"].values) == [1, 1, 2, 2, 2]
     assert "bads" not in out.attrs
+
+
+def test_concat_keeps_unique_ids_and_says_why_not_otherwise():
+    import xarray as xr
+
+    from neurodecode.pipeline.builtin import concat
+
+    a = xr.DataArray(np.ones((2, 3)), dims=("stimulus", "feature"), coords={"stimulus": ["faces/f1", "faces/f2"]})
+    b = xr.DataArray(np.zeros((1, 3)), dims=("stimulus", "feature"), coords={"stimulus": ["houses/h1"]})
+    res = concat([a, b], dim="stimulus")
+    assert list(res.data["stimulus"].values) == ["faces/f1", "faces/f2", "houses/h1"]
+    same = concat([a, a], dim="stimulus")
+    assert list(same.data["stimulus"].values) == [0, 1, 2, 3]
+    assert list(same.data["stimulus_in_item"].values) == ["faces/f1", "faces/f2"] * 2
+    assert any("repeat across items" in note for note in same.notes)
