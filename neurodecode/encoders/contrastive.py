@@ -607,7 +607,9 @@ def fit_brain_clip(
 
     state = {"steps": 0}
     if checkpoint_dir is not None and (Path(checkpoint_dir) / "last.pt").is_file():
-        last = torch.load(Path(checkpoint_dir) / "last.pt", map_location="cpu", weights_only=False)
+        from ..train.trainer import load_checkpoint
+
+        last = load_checkpoint(Path(checkpoint_dir) / "last.pt", map_location="cpu")
         state["steps"] = (int(last.get("epoch", -1)) + 1) * steps_per_epoch
     gen = torch.Generator().manual_seed(int(seed) + 1)
     kinds: list[str] = []

@@ -472,7 +472,8 @@ class _Runner:
         else:
             value = _read_cached(self.cache, key)
             if value is _MISS:  # unreadable entry (logged and removed by the cache): compute the step again
-                self.run_step([s.id for s in self.cfg.steps].index(sid))
+                record = self.run_step([s.id for s in self.cfg.steps].index(sid))
+                self.records = [record if r.id == sid else r for r in self.records]
                 return self.loaded[sid]
         self.loaded[sid] = value
         return value

@@ -232,6 +232,44 @@ def save_torch_atomic(obj: Any, path: str | os.PathLike) -> Path:
     return path
 
 
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu") -> dict[str, Any]:
+    """Read a ``last.pt`` written by :class:`Trainer` without executing code.
+
+    ``torch.load(..., weights_only=True)`` only rebuilds tensors and plain containers; the
+    config, history and counters are a JSON string inside the file.
+
+    Raises
+    ------
+    BadInputError
+        The file is not a checkpoint this trainer wrote (e.g. a pickle carrying code): nothing
+        in it is run; delete it or point ``checkpoint_dir`` elsewhere.
+    """
+    import torch
+
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+        if not isinstance(state, dict) or not isinstance(state.get("meta_json"), str):
+            raise ValueError("no meta_json entry")
+        meta = json.loads(state.pop("meta_json"))
+    except Exception as err:
+        raise BadInputError(
+            f"{path} is not a checkpoint written by neurodecode's Trainer ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}); it was not run. Delete it or point "
+            "checkpoint_dir elsewhere to start afresh."
+        ) from None
+    state.update(meta)
+    return state
+
+
 # --------------------------------------------------------------------------- data plumbing
 
 
@@ -445,8 +483,8 @@ class Trainer:
         start_epoch = 0
         ckpt_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
         if ckpt_dir is not None and (ckpt_dir / "last.pt").exists():
-            state = torch.load(ckpt_dir / "last.pt", map_location=device, weights_only=False)
-            if state.get("config") != asdict(cfg):
+            state = load_checkpoint(ckpt_dir / "last.pt", map_location=device)
+            if state.get("config") != json.loads(json.dumps(asdict(cfg))):
                 raise BadInputError(
                     f"{ckpt_dir / 'last.pt'} was written with another training config; delete the folder "
                     "or point checkpoint_dir elsewhere to start afresh."
@@ -552,20 +590,22 @@ class Trainer:
         from .._files import write_atomic
 
         ckpt_dir.mkdir(parents=True, exist_ok=True)
+        # plain values travel as a JSON string inside the weights file (one atomic file, so they always
+        # match the weights) and in last.json beside it for people; torch.load(weights_only=True) reads it
+        meta = {"config": asdict(self.config), "result": asdict(result), "bad_epochs": bad_epochs, "epoch": epoch}
+        meta_json = json.dumps(meta, default=_json_default)
         state = {
-            "config": asdict(self.config),
+            "meta_json": meta_json,
             "model": model.state_dict(),
             "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(),
             "scaler": scaler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "loader_rng": gen.get_state(),
-            "result": asdict(result),
             "best_model": best_state,
-            "bad_epochs": bad_epochs,
-            "epoch": epoch,
         }
         save_torch_atomic(state, ckpt_dir / "last.pt")
+        write_atomic(ckpt_dir / "last.json", json.dumps(json.loads(meta_json), indent=1))
         write_atomic(ckpt_dir / "history.json", json.dumps(result.history, indent=1))
 
     # -- inference -----------------------------------------------------------------------------
