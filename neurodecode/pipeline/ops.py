@@ -67,10 +67,18 @@ class StepResult:
     tables : dict of str to pandas.DataFrame
         E.g. a rejection report: what was dropped and why.
     figures : list
-        matplotlib Figures, ``(title, figure)`` pairs, or callables returning either
-        (called once, in the main process). Rendered to PNG by the runner.
+        matplotlib Figures, ``(title, figure)`` pairs, ``(title, figure, caption)`` triples, or
+        callables returning any of these (called once, in the main process). Rendered by the
+        runner into the report and into ``figures/`` of the output folder (SVG and PNG).
     notes : list of str
         Human-readable remarks shown in the report.
+    answer : str, optional
+        The result in one or two sentences (e.g. "Human IT is best matched by block6c of the
+        trained network (rho 0.27, 95% CI 0.17-0.37; 73% of the lower noise ceiling)."). The report
+        opens with the answers of all steps and ``neurodecode run`` ends with them.
+    answer_table : pandas.DataFrame, optional
+        A small table that backs the answer (a few rows, e.g. the best layer per region with its
+        CI and ceiling), shown under the answer.
     """
 
     data: Any
@@ -78,6 +86,8 @@ class StepResult:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: list[Any] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    answer: str | None = None
+    answer_table: pd.DataFrame | None = None
 
 
 def as_step_result(value: Any) -> StepResult:
@@ -94,21 +104,30 @@ def merge_results(results: list[StepResult], labels: list[str]) -> StepResult:
 
     ``data`` becomes the list of item outputs; metrics are prefixed with the item label
     (``"<label>.<name>"``); tables with the same name are concatenated with an ``item``
-    column; figure titles and notes are prefixed with the item label.
+    column; figure titles, notes and answers are prefixed with the item label; answer tables
+    are concatenated with an ``item`` column.
     """
     merged = StepResult([r.data for r in results])
     frames: dict[str, list[pd.DataFrame]] = {}
+    answers: list[str] = []
+    answer_tables: list[pd.DataFrame] = []
     for label, res in zip(labels, results):
         for name, value in res.metrics.items():
             merged.metrics[f"{label}.{name}"] = value
         for name, table in res.tables.items():
             frames.setdefault(name, []).append(table.assign(item=label))
         for fig in res.figures:
-            if isinstance(fig, tuple) and len(fig) == 2:
-                merged.figures.append((f"{label}: {fig[0]}", fig[1]))
+            if isinstance(fig, tuple) and len(fig) in (2, 3):
+                merged.figures.append((f"{label}: {fig[0]}", *fig[1:]))
             else:
                 merged.figures.append((label, fig))
         merged.notes.extend(f"{label}: {note}" for note in res.notes)
+        if res.answer:
+            answers.append(f"{label}: {res.answer}")
+        if res.answer_table is not None:
+            answer_tables.append(res.answer_table.assign(item=label))
+    merged.answer = " ".join(answers) or None
+    merged.answer_table = pd.concat(answer_tables, ignore_index=True) if answer_tables else None
     for name, parts in frames.items():
         non_empty = [p for p in parts if len(p)] or parts[:1]
         merged.tables[name] = pd.concat(non_empty, ignore_index=True)
