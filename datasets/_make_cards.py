@@ -36,6 +36,7 @@ PYNAPPLE_OLD = ("pynapple-org/pynapple", "d855ec089e5c540eff9ec18ea1d39e10a6a28d
 PYNAPPLE_HEAD = ("pynapple-org/pynapple", "7ac20f7a5232785e926c0bd8745093281e1f65fb")
 MNE_TESTING = ("mne-tools/mne-testing-data", "e31ecb0ab137b3d89c938d0985d42f1d2ffb2bad")
 MNE_PYTHON = ("mne-tools/mne-python", "8aa8dec45a522363be02cba78d0856442b208067")
+NET2BRAIN = ("cvai-roig-lab/Net2Brain", "05ac462951ef792ff2ba70c4b97d5409a8e44289")
 
 LOCAL_ONLY = {"SOURCE.txt", "montage_92imgs_preview.png", "README", "README.md"}
 
@@ -120,6 +121,21 @@ C = {
         "Front Neurosci 7:267.",
         "doi": "10.3389/fnins.2013.00267",
     },
+    "cichy2014": {
+        "text": "Cichy RM, Pantazis D, Oliva A (2014). Resolving human object recognition in space and time. "
+        "Nat Neurosci 17(3):455-462.",
+        "doi": "10.1038/nn.3635",
+    },
+    "algonauts2019": {
+        "text": "Cichy RM, Roig G, Andonian A, et al. (2019). The Algonauts Project: A platform for communication "
+        "between the sciences of biological and artificial intelligence. arXiv:1905.05675.",
+        "doi": "10.48550/arXiv.1905.05675",
+    },
+    "net2brain2025": {
+        "text": "Bersch D, et al., Cichy RM, Roig G (2025). Net2Brain. Front Neuroinform 19:1515873 "
+        "(https://github.com/cvai-roig-lab/Net2Brain).",
+        "doi": None,
+    },
     "schalk2004": {
         "text": "Schalk G, McFarland DJ, Hinterberger T, Birbaumer N, Wolpaw JR (2004). BCI2000: a "
         "general-purpose brain-computer interface (BCI) system. IEEE Trans Biomed Eng 51(6):1034-1043 "
@@ -170,6 +186,40 @@ DATASETS: list[dict] = [
             "Condensed RDM vectors (4186 = 92*91/2) are expanded with scipy.spatial.distance.squareform "
             "(same order as MATLAB pdist/squareform).",
             "rdm92_V1model.mat and rdm92_HMAXnatImPatch.mat have identical content.",
+        ],
+    },
+    {
+        "name": "cichy92_fmri",
+        "title": "Cichy et al. 2014: fMRI RDMs of early visual (EVC) and inferior temporal (IT) cortex, 92 images",
+        "modality": "rdm",
+        "kinds": ["rdm"],
+        "folder": "cichy92_fmri",
+        "description": (
+            "Human fMRI representational dissimilarity matrices (1 - Pearson r between voxel patterns) of early "
+            "visual cortex (EVC) and inferior temporal cortex (IT) for 15 subjects viewing the 92 object images of "
+            "Kriegeskorte et al. 2008 (same images, same order as kriegeskorte92; white background). Algonauts 2019 "
+            "training RDMs as redistributed by Net2Brain: one .npz per region, key 'Net_RDM', (15, 92, 92) float64. "
+            "Local names carry a '92images_' prefix (upstream: input_data/brain_data/92images/fmri_<region>_RDMs.npz)."
+        ),
+        "licence_short": "BSD-3-Clause (Net2Brain); research use",
+        "licence": (
+            "BSD-3-Clause (Net2Brain repository LICENSE.txt, (c) 2021 authors of Net2Brain). "
+            "The data are Cichy, Pantazis & Oliva 2014 fMRI released by the authors for the Algonauts 2019 "
+            "challenge (research use; no separate data licence statement): attribute Net2Brain, Cichy et al. 2014 "
+            "and Algonauts 2019."
+        ),
+        "citations": [C["cichy2014"], C["algonauts2019"], C["net2brain2025"]],
+        "sources": [src(NET2BRAIN, "input_data/brain_data/92images/", "BSD-3-Clause")],
+        "rules": [("92images_", NET2BRAIN, "input_data/brain_data/92images/")],
+        "selection": {
+            "region": {"values": ["EVC", "IT"], "default": None,
+                       "help": "one region (default: both, 30 RDMs)"},
+        },
+        "notes": [
+            "Symmetric (to 2e-16) with a zero diagonal; values 0..1.58 (EVC), 0..1.65 (IT), i.e. 1 - Pearson r.",
+            "Leave-one-subject-out Spearman (each subject vs the mean of the others, averaged): IT 0.449, EVC 0.239.",
+            "Needs the kriegeskorte92 files too: load() attaches its stimulus ids and category coords.",
+            "MEG RDMs of the same set are not included (absent from the pinned Net2Brain snapshot).",
         ],
     },
     {

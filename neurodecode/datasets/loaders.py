@@ -94,6 +94,18 @@ def _load_kriegeskorte92(part: str | None = None, *, download: bool | None = Non
     return out
 
 
+# --------------------------------------------------------------------------- cichy92_fmri
+
+
+def _load_cichy92_fmri(region: str | None = None, *, download: bool | None = None):
+    from .cichy92 import REGIONS, load_cichy92
+
+    regions = list(REGIONS) if region is None else [_choice("cichy92_fmri", "region", region)]
+    paths = files("cichy92_fmri", include=[REGIONS[r] for r in regions], download=download)
+    images = _load_kriegeskorte92("images", download=download)  # same 92 images, same order
+    return _validated(load_cichy92(paths, regions, images), "rdm")
+
+
 # --------------------------------------------------------------------------- muse_n170
 
 _MUSE_RE = re.compile(r"^subject(\d+)/session(\d+)/([^/]+\.csv(?:\.csv)?)$")
@@ -326,6 +338,7 @@ LOADERS: dict[str, Callable[..., Any]] = {
     "nwb_mtl": _load_nwb_mtl,
     "nwb_phy": _load_nwb_phy,
     "mne_testing": _load_mne_testing,
+    "cichy92_fmri": _load_cichy92_fmri,
 }
 
 _EXTRA_KEYS = {"muse_n170": ("sfreq",), "haxby2001": ("confounds",)}
@@ -355,6 +368,10 @@ def load(name: str, *, download: bool | None = None, **selection: Any):
         * ``reaching_m1`` / ``reaching_s1``: ``bin_size`` in seconds (default from the file).
         * ``nwb_mtl`` / ``nwb_phy``: none; ``spike_trains`` with the NWB trial tables.
         * ``mne_testing``: ``format`` in edf, edf_reduced, bdf, fif, brainvision.
+        * ``cichy92_fmri``: ``region`` = ``"EVC"`` or ``"IT"`` (default both): an ``rdm`` stack
+          (15 subjects per region, 92 x 92, 1 - Pearson r), coords ``region`` and ``subject``
+          (``"1"``..``"15"``) on ``rdm``; the ``stimulus`` values and category coords of
+          kriegeskorte92's images (same images, same order; its files are needed too).
 
     Raises
     ------

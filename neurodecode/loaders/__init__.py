@@ -1,4 +1,5 @@
-"""Readers that turn files into data-model objects (EEG/MEG via MNE, fMRI via nibabel/nilearn, spikes via pynwb).
+"""Readers that turn files into data-model objects (EEG/MEG via MNE, fMRI via nibabel/nilearn, spikes via pynwb;
+generic readers for image folders, RDM files, CSV/TSV tables and ``--brain`` files).
 
 Sub-modules are imported on first use so ``import neurodecode.loaders`` stays light.
 """
@@ -22,13 +23,21 @@ _NAMES = {
     "intervals_of": "spikes",
     "read_binned_mat": "spikes",
     "bin_spikes": "spikes",
+    "read_images": "images",
+    "read_stimuli": "images",
+    "open_image": "images",
+    "read_rdms": "rdms",
+    "read_stimulus_ids": "rdms",
+    "read_table": "tables",
+    "read_brain": "brain",
 }
+_MODULES = ("eeg", "fmri", "spikes", "images", "rdms", "tables", "brain")
 
-__all__ = sorted(_NAMES) + ["eeg", "fmri", "spikes"]
+__all__ = sorted(_NAMES) + list(_MODULES)
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("eeg", "fmri", "spikes"):
+    if name in _MODULES:
         return importlib.import_module(f"{__name__}.{name}")
     if name in _NAMES:
         mod = importlib.import_module(f"{__name__}.{_NAMES[name]}")

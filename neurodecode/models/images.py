@@ -38,17 +38,10 @@ _IMAGE_DIMS = ("stimulus", "y", "x", "rgb")
 
 
 def _open_rgb(path) -> Any:
-    from PIL import Image, UnidentifiedImageError
+    # the toolkit's one image-file reader (RGB conversion rules: neurodecode.loaders.images)
+    from ..loaders.images import open_image
 
-    p = Path(path)
-    if not p.is_file():
-        raise BadInputError(f"image file {str(p)!r} does not exist; check the path.")
-    try:
-        with Image.open(p) as img:
-            img.load()
-            return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise BadInputError(f"cannot read image {str(p)!r} ({err}); the file is truncated or not an image.") from err
+    return open_image(path)[0]
 
 
 def _as_image_list(images) -> tuple[list[Any], str]:

@@ -395,5 +395,10 @@ for _name, _target in [
     ("fmri.read_bold", "neurodecode.loaders.fmri:read_bold"),
     ("spikes.read_nwb_units", "neurodecode.loaders.spikes:read_nwb_units"),
     ("spikes.read_binned_mat", "neurodecode.loaders.spikes:read_binned_mat"),
+    ("images.read", "neurodecode.loaders.images:read_images"),
+    ("rdms.read", "neurodecode.loaders.rdms:read_rdms"),
+    ("brain.read", "neurodecode.loaders.brain:read_brain"),
+    ("table.read", "neurodecode.loaders.tables:read_table"),
+    ("io.open", "neurodecode.io:open"),
 ]:
     LOADERS._register_builtin(_name, _target, maps=False, description=f"read files with {_target}")
