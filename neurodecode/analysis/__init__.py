@@ -1,4 +1,10 @@
-"""Representational similarity analysis (RSA): RDMs, RDM comparison, noise ceilings.
+"""Representational similarity analysis (RSA) and representational comparison.
+
+RDMs, RDM comparison, noise ceilings, inference; and direct comparisons of
+(stimulus, feature) representations (:func:`similarity`: CKA, shape metrics,
+CCA, nearest-neighbour alignment). Every comparison method is declared once in
+the registry :data:`METHODS` (name -> :class:`Method`); :data:`RDM_METHODS`
+lists the dissimilarity measures of :func:`rdm`.
 
 Everything is importable without torch (torch, numba and rsatoolbox are
 imported inside the functions that use them)::
@@ -16,12 +22,22 @@ Conventions match rsatoolbox (see ``docs/rsa.md``); :func:`to_rsatoolbox` and
 from __future__ import annotations
 
 from .ceiling import NoiseCeiling, noise_ceiling
-from .compare import COMPARE_METHODS, compare
+from .compare import compare
 from .convert import from_rsatoolbox, to_rsatoolbox
-from .rdm import METHODS, rdm
+from .rdm import RDM_METHODS, rdm
+from ._methods import METHODS, Method, register
+from .similarity import similarity
 from .encoding import assign_layers, fit_encoding, normalise_by_ceiling
 from .inference import bootstrap, fdr, paired_test, permutation_test
 from .trsa import geodesic, geotopological, plot_sweep, rgtm, sweep
+
+def __getattr__(name: str):
+    if name == "COMPARE_METHODS":  # the RDM comparison methods of the registry
+        from ._methods import names
+
+        return names(compares="rdm")
+    raise AttributeError(name)
+
 
 __all__ = [
     "rdm",
@@ -31,7 +47,11 @@ __all__ = [
     "to_rsatoolbox",
     "from_rsatoolbox",
     "METHODS",
+    "Method",
+    "register",
+    "RDM_METHODS",
     "COMPARE_METHODS",
+    "similarity",
     # inference (bootstrap CIs, tests), topological RSA, encoding models
     "bootstrap",
     "paired_test",

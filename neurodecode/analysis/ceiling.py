@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BadInputError
-from .compare import _canonical, _shared_mask, _similarity
+from .compare import _shared_mask, _similarity
 from .convert import _as_stack
 
 __all__ = ["noise_ceiling", "NoiseCeiling"]
@@ -42,19 +42,10 @@ class NoiseCeiling(NamedTuple):
 
 
 def _pool(v: np.ndarray, method: str) -> np.ndarray:
-    """The pooled RDM vector of the rows of ``v`` under ``method`` (rsatoolbox's pool_rdm)."""
-    if method in ("cosine", "cosine_cov"):
-        v = v / np.sqrt(np.mean(v**2, axis=1, keepdims=True))
-        return v.mean(axis=0)
-    if method in ("pearson", "corr_cov"):
-        v = v - v.mean(axis=1, keepdims=True)
-        v = v / v.std(axis=1, keepdims=True)
-        pooled = v.mean(axis=0)
-        return pooled - pooled.min()
-    # rank methods: average of the (tie-averaged) ranks
-    from scipy.stats import rankdata
+    """The pooled RDM vector of the rows of ``v`` under ``method`` (rsatoolbox's pool_rdm), from the registry."""
+    from ._methods import get_method
 
-    return rankdata(v, axis=1).mean(axis=0)
+    return get_method(method, compares="rdm", what="noise_ceiling").pool_spec.pool(v)
 
 
 def noise_ceiling(rdms: Any, method: str = "spearman", *, by: str | None = None) -> NoiseCeiling:
@@ -66,9 +57,10 @@ def noise_ceiling(rdms: Any, method: str = "spearman", *, by: str | None = None)
         The data RDMs (one per subject, or several per subject with ``by``), as
         accepted by :func:`neurodecode.analysis.compare`.
     method : str
-        Comparison method the models will be evaluated with (``"spearman"``,
-        ``"pearson"``, ``"cosine"``, ``"kendall"``, ``"tau_a"``, ``"rho_a"``,
-        ``"corr_cov"``, ``"cosine_cov"``).
+        RDM comparison method the models will be evaluated with: any registry
+        entry with ``compares == "rdm"`` (``"spearman"``, ``"pearson"``,
+        ``"cosine"``, ``"kendall"``, ``"tau_a"``, ``"rho_a"``, ``"corr_cov"``,
+        ``"cosine_cov"``); its ``pool`` field says how the group is pooled.
     by : str, optional
         Coord on ``rdm`` grouping the RDMs by subject (e.g. ``"subject"`` when
         the stack holds several sessions per subject): a whole group is left out
@@ -93,10 +85,13 @@ def noise_ceiling(rdms: Any, method: str = "spearman", *, by: str | None = None)
     rdm_descriptor=by or 'index')``. For the tau methods rsatoolbox pools by
     averaging ranks too (it warns that this is an approximation); so does this.
     """
-    name = _canonical(method)
+    from ._methods import get_method
+
+    spec = get_method(method, compares="rdm", what="noise_ceiling")
+    name = spec.name
     st = _as_stack(rdms, "noise_ceiling")
     keep = _shared_mask([("rdms", st)])
-    if not keep.all() and name in ("corr_cov", "cosine_cov"):
+    if not keep.all() and spec.needs_complete:
         raise BadInputError(f"noise_ceiling: {name!r} needs complete RDMs (these contain NaN).")
     v = st.vectors if keep.all() else st.vectors[:, keep]
     k = v.shape[0]

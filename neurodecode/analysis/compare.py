@@ -44,26 +44,19 @@ from .convert import _as_stack, _Stack
 
 __all__ = ["compare", "COMPARE_METHODS"]
 
-COMPARE_METHODS = ("spearman", "pearson", "cosine", "kendall", "tau_a", "rho_a", "corr_cov", "cosine_cov")
+def __getattr__(name: str):
+    if name == "COMPARE_METHODS":  # derived from the registry (neurodecode.analysis.METHODS)
+        from ._methods import names
 
-_ALIASES = {
-    "corr": "pearson",
-    "correlation": "pearson",
-    "tau-a": "tau_a",
-    "tau-b": "kendall",
-    "tau_b": "kendall",
-    "rho-a": "rho_a",
-}
+        return names(compares="rdm")
+    raise AttributeError(name)
 
 
 def _canonical(method: str) -> str:
-    name = _ALIASES.get(method, method)
-    if name not in COMPARE_METHODS:
-        raise BadInputError(
-            f"compare: unknown method {method!r}; choose one of {COMPARE_METHODS} "
-            f"(rsatoolbox spellings {sorted(_ALIASES)} are accepted too)."
-        )
-    return name
+    """Registry name of an RDM comparison method (aliases resolved); unknown names are errors."""
+    from ._methods import get_method
+
+    return get_method(method, compares="rdm").name
 
 
 # --------------------------------------------------------------------------- vector-level kernels
@@ -170,17 +163,51 @@ def kendall_s(va: np.ndarray, vb: np.ndarray, device=None) -> np.ndarray:
     return _kendall.s_torch(ta, tb)
 
 
-def _similarity(va: np.ndarray, vb: np.ndarray, method: str, n_cond: int, sigma_k=None, device=None) -> np.ndarray:
-    """All-pairs similarity of NaN-free RDM vectors (k_a, m) x (k_b, m) -> float64 (k_a, k_b)."""
+def _as_tensors(va: np.ndarray, vb: np.ndarray, device):
     import torch
 
-    m = va.shape[1]
-    if method in ("kendall", "tau_a"):
+    dev = torch.device("cpu" if device is None else device)
+    a = torch.as_tensor(va, dtype=torch.float64, device=dev)
+    b = torch.as_tensor(vb, dtype=torch.float64, device=dev)
+    return a, b
+
+
+def inner_kernel(rank: bool, centre: bool, scale: str):
+    """Kernel of an inner-product method: optionally rank, optionally centre, then cosine or rho-a scaling.
+
+    ``scale="unit"``: cosine of the transformed vectors (0 for a zero-norm row);
+    ``scale="rho_a"``: ``12 * <ra, rb> / (m^3 - m)`` (Spearman's rho-a).
+    """
+
+    def kernel(va: np.ndarray, vb: np.ndarray, *, n_cond: int, sigma_k=None, device=None) -> np.ndarray:
+        import torch
+
+        m = va.shape[1]
+        with torch.no_grad():
+            a, b = _as_tensors(va, vb, device)
+            if rank:
+                a, b = _rank_average(a), _rank_average(b)
+            if centre:
+                a, b = _centre(a), _centre(b)
+            if scale == "rho_a":
+                sim = torch.matmul(a, b.T) / (m**3 - m) * 12
+            else:
+                sim = _cosine(a, b)
+            return sim.cpu().numpy()
+
+    return kernel
+
+
+def kendall_kernel(tau_a: bool):
+    """Kernel of Kendall's tau-a (``tau_a=True``) or tau-b, from exact pair counts."""
+
+    def kernel(va: np.ndarray, vb: np.ndarray, *, n_cond: int, sigma_k=None, device=None) -> np.ndarray:
         from ._kendall import tie_counts
 
+        m = va.shape[1]
         s = kendall_s(va, vb, device).astype(np.float64)
         tot = m * (m - 1) // 2
-        if method == "tau_a":
+        if tau_a:
             tau = s / tot
         else:
             xt = tie_counts(va).astype(np.float64)
@@ -188,28 +215,30 @@ def _similarity(va: np.ndarray, vb: np.ndarray, method: str, n_cond: int, sigma_
             with np.errstate(divide="ignore", invalid="ignore"):
                 tau = s / np.sqrt(tot - xt)[:, None] / np.sqrt(tot - yt)[None, :]
         return np.clip(tau, -1.0, 1.0)
-    dev = torch.device("cpu" if device is None else device)
-    with torch.no_grad():
-        a = torch.as_tensor(va, dtype=torch.float64, device=dev)
-        b = torch.as_tensor(vb, dtype=torch.float64, device=dev)
-        if method == "cosine":
-            sim = _cosine(a, b)
-        elif method == "pearson":
-            sim = _cosine(_centre(a), _centre(b))
-        elif method == "spearman":
-            sim = _cosine(_centre(_rank_average(a)), _centre(_rank_average(b)))
-        elif method == "rho_a":
-            ra, rb = _centre(_rank_average(a)), _centre(_rank_average(b))
-            sim = torch.matmul(ra, rb.T) / (m**3 - m) * 12
-        elif method == "cosine_cov":
-            sim = _cosine(_cov_weighted(a, n_cond, sigma_k), _cov_weighted(b, n_cond, sigma_k))
-        elif method == "corr_cov":
-            sim = _cosine(
-                _cov_weighted(_centre(a), n_cond, sigma_k), _cov_weighted(_centre(b), n_cond, sigma_k)
-            )
-        else:  # pragma: no cover - guarded by _canonical
-            raise AssertionError(method)
-        return sim.cpu().numpy()
+
+    return kernel
+
+
+def cov_kernel(centre: bool):
+    """Kernel of ``cosine_cov`` (``centre=False``) / ``corr_cov``: cosine of whitened RDM vectors."""
+
+    def kernel(va: np.ndarray, vb: np.ndarray, *, n_cond: int, sigma_k=None, device=None) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            a, b = _as_tensors(va, vb, device)
+            if centre:
+                a, b = _centre(a), _centre(b)
+            return _cosine(_cov_weighted(a, n_cond, sigma_k), _cov_weighted(b, n_cond, sigma_k)).cpu().numpy()
+
+    return kernel
+
+
+def _similarity(va: np.ndarray, vb: np.ndarray, method: str, n_cond: int, sigma_k=None, device=None) -> np.ndarray:
+    """All-pairs similarity of NaN-free RDM vectors (k_a, m) x (k_b, m) -> float64 (k_a, k_b)."""
+    from ._methods import get_method
+
+    return get_method(method, compares="rdm").kernel(va, vb, n_cond=n_cond, sigma_k=sigma_k, device=device)
 
 
 # --------------------------------------------------------------------------- stack handling
@@ -311,20 +340,24 @@ def compare(a: Any, b: Any, method: str = "spearman", *, sigma_k: Any = None, de
     ties); Kendall's tau counts concordant minus discordant pairs exactly (no
     sampling), vectorised over all pairs of RDMs.
     """
-    name = _canonical(method)
+    from ._methods import get_method, names
+
+    spec = get_method(method, compares="rdm")
+    name = spec.name
     sa = _as_stack(a, "compare (a)")
     sb = _as_stack(b, "compare (b)")
     _check_same_stimuli(sa, sb)
-    if sigma_k is not None and name not in ("corr_cov", "cosine_cov"):
-        raise BadInputError(f"compare: sigma_k is only used by 'corr_cov' and 'cosine_cov', not {name!r}.")
+    if sigma_k is not None and "sigma_k" not in spec.options:
+        takes = [n for n in names(compares="rdm") if "sigma_k" in get_method(n).options]
+        raise BadInputError(f"compare: sigma_k is only used by {takes}, not {name!r}.")
     sig = _check_sigma(sigma_k, sa.n_cond)
     keep = _shared_mask([("stack a", sa), ("stack b", sb)])
-    if not keep.all() and name in ("corr_cov", "cosine_cov"):
+    if not keep.all() and spec.needs_complete:
         raise BadInputError(
             f"compare: {name!r} needs complete RDMs; these miss {int((~keep).sum())} dissimilarities (NaN)."
         )
     va, vb = (sa.vectors, sb.vectors) if keep.all() else (sa.vectors[:, keep], sb.vectors[:, keep])
-    sim = _similarity(va, vb, name, sa.n_cond, sig, device)
+    sim = spec.kernel(va, vb, n_cond=sa.n_cond, sigma_k=sig, device=device)
     coords = {**_coord_dict(sa, "a"), **_coord_dict(sb, "b")}
     out = xr.DataArray(sim, dims=("rdm_a", "rdm_b"), coords=coords, name=name)
     out.attrs.update(

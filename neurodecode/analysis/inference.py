@@ -42,16 +42,31 @@ import xarray as xr
 
 from ..errors import BadInputError, DataModelError
 from .ceiling import noise_ceiling as _noise_ceiling
-from .compare import _canonical, _check_same_stimuli, _shared_mask, _similarity
+from .compare import _check_same_stimuli, _shared_mask, _similarity
 from .convert import _as_stack, _Stack
 
 __all__ = ["bootstrap", "paired_test", "permutation_test", "fdr", "WEIGHTED_METHODS"]
 
 log = logging.getLogger(__name__)
 
-#: comparison methods that can be bootstrapped over stimuli / permuted in closed form
-WEIGHTED_METHODS = ("spearman", "pearson", "cosine", "rho_a")
-_RANKED = ("spearman", "rho_a")
+
+def __getattr__(name: str):
+    if name == "WEIGHTED_METHODS":  # RDM methods resampled in closed form: read from the registry
+        from ._methods import names
+
+        return names(compares="rdm", resample="pair_weights")
+    raise AttributeError(name)
+
+
+def _form(method: Any):
+    """The VectorForm of a registry method (name or Method) that resamples by pair weights."""
+    from ._methods import get_method
+
+    spec = get_method(method, compares="rdm")
+    if spec.resample != "pair_weights" or spec.vector is None:
+        raise AssertionError(f"{spec.name} has no closed-form stimulus resampling")  # pragma: no cover - guarded
+    return spec.vector
+
 _OVER = ("stimulus", "subject", "both")
 
 
@@ -157,22 +172,26 @@ def _weighted_ranks(gid, n_groups: int, w):
     return torch.gather(table, -1, g)
 
 
-def _weighted_sim(x, y, w, method: str):
+def _weighted_sim(x, y, w, method: Any):
     """Similarity of all row pairs of x (B, Kx, m) and y (B, Ky, m) with pair weights w (B, 1, m).
 
-    ``x``/``y`` hold ranks for the rank methods (raw values for pearson/cosine, best
+    ``method``: a registry method with a :class:`VectorForm` (name, Method or the form).
+    ``x``/``y`` hold ranks for the rank methods (raw values otherwise, best
     pre-centred). Equals the unweighted measure on the vectors with each entry repeated
     ``w`` times; one pass over the data (weighted moments). Zero-norm rows give 0 (rsatoolbox).
     """
     import torch
 
+    from ._methods import VectorForm
+
+    form = method if isinstance(method, VectorForm) else _form(method)
     tot = w.sum(-1)  # (B, 1)
     xw = x * w
     yw = y * w
     cross = torch.bmm(xw, y.transpose(1, 2))  # (B, Kx, Ky)
     sxx = (xw * x).sum(-1)
     syy = (yw * y).sum(-1)
-    if method == "cosine":
+    if not form.centre:
         vx, vy, cov = sxx, syy, cross
     else:
         mx = xw.sum(-1) / tot
@@ -180,7 +199,7 @@ def _weighted_sim(x, y, w, method: str):
         cov = cross - (tot * mx)[:, :, None] * my[:, None, :]
         vx = sxx - tot * mx * mx
         vy = syy - tot * my * my
-    if method == "rho_a":
+    if form.scale == "rho_a":
         t3 = tot[:, :, None]
         return cov * 12.0 / (t3**3 - t3)
     zx = vx <= 1e-12 * sxx
@@ -192,14 +211,14 @@ def _weighted_sim(x, y, w, method: str):
     return torch.where(zero, torch.zeros_like(sim), sim)
 
 
-def _weighted_normalise(x, w, method: str):
-    """Per-RDM normalisation before pooling (rsatoolbox's pool_rdm) under pair weights."""
+def _weighted_normalise(x, w, pool: str):
+    """Per-RDM normalisation before pooling (the registry's ``pool``: rsatoolbox's pool_rdm) under pair weights."""
     import torch
 
-    if method in _RANKED:
+    if pool == "rank":
         return x  # already ranks
     tot = w.sum(-1, keepdim=True)
-    if method == "cosine":
+    if pool == "rms":
         return x / torch.sqrt((x * x * w).sum(-1, keepdim=True) / tot)
     xc = x - (x * w).sum(-1, keepdim=True) / tot
     return xc / torch.sqrt((xc * xc * w).sum(-1, keepdim=True) / tot)
@@ -298,15 +317,10 @@ def _pair_coords(sm: _Stack, sd: _Stack) -> dict[str, Any]:
 
 
 def _normalise_rows_np(v: np.ndarray, method: str) -> np.ndarray:
-    """Per-RDM normalisation of ceiling.py's pooling, one row at a time."""
-    if method in ("cosine", "cosine_cov"):
-        return v / np.sqrt(np.mean(v**2, axis=1, keepdims=True))
-    if method in ("pearson", "corr_cov"):
-        vc = v - v.mean(axis=1, keepdims=True)
-        return vc / vc.std(axis=1, keepdims=True)
-    from scipy.stats import rankdata
+    """Per-RDM normalisation of ceiling.py's pooling (the registry's ``pool``), one row at a time."""
+    from ._methods import get_method
 
-    return rankdata(v, axis=1)
+    return get_method(method, compares="rdm").pool_spec.normalise(v)
 
 
 def _percentiles(boot: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray]:
@@ -338,12 +352,13 @@ class _StimulusResampler:
         self.dt = torch.float64
         self.n = n
         self.method = method
+        self.form = _form(method)
         tm = torch.as_tensor(vm, dtype=self.dt, device=self.dev)
         td = torch.as_tensor(vd, dtype=self.dt, device=self.dev)
-        if method in _RANKED:
+        if self.form.rank:
             self.gid_m, self.ng_m = _group_ids(tm)
             self.gid_d, self.ng_d = _group_ids(td)
-        elif method == "pearson":  # shift-invariant: centre once, for accurate one-pass moments
+        elif self.form.centre:  # shift-invariant: centre once, for accurate one-pass moments
             tm = tm - tm.mean(-1, keepdim=True)
             td = td - td.mean(-1, keepdim=True)
         self.tm, self.td = tm, td
@@ -378,7 +393,7 @@ class _StimulusResampler:
         w = w[:, None, :]
         mc = pos.shape[1]
         flat = pos.reshape(-1)
-        if self.method in _RANKED:
+        if self.form.rank:
             gm = self.gid_m[:, flat].reshape(-1, nb, mc).transpose(0, 1)
             gd = self.gid_d[:, flat].reshape(-1, nb, mc).transpose(0, 1)
             xm = _weighted_ranks(gm, self.ng_m, w)
@@ -397,7 +412,7 @@ def _resampled_similarities(
 
     ``vm``/``vd`` hold the dissimilarities of the pairs (``iu0``, ``iu1``) of ``n`` stimuli;
     ``p_idx`` (n_boot, n) the drawn positions. NaN for samples with fewer than 3 distinct stimuli.
-    ``method`` one of :data:`WEIGHTED_METHODS`.
+    ``method`` a registry method with ``resample == "pair_weights"``.
     """
     import torch
 
@@ -445,9 +460,10 @@ def bootstrap(
         :func:`neurodecode.analysis.compare`): candidate models (network layers,
         model RDMs) and data (one RDM per subject/session, or per region).
     method : str
-        Comparison method (:data:`neurodecode.analysis.COMPARE_METHODS`). Resampling
-        stimuli needs one of :data:`WEIGHTED_METHODS` (``spearman``, ``pearson``,
-        ``cosine``, ``rho_a``); ``over="subject"`` takes every method.
+        RDM comparison method (a :data:`neurodecode.analysis.METHODS` entry with
+        ``compares == "rdm"``). Resampling stimuli needs an entry with
+        ``resample == "pair_weights"`` (``spearman``, ``pearson``, ``cosine``,
+        ``rho_a``); ``over="subject"`` takes every RDM method.
     over : {"stimulus", "subject", "both"}
         What to resample: stimuli (rsatoolbox's ``eval_bootstrap_pattern``), subjects
         (``eval_bootstrap_rdm``) or both at once (``eval_bootstrap``).
@@ -522,7 +538,10 @@ def bootstrap(
     """
     import torch
 
-    name = _canonical(method)
+    from ._methods import get_method, names
+
+    spec = get_method(method, compares="rdm", what="bootstrap")
+    name = spec.name
     if over not in _OVER:
         raise BadInputError(f"bootstrap: over must be one of {_OVER}, got {over!r}.")
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
@@ -532,9 +551,10 @@ def bootstrap(
         raise BadInputError(f"bootstrap: ci must be in (0, 1), e.g. 0.95; got {ci!r}.")
     stim_boot = over in ("stimulus", "both")
     subj_boot = over in ("subject", "both")
-    if stim_boot and name not in WEIGHTED_METHODS:
+    if stim_boot and spec.resample != "pair_weights":
         raise BadInputError(
-            f"bootstrap: resampling stimuli supports methods {WEIGHTED_METHODS}, not {name!r}. Use "
+            f"bootstrap: resampling stimuli supports methods {names(compares='rdm', resample='pair_weights')}, "
+            f"not {name!r}. Use "
             "'rho_a' (rank correlation suited to models with tied dissimilarities) instead of the tau "
             "methods, or over='subject'."
         )
@@ -545,7 +565,7 @@ def bootstrap(
     sd = _as_stack(data_rdms, "bootstrap (data_rdms)")
     _check_same_stimuli(sm, sd)
     keep = _shared_mask([("model", sm), ("data", sd)])
-    if not keep.all() and name in ("corr_cov", "cosine_cov"):
+    if not keep.all() and spec.needs_complete:
         raise BadInputError(f"bootstrap: {name!r} needs complete RDMs (these contain NaN).")
     n = sd.n_cond
     iu0_all, iu1_all = np.triu_indices(n, 1)
@@ -631,12 +651,12 @@ def bootstrap(
                 boot[b0:b1] = est.cpu().numpy()
                 valid[b0:b1] = ok.cpu().numpy()
                 if do_ceiling:
-                    if name in _RANKED:  # rank the pooled rank sums (exact half-integers -> int keys)
+                    if spec.vector.rank:  # rank the pooled rank sums (exact half-integers -> int keys)
                         sums = _pooled(xd, c, onehot, sums=True)  # (nb, G + 1, m)
                         keys = torch.round(2.0 * sums).to(torch.int64)
                         pooled = _weighted_ranks(*_group_ids_int(keys), w)
                     else:
-                        pooled = _pooled(_weighted_normalise(xd, w, name), c, onehot)
+                        pooled = _pooled(_weighted_normalise(xd, w, spec.pool), c, onehot)
                     ps = _weighted_sim(pooled, xd, w, name)  # (nb, G + 1, kd)
                     lo, up = _ceiling_from_sims(ps, c, onehot)
                     nan = torch.full_like(lo, float("nan"))
@@ -803,9 +823,10 @@ def permutation_test(
     model_rdms, data_rdms : RDM stacks
         As for :func:`bootstrap`; complete RDMs (no NaN).
     method : str
-        Any comparison method; ``spearman``, ``pearson``, ``cosine`` and ``rho_a``
-        permute precomputed normalised vectors (a gather and a matrix product per
-        batch); the others call the batched comparison kernel per batch.
+        Any RDM comparison method of the registry; those with
+        ``resample == "pair_weights"`` (``spearman``, ``pearson``, ``cosine``,
+        ``rho_a``) permute precomputed normalised vectors (a gather and a matrix
+        product per batch); the others call the method's kernel per batch.
     n_perm : int
         Number of random permutations.
     seed : int or None
@@ -827,7 +848,10 @@ def permutation_test(
     """
     import torch
 
-    name = _canonical(method)
+    from ._methods import get_method
+
+    spec = get_method(method, compares="rdm", what="permutation_test")
+    name = spec.name
     if isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer)) or n_perm < 1:
         raise BadInputError(f"permutation_test: n_perm must be a positive integer, got {n_perm!r}.")
     sm = _as_stack(model_rdms, "permutation_test (model_rdms)")
@@ -865,17 +889,18 @@ def permutation_test(
     with torch.no_grad():
         dt = torch.float64
         lut_t = torch.as_tensor(lut, device=dev)
-        fast = name in WEIGHTED_METHODS
+        fast = spec.resample == "pair_weights"
         if fast:
+            form = spec.vector
             a, b = vm, vd
-            if name in _RANKED:
+            if form.rank:
                 from scipy.stats import rankdata
 
                 a, b = rankdata(a, axis=1), rankdata(b, axis=1)
-            if name != "cosine":
+            if form.centre:
                 a = a - a.mean(1, keepdims=True)
                 b = b - b.mean(1, keepdims=True)
-            if name == "rho_a":
+            if form.scale == "rho_a":
                 scale = 12.0 / (m**3 - m)
                 a = a * scale
             else:

@@ -48,9 +48,11 @@ import xarray as xr
 from ..datamodel import validate
 from ..errors import BadInputError, DataModelError
 
-__all__ = ["rdm", "METHODS"]
+__all__ = ["rdm", "RDM_METHODS"]
 
-METHODS = ("correlation", "euclidean", "mahalanobis", "crossnobis", "poisson")
+#: dissimilarity measures of :func:`rdm` (``neurodecode.analysis.METHODS`` is the comparison registry)
+RDM_METHODS = ("correlation", "euclidean", "mahalanobis", "crossnobis", "poisson")
+METHODS = RDM_METHODS  # the historical module attribute
 
 _MEMBER_ATTRS = ("subject", "session", "run", "model", "layer", "roi", "modality")
 _OBS_DIMS = ("stimulus", "trial")
@@ -445,8 +447,8 @@ def rdm(
     """
     import torch
 
-    if method not in METHODS:
-        raise BadInputError(f"rdm: unknown method {method!r}; choose one of {METHODS}.")
+    if method not in RDM_METHODS:
+        raise BadInputError(f"rdm: unknown method {method!r}; choose one of {RDM_METHODS}.")
     tdtype = _torch_dtype(dtype)
     members, stack_dim, extra_attrs = _members(data)
     for m in members:

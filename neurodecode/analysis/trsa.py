@@ -39,7 +39,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import BadInputError, DataModelError
-from .compare import _canonical, _check_same_stimuli, _shared_mask, _similarity
+from .compare import _check_same_stimuli, _shared_mask, _similarity
 from .convert import _as_stack, _Stack, _stack_to_dataarray
 from .inference import _single_threaded
 
@@ -539,7 +539,10 @@ def sweep(
     """
     from tqdm.auto import tqdm
 
-    name = _canonical(method)
+    from ._methods import get_method, names
+
+    spec = get_method(method, compares="rdm", what="sweep")
+    name = spec.name
     if kind not in RGTM_KINDS:
         raise BadInputError(f"sweep: kind must be one of {RGTM_KINDS}, got {kind!r}.")
     lows_a = np.asarray(lows, dtype=np.float64).ravel()
@@ -559,10 +562,13 @@ def sweep(
     target = _correct_models(sd, sm, correct)
     n = sd.n_cond
     if n_boot:
-        from .inference import WEIGHTED_METHODS, _resampled_similarities
+        from .inference import _resampled_similarities
 
-        if name not in WEIGHTED_METHODS:
-            raise BadInputError(f"sweep: with n_boot > 0 the method must be one of {WEIGHTED_METHODS}, not {name!r}.")
+        if spec.resample != "pair_weights":
+            raise BadInputError(
+                f"sweep: with n_boot > 0 the method must be one of {names(compares='rdm', resample='pair_weights')} "
+                f"(RDM methods resampled in closed form), not {name!r}."
+            )
         p_idx = np.random.default_rng(seed).integers(0, n, size=(int(n_boot), n))
     iu = np.triu_indices(n, 1)
     opts = {"device": device} if kind == "geodesic" else {}
@@ -577,7 +583,7 @@ def sweep(
         if n_boot:
             sims = _resampled_similarities(mv[:, keep], dv[:, keep], iu[0][keep], iu[1][keep], n, p_idx, name, device)
         else:
-            sims = _similarity(mv[:, keep], dv[:, keep], name, n, device=device)
+            sims = spec.kernel(mv[:, keep], dv[:, keep], n_cond=n, device=device)
         acc[i, j] = _accuracy(sims, target)
     out = xr.DataArray(acc, dims=("low", "up"), coords={"low": lows_a, "up": ups_a}, name="accuracy")
     out.attrs.update(
