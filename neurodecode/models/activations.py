@@ -11,8 +11,14 @@ Pooling (applied to each batch inside the hook):
 ``None`` / ``"flatten"``
     every unit of the layer, flattened in C order (channel, then y, then x).
 ``"avg"``
-    mean over all dims after the channel dim (global average pooling of a (C, H, W) map);
-    2-D outputs (batch, features) are kept as they are.
+    the mean over positions: for a 4-D (or higher) output ``(batch, C, H, W)``, the mean over all
+    dims after the channel dim (global average pooling of a (C, H, W) map); for a 3-D output
+    ``(batch, tokens, dim)``, the mean over tokens (one value per embedding dim); 2-D outputs
+    ``(batch, features)`` are kept as they are.
+``"cls"``
+    for 3-D token outputs ``(batch, tokens, dim)``: token 0 (the class token of ViT, CLIP, DINO,
+    BEiT...); 2-D outputs are kept as they are; a 4-D convolutional map is an error (it has no
+    class token), and so is a ``hf:`` model without a class token (``nd_cls_token`` False).
 ``"random_projection"``
     ``x @ R`` with a fixed random matrix per layer, drawn once (on the first batch) from a seed
     made of ``seed`` and the layer name: a dense Gaussian matrix with N(0, 1/k) entries when it has
@@ -30,10 +36,34 @@ Pooling (applied to each batch inside the hook):
     activations). Larger layers need an explicit ``n_components`` and use
     :class:`sklearn.decomposition.IncrementalPCA`: a first pass calls ``partial_fit`` batch by batch,
     a second pass transforms; the incremental fit is an approximation that depends on the batching.
+
+How outputs are read. A hooked module's output is a tensor, or a tuple/list (the first tensor in it
+is taken, e.g. the hidden states of a transformers layer that returns ``(hidden, attentions)``), or
+a mapping such as a transformers ``ModelOutput`` (its first tensor value, ``last_hidden_state``).
+Its layout is recognised by its number of dims, the conventions of torch vision networks:
+4-D (and more) is channels-first ``(batch, C, H, W)``; 3-D is ``(batch, tokens, dim)``, the
+layout of transformers (ViT, CLIP, Swin stages, timm, ``nn.TransformerEncoderLayer`` with
+``batch_first=True``); 2-D is ``(batch, features)``. The attrs of each variable say what was pooled
+(``pooled_over``). A channels-first 1-D sequence ``(batch, C, L)`` would be read as tokens: record
+it with ``pooling=None`` (flatten) instead.
+
+Constant layers. A layer whose recorded features are (near) constant across stimuli carries no
+information about the stimuli and makes every downstream RDM or decoder meaningless; it is a
+:class:`BadInputError` that names the layer and the model. "Near": every feature ``j`` of every
+stimulus lies within ``1e-5 * |x_0j| + 1e-6 * max |unpooled output|`` of the first stimulus's
+``x_0j``, i.e. the differences are float32 rounding noise. This catches e.g. a LayerNorm output
+averaged over its normalised dim, a dead layer, or the logits of an untrained network whose
+bias swamps the input-driven part (about 1e-7 of it for the untrained EfficientNet-Lite0).
+
+Preprocessing. Images (uint8 arrays, DataArrays, PIL images, paths) are preprocessed with the
+``preprocessing`` argument, else the model's ``nd_preprocessing`` (set by
+:func:`neurodecode.models.load_model`); a model without either is an error that says how to give
+one. A float ``(n, C, H, W)`` tensor is taken as ready network input.
 """
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -56,13 +86,17 @@ __all__ = [
 ]
 
 #: Accepted values of ``pooling`` (``None`` means ``"flatten"``).
-POOLINGS = ("flatten", "avg", "random_projection", "pca")
+POOLINGS = ("flatten", "avg", "cls", "random_projection", "pca")
 #: Output size of ``pooling="random_projection"`` when ``n_components`` is not given.
 RP_DEFAULT_COMPONENTS = 1000
 #: Largest dense Gaussian projection matrix (entries, float32: 64 MiB); larger ones are sparse.
 RP_DENSE_MAX_ENTRIES = 2**24
 #: Largest flattened layer (bytes, float32, all stimuli) kept in memory for an exact PCA.
 PCA_EXACT_MAX_BYTES = 2**30
+#: A layer is constant when every feature j of every stimulus lies within
+#: CONSTANT_RTOL * |x_0j| + CONSTANT_SCALE_TOL * max|unpooled output| of the first stimulus's x_0j.
+CONSTANT_RTOL = 1e-5
+CONSTANT_SCALE_TOL = 1e-6
 
 
 class _StopForward(Exception):
@@ -268,6 +302,7 @@ class _Layer:
     def __init__(self, name: str, module, index: int):
         self.name, self.module, self.index = name, module, index
         self.shape: tuple[int, ...] | None = None
+        self.raw_scale = 0.0  # max |output| of the first batch, before pooling
         self.n_in = 0
         self.out: np.ndarray | None = None
         self.stash = None  # pooled batch waiting on the device (non-CPU devices)
@@ -285,8 +320,9 @@ class _Layer:
 class _Run:
     """Everything the hooks need: current batch, pooling, device."""
 
-    def __init__(self, n, pooling, n_components, seed, device):
+    def __init__(self, n, pooling, n_components, seed, device, cls_token=None, ident=""):
         self.n, self.pooling, self.n_components, self.seed = n, pooling, n_components, seed
+        self.cls_token, self.ident = cls_token, ident
         self.device = device
         self.on_cpu = device.type == "cpu"
         self.dtype = None  # input dtype: that of the model's floating-point weights
@@ -298,14 +334,34 @@ class _Run:
     # -- first batch: shapes, buffers, projections
     def init_layer(self, layer: _Layer, t) -> None:
         layer.shape = tuple(int(s) for s in t.shape[1:])
+        layer.raw_scale = float(t.abs().amax()) if t.numel() else 0.0
         layer.n_in = int(np.prod(layer.shape)) if layer.shape else 1
         layer.attrs = {"layer": layer.name, "module": type(layer.module).__name__, "shape": list(layer.shape)}
         d = layer.n_in
         if self.pooling == "flatten":
             n_out = d
         elif self.pooling == "avg":
-            n_out = layer.shape[0] if t.ndim > 2 else d
-            layer.attrs["pooled_over"] = "spatial dims (all dims after the channel dim)" if t.ndim > 2 else "nothing"
+            if t.ndim == 3:
+                n_out = layer.shape[1]
+                layer.attrs["pooled_over"] = "tokens (dim 1 of a (batch, tokens, dim) output)"
+            else:
+                n_out = layer.shape[0] if t.ndim > 2 else d
+                layer.attrs["pooled_over"] = (
+                    "spatial dims (all dims after the channel dim)" if t.ndim > 2 else "nothing"
+                )
+        elif self.pooling == "cls":
+            if t.ndim > 3:
+                raise BadInputError(
+                    f"pooling='cls': layer {layer.name!r} of {self.ident} outputs a {tuple(layer.shape)} map "
+                    "(channels first), which has no class token; use pooling='avg' for it."
+                )
+            if t.ndim == 3 and self.cls_token is False:
+                raise BadInputError(
+                    f"pooling='cls': {self.ident} has no class token (token 0 of layer {layer.name!r} is "
+                    "an image patch); use pooling='avg' (mean over tokens)."
+                )
+            n_out = layer.shape[1] if t.ndim == 3 else d
+            layer.attrs["pooled_over"] = "tokens: token 0 (class token) kept" if t.ndim == 3 else "nothing"
         elif self.pooling == "random_projection":
             k = self.n_components
             if d <= k:
@@ -340,8 +396,12 @@ class _Run:
 
     def pool(self, layer: _Layer, t):
         b = t.shape[0]
-        if self.pooling == "avg" and t.ndim > 2:
+        if self.pooling == "avg" and t.ndim == 3:
+            return t.mean(dim=1)
+        if self.pooling == "avg" and t.ndim > 3:
             return t.mean(dim=tuple(range(2, t.ndim)))
+        if self.pooling == "cls" and t.ndim == 3:
+            return t[:, 0]
         flat = t.reshape(b, -1)
         if self.pooling == "random_projection" and layer.proj is not None:
             flat = flat.float()
@@ -399,15 +459,40 @@ class _Run:
                 layer.stash = None
 
 
-def _first_tensor(output, name: str):
+def _is_constant(out: np.ndarray, raw_scale: float) -> bool:
+    """Whether every feature stays within its tolerance of the first stimulus's value.
+
+    The tolerance of feature j is ``CONSTANT_RTOL * |x_0j| + CONSTANT_SCALE_TOL * raw_scale``;
+    ``raw_scale`` is the largest absolute value of the layer's output before pooling (first batch),
+    so that features that are float rounding noise around a constant (e.g. the mean of a
+    LayerNorm output over its normalised dim) count as constant. Stops at the first chunk of rows
+    that differs (one pass at most, usually a small part of one).
+    """
     import torch
+
+    t = torch.from_numpy(out)
+    first = t[0]
+    tol = first.abs().mul_(CONSTANT_RTOL).add_(CONSTANT_SCALE_TOL * float(raw_scale))
+    step = max(1, 2**22 // max(1, t.shape[1]))
+    for i0 in range(1, t.shape[0], step):
+        if bool(((t[i0 : i0 + step] - first).abs_() > tol).any()):
+            return False
+    return True
+
+
+def _first_tensor(output, name: str):
+    """The tensor of a module's output: itself, the first tensor of a tuple/list, or of a mapping."""
+    import torch
+    from collections.abc import Mapping
 
     if isinstance(output, torch.Tensor):
         return output
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
+    items = output.values() if isinstance(output, Mapping) else output if isinstance(output, (tuple, list)) else ()
+    for item in items:
+        if isinstance(item, torch.Tensor):
+            return item
     raise BadInputError(
-        f"layer {name!r} returns a {type(output).__name__}, not a tensor; record one of its submodules."
+        f"layer {name!r} returns a {type(output).__name__} without a tensor in it; record one of its submodules."
     )
 
 
@@ -480,6 +565,7 @@ def extract(
     seed: int = 0,
     progress: bool = True,
     model_id: str | None = None,
+    preprocessing: dict[str, Any] | str | None = None,
 ) -> xr.Dataset:
     """Record the activations of layers of a torch network for a set of stimuli.
 
@@ -491,9 +577,10 @@ def extract(
     stimuli : array, tensor, DataArray or list
         uint8 images ``(n, h, w, 3)`` (numpy array or torch tensor), a ``(stimulus, y, x, rgb)``
         DataArray (uint8, or float in [0, 1]), or a list of PIL images / paths: preprocessed batch
-        by batch with :func:`neurodecode.models.images.preprocess` and the model's
-        ``nd_preprocessing`` (EfficientNet-Lite defaults otherwise). A float ``(n, C, H, W)`` tensor
-        or array (or a ``(stimulus, channel, y, x)`` DataArray) is taken as pre-made network input.
+        by batch with :func:`neurodecode.models.images.preprocess` and ``preprocessing`` or the
+        model's ``nd_preprocessing`` (an error when there is neither). A float ``(n, C, H, W)``
+        tensor or array (or a ``(stimulus, channel, y, x)`` DataArray) is taken as pre-made
+        network input.
         Coords on ``stimulus`` of a DataArray (e.g. ``category``) are carried to the result.
     layers : "blocks", layer kind, name(s) or module(s)
         ``"blocks"`` (default): every block, see :func:`neurodecode.models.layer_names`; any kind
@@ -503,8 +590,9 @@ def extract(
         Stimuli per forward pass.
     device : str or torch.device, optional
         Where to run (``"cpu"``, ``"cuda"``); default: where the model's weights are.
-    pooling : {None, "flatten", "avg", "random_projection", "pca"}
-        Per-layer reduction, see the module docstring; ``None`` = ``"flatten"``.
+    pooling : {None, "flatten", "avg", "cls", "random_projection", "pca"}
+        Per-layer reduction, see the module docstring; ``None`` = ``"flatten"``. ``"avg"`` is the
+        mean over positions: over H, W of a (C, H, W) map, over tokens of a (tokens, dim) output.
     n_components : int, optional
         Output size for ``"random_projection"`` (default :data:`RP_DEFAULT_COMPONENTS`) and ``"pca"``
         (default: all, ``min(n_stimuli, n_units)``); capped at each layer's size.
@@ -515,6 +603,10 @@ def extract(
         Show a tqdm progress bar over batches.
     model_id : str, optional
         Stored in ``attrs['model']``; default ``model.nd_model_id`` or the class name.
+    preprocessing : dict or str, optional
+        How to turn images into network input (a dict or a text spec such as ``"imagenet"``, see
+        :func:`neurodecode.models.parse_preprocessing`); default: ``model.nd_preprocessing``.
+        Not used for pre-made float input.
 
     Returns
     -------
@@ -522,21 +614,27 @@ def extract(
         Kind ``activations``: one float32 variable per layer, named after it, with dims
         ``("stimulus", "feature_<layer>")``; coords ``stimulus`` (ids from the input DataArray or
         file names, else 0..n-1) and the input's stimulus coords; attrs ``model``, ``pooling``,
-        ``layers``, ``seed`` (and ``n_components``, preprocessing settings when used); per-variable
-        attrs ``layer``, ``module``, ``shape`` (output shape of one stimulus before flattening) and
-        pooling details (``projection``, ``pca``, ``explained_variance_ratio``).
+        ``layers``, ``seed``, ``preprocessing`` (JSON text of the preprocessing dict, ``"null"``
+        for pre-made input), ``model_source`` (JSON text of ``model.nd_model_source`` when the
+        model has one: file path and hash, folder, ...), ``n_components`` when used, and for
+        images ``preprocess_size`` (0: images at their own size), ``preprocess_crop``,
+        ``preprocess_mean``, ``preprocess_std``; per-variable attrs ``layer``, ``module``,
+        ``shape`` (output shape of one stimulus before flattening) and pooling details
+        (``pooled_over``, ``projection``, ``pca``, ``explained_variance_ratio``).
 
     Raises
     ------
     BadInputError
         Unknown layer (the message lists valid names), bad stimuli (wrong shape or dtype, NaN/inf,
-        empty), bad pooling arguments, a layer that runs several times or not at all per forward.
+        empty), bad pooling arguments, a layer that runs several times or not at all per forward,
+        images for a model without preprocessing, a layer whose features are constant across
+        stimuli (with at least two stimuli).
     """
     import torch
     from tqdm.auto import tqdm
 
     from ..datamodel import validate
-    from .zoo import LITE_MEAN, LITE_STD
+    from .preprocessing import as_preprocessing
 
     if not isinstance(model, torch.nn.Module):
         raise BadInputError(f"model must be a torch.nn.Module, got a {type(model).__name__}.")
@@ -557,9 +655,18 @@ def extract(
     elif pooling == "random_projection":
         n_components = RP_DEFAULT_COMPONENTS
 
-    default_prep = {"size": 224, "crop": 0.875, "mean": LITE_MEAN, "std": LITE_STD}
-    preprocessing = dict(getattr(model, "nd_preprocessing", None) or default_prep)
-    stim = _Stimuli(stimuli, preprocessing)
+    ident = model_id or getattr(model, "nd_model_id", None) or type(model).__name__
+    if preprocessing is None:
+        preprocessing = getattr(model, "nd_preprocessing", None)
+    prep = None if preprocessing is None else as_preprocessing(preprocessing, what=f"{ident}: preprocessing")
+    stim = _Stimuli(stimuli, prep or {})
+    if stim.images is not None and prep is None:
+        raise BadInputError(
+            f"extract: the model {ident} does not say how to preprocess images (no nd_preprocessing "
+            "attribute) and none was given; pass preprocessing=... to extract ('imagenet', 'none', "
+            "'mean=..,std=..,size=..' or a dict), or load the model with "
+            "neurodecode.models.load_model(spec, preprocessing=...)."
+        )
     if pooling == "pca" and n_components is not None and n_components > stim.n:
         raise BadInputError(
             f"pca: n_components={n_components} exceeds the number of stimuli ({stim.n})."
@@ -571,12 +678,11 @@ def extract(
     target = home if device is None else torch.device(device)
     if target.type == "cuda" and target.index is None:
         target = torch.device("cuda", torch.cuda.current_device())
-    run = _Run(stim.n, pooling, n_components, seed, target)
+    run = _Run(stim.n, pooling, n_components, seed, target, getattr(model, "nd_cls_token", None), ident)
     run.dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
     mode = {m: m.training for m in model.modules()}
     handles = []
     n_batches = -(-stim.n // batch_size)
-    ident = model_id or getattr(model, "nd_model_id", None) or type(model).__name__
     bar = tqdm(total=n_batches, desc=f"activations {ident}", unit="batch", disable=not progress)
     try:
         if target != home:
@@ -619,6 +725,14 @@ def extract(
             layer.attrs["explained_variance_ratio"] = layer.ipca.explained_variance_ratio_.astype(float)
         if layer.pca_mode:
             layer.attrs["n_components"] = int(out.shape[1])
+        if stim.n > 1 and _is_constant(out, layer.raw_scale):
+            raise BadInputError(
+                f"layer {layer.name!r} of {ident}: its {out.shape[1]} features (pooling={pooling!r}, output "
+                f"shape {tuple(layer.shape)}) are (near) constant across the {stim.n} stimuli: they differ "
+                "at most at float rounding level, so they carry no information about the stimuli. Check "
+                "the pooling (for (batch, tokens, dim) outputs 'avg' is the mean over tokens; try 'cls' "
+                "or None) or leave the layer out."
+            )
         data_vars[layer.name] = xr.Variable(("stimulus", f"feature_{layer.name}"), out, attrs=layer.attrs)
     coords = {"stimulus": stim.index, **stim.coords}
     ds = xr.Dataset(data_vars, coords=coords)
@@ -635,13 +749,17 @@ def extract(
     )
     if n_components is not None:
         ds.attrs["n_components"] = int(n_components)
+    source = getattr(model, "nd_model_source", None)
+    if source is not None:
+        ds.attrs["model_source"] = json.dumps(source, sort_keys=True, default=str)
+    ds.attrs["preprocessing"] = json.dumps(prep if stim.images is not None else None, sort_keys=True)
     if stim.images is not None:
         ds.attrs.update(
             {
-                "preprocess_size": int(preprocessing["size"]),
-                "preprocess_crop": float(preprocessing["crop"]),
-                "preprocess_mean": [float(v) for v in np.broadcast_to(preprocessing["mean"], 3)],
-                "preprocess_std": [float(v) for v in np.broadcast_to(preprocessing["std"], 3)],
+                "preprocess_size": int(prep["size"] or 0),
+                "preprocess_crop": float(prep["crop"]),
+                "preprocess_mean": [float(v) for v in prep["mean"]],
+                "preprocess_std": [float(v) for v in prep["std"]],
             }
         )
     validate(ds, "activations")

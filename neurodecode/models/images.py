@@ -162,7 +162,7 @@ def _resize_crop(item, kind: str, size: int, short: int) -> np.ndarray:
 
 def preprocess(
     images,
-    size: int = 224,
+    size: int | None = 224,
     crop: float = 0.875,
     mean: Sequence[float] | float = LITE_MEAN,
     std: Sequence[float] | float = LITE_STD,
@@ -175,8 +175,9 @@ def preprocess(
         ``(n, height, width, 3)`` uint8 array (or float in [0, 1]), a DataArray with dims
         ``(stimulus, y, x, rgb)`` (e.g. from :func:`load_images`), a uint8 NHWC torch tensor,
         or a list of PIL images or image file paths (sizes may differ).
-    size : int
-        Side of the square output (224 for EfficientNet-Lite0).
+    size : int or None
+        Side of the square output (224 for EfficientNet-Lite0). ``None``: no resize and no crop,
+        every image at its own size (they must then share one size).
     crop : float
         Centre-crop fraction in (0, 1]: the shorter side is first resized to
         ``round(size / crop)``. ``1.0`` keeps the whole shorter side.
@@ -187,7 +188,8 @@ def preprocess(
     Returns
     -------
     torch.Tensor
-        ``(n, 3, size, size)`` float32; the input is not modified.
+        ``(n, 3, size, size)`` float32 (``(n, 3, height, width)`` for ``size=None``); the input
+        is not modified.
 
     Raises
     ------
@@ -197,6 +199,8 @@ def preprocess(
     """
     import torch
 
+    if size is None:
+        return _preprocess_own_size(images, _check_stats(mean, "mean"), _check_stats(std, "std"))
     size = int(size)
     if size < 1:
         raise BadInputError(f"preprocess: size must be a positive number of pixels, got {size}.")
@@ -211,6 +215,26 @@ def preprocess(
         arr = _resize_crop(item, kind, size, short)
         out[i] = ((arr - mean_arr) / std_arr).transpose(2, 0, 1)
     return torch.from_numpy(out)
+
+
+def _preprocess_own_size(images, mean_arr: np.ndarray, std_arr: np.ndarray):
+    """preprocess(size=None): scale to [0, 1] and normalise, keeping each image's own size."""
+    import torch
+
+    items, kind = _as_image_list(images)
+    arrays = []
+    for item in items:
+        scale = 1.0 if kind == "float" else 1.0 / 255.0  # PIL and uint8 items hold 0..255
+        arrays.append(np.asarray(item, dtype=np.float32) * np.float32(scale))
+    shapes = sorted({a.shape[:2] for a in arrays})
+    if len(shapes) > 1:
+        raise BadInputError(
+            f"preprocess: without a size the images must share one size, got {len(shapes)} sizes "
+            f"({', '.join(f'{h}x{w}' for h, w in shapes[:4])}...); give a size (e.g. preprocessing "
+            "'none,size=224' or size=224) to resize them."
+        )
+    out = np.stack([((a - mean_arr) / std_arr).transpose(2, 0, 1) for a in arrays]).astype(np.float32, copy=False)
+    return torch.from_numpy(np.ascontiguousarray(out))
 
 
 def load_images(

