@@ -27,6 +27,7 @@ from .convert import from_rsatoolbox, to_rsatoolbox
 from .rdm import RDM_METHODS, rdm
 from ._methods import METHODS, Method, register
 from .similarity import similarity
+from .predictivity import assign_layers_heldout, predictivity, split_half_reliability
 from .encoding import assign_layers, fit_encoding, normalise_by_ceiling
 from .inference import bootstrap, fdr, paired_test, permutation_test
 from .trsa import geodesic, geotopological, plot_sweep, rgtm, sweep
@@ -52,6 +53,9 @@ __all__ = [
     "RDM_METHODS",
     "COMPARE_METHODS",
     "similarity",
+    "predictivity",
+    "split_half_reliability",
+    "assign_layers_heldout",
     # inference (bootstrap CIs, tests), topological RSA, encoding models
     "bootstrap",
     "paired_test",

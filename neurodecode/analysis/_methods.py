@@ -27,6 +27,7 @@ from ..errors import BadInputError
 from . import cca as _cca
 from . import cka as _cka
 from . import knn as _knn
+from . import predictivity as _pred
 from . import shape as _shape
 from .compare import cov_kernel, inner_kernel, kendall_kernel
 
@@ -326,6 +327,19 @@ def _energy_pair(sx: list[np.ndarray], sy: list[np.ndarray], **opts: Any) -> flo
     return _shape.energy(sx, sy)[0]
 
 
+def _predictivity_method(model: str, options: dict[str, Any], summary: str, reference: str) -> Method:
+    def pair(x: np.ndarray, y: np.ndarray, **opts: Any) -> float:
+        _need_features(x, y)
+        return _pred.median_r(x, y, model=model, **opts)
+
+    return Method(
+        name=model, compares="activations", kind="similarity", kernel=pair, prepare=_ident_prep, pair=pair,
+        inputs="features", resample="rows", symmetric=False, invariances=("translation", "isotropic_scaling"),
+        options=options, min_stimuli=10, summary=summary, reference=reference,
+        aliases=(f"{model}_predictivity",),
+    )
+
+
 # --------------------------------------------------------------------------- the registry
 
 _ROT = ("orthogonal", "isotropic_scaling", "translation", "permutation")
@@ -436,6 +450,16 @@ _ENTRIES: list[Method] = [
         invariances=("orthogonal", "isotropic_scaling"), min_stimuli=4, symmetric=False,
         summary="CKA restricted to mutual k-nearest-neighbour pairs (unbiased HSIC)",
         reference="Huh et al. 2024 (ICML)",
+    ),
+    _predictivity_method(
+        "pls", {"n_components": 25, "cv": 5, "seed": 0},
+        "median held-out Pearson r of every column of y predicted from x by PLS regression (cross-validated)",
+        "Brain-Score neural predictivity (Schrimpf et al. 2018): PLSRegression(25, scale=False)",
+    ),
+    _predictivity_method(
+        "ridge", {"alphas": tuple(_pred.DEFAULT_ALPHAS), "cv": 5, "seed": 0},
+        "median held-out Pearson r of every column of y predicted from x by ridge regression (cross-validated)",
+        "encoding models; neurodecode.analysis.fit_encoding",
     ),
     Method(
         name="gaussian_shape", compares="activations", kind="distance", kernel=_gauss_pair, prepare=_samples_prep,
