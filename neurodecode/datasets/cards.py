@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..errors import DatasetError
 
 __all__ = [
+    "BidsLayout",
     "Citation",
     "Source",
     "FileEntry",
@@ -96,6 +97,23 @@ class FileEntry(BaseModel):
         return self.url is None
 
 
+class BidsLayout(BaseModel):
+    """Marks a dataset organised as BIDS: :func:`~neurodecode.datasets.load` reads it with
+    :func:`~neurodecode.datasets.from_bids` (selection: subject, session, task, run, datatype...)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    root: str = Field(".", description="the BIDS root, relative to the dataset folder")
+
+    @field_validator("root")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        p = PurePosixPath(value)
+        if p.is_absolute() or ".." in p.parts or "\\" in value:
+            raise ValueError(f"bids.root {value!r} must be a relative folder inside the dataset folder")
+        return value
+
+
 class DatasetCard(BaseModel):
     """Everything known about one registered dataset."""
 
@@ -113,6 +131,7 @@ class DatasetCard(BaseModel):
     sources: list[Source]
     selection: dict[str, dict[str, Any]] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    bids: BidsLayout | None = None
     files: list[FileEntry]
 
     @field_validator("name")

@@ -326,6 +326,65 @@ def _load_mne_testing(format: str = "edf", *, download: bool | None = None):  # 
     return _validated(rec, "recording")
 
 
+# --------------------------------------------------------------------------- BIDS datasets
+
+#: selection keywords of a dataset whose card has ``bids:`` (those of :func:`from_bids`)
+BIDS_KEYS = ("subject", "session", "task", "run", "datatype", "derivatives", "space", "confounds")
+
+
+def _bids_include(card, root: str, selection: dict[str, Any]) -> list[str]:
+    """The card's files that :func:`from_bids` may read for ``selection`` (exact paths)."""
+    from pathlib import PurePosixPath
+
+    from .bids import DATATYPES, _as_list, _parse_top_level, _same, parse_bids_name
+
+    prefix = "" if root in (".", "") else root.rstrip("/") + "/"
+    out = []
+    for entry in card.files:
+        if entry.local_only or not entry.path.startswith(prefix):
+            continue
+        parts = PurePosixPath(entry.path[len(prefix):]).parts
+        if parts[0] == "derivatives":
+            if selection.get("derivatives") is None:
+                continue
+            parts = parts[2:] if len(parts) > 2 else parts
+        elif parts[0] in ("sourcedata", "code"):
+            continue
+        parsed = parse_bids_name(parts[-1]) or _parse_top_level(parts[-1])
+        entities = dict(parsed[0]) if parsed else {}
+        for part in parts[:-1]:
+            if part.startswith(("sub-", "ses-")):
+                entities.setdefault("subject" if part.startswith("sub-") else "session", part[4:])
+            elif part in DATATYPES:
+                entities["datatype"] = part
+        keep = True
+        for key in ("subject", "session", "task", "run", "datatype"):
+            want = selection.get(key)
+            if want is not None and key in entities and not any(_same(key, w, entities[key]) for w in _as_list(want)):
+                keep = False
+        if keep:
+            out.append(entry.path)
+    return out
+
+
+def _load_bids(name: str, *, download: bool | None = None, **selection: Any):
+    """A dataset whose card says ``bids:``: its files verified (those the selection needs), then :func:`from_bids`."""
+    from .bids import from_bids
+    from .registry import dataset_folder
+
+    card = get_card(name)
+    root = card.bids.root
+    include = _bids_include(card, root, selection)
+    if not include:
+        raise BadInputError(f"load({name!r}, {selection}) selects no file of the card; "
+                            f"see `neurodecode datasets info {name}`.")
+    files(name, include=include, download=download)
+    out = from_bids(dataset_folder(name) / root, **selection)
+    for obj in out if isinstance(out, list) else [out]:
+        obj.attrs["dataset"] = name
+    return out
+
+
 # --------------------------------------------------------------------------- dispatch
 
 LOADERS: dict[str, Callable[..., Any]] = {
@@ -368,6 +427,10 @@ def load(name: str, *, download: bool | None = None, **selection: Any):
         * ``reaching_m1`` / ``reaching_s1``: ``bin_size`` in seconds (default from the file).
         * ``nwb_mtl`` / ``nwb_phy``: none; ``spike_trains`` with the NWB trial tables.
         * ``mne_testing``: ``format`` in edf, edf_reduced, bdf, fif, brainvision.
+        * a dataset whose card has ``bids: {root: ...}``: the keywords of
+          :func:`~neurodecode.datasets.from_bids` (``subject``, ``session``, ``task``, ``run``,
+          ``datatype``, ``derivatives``, ``space``, ``confounds``); only the files of the
+          selection are verified (or downloaded), and the result is what ``from_bids`` returns.
         * ``cichy92_fmri``: ``region`` = ``"EVC"`` or ``"IT"`` (default both): an ``rdm`` stack
           (15 subjects per region, 92 x 92, 1 - Pearson r), coords ``region`` and ``subject``
           (``"1"``..``"15"``) on ``rdm``; the ``stimulus`` values and category coords of
@@ -382,6 +445,9 @@ def load(name: str, *, download: bool | None = None, **selection: Any):
     """
     card = get_card(name)
     loader = LOADERS.get(card.name)
+    if loader is None and card.bids is not None:  # a BIDS dataset: read with from_bids
+        _check_keys(name, selection, BIDS_KEYS)
+        return _load_bids(name, download=download, **selection)
     if loader is None:  # a card without a loader: files only
         raise DatasetError(
             f"dataset {name!r} has a card but no loader; use neurodecode.datasets.files({name!r}) to get its paths."

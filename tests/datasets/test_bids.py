@@ -275,3 +275,63 @@ def test_bids_files_lists_what_is_read(fmri_bids, eeg_bids):
     names = {p.name for p in bids_files(eroot, subject="03")}
     assert {"sub-03_task-sample_eeg.set", "sub-03_task-sample_eeg.fdt", "sub-03_task-sample_channels.tsv",
             "sub-03_space-CapTrak_electrodes.tsv", "sub-03_task-sample_events.tsv"} <= names
+
+
+# --------------------------------------------------------------------------- registry cards
+
+
+def test_registry_card_for_a_bids_dataset(eeg_bids, tmp_path, monkeypatch):
+    """A card with ``bids:`` makes datasets.load return what from_bids returns, verifying only the selection."""
+    import hashlib
+
+    import xarray as xr
+    import yaml
+
+    from neurodecode import datasets
+    from neurodecode.datasets import cards as cards_mod
+    from neurodecode.errors import DatasetError
+
+    root, _ = eeg_bids
+    home = tmp_path / "home"
+    folder = home / "tinybids"
+    shutil.copytree(root, folder, ignore=shutil.ignore_patterns("sub-02"))
+    entries = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        entries.append({"path": rel, "size": path.stat().st_size,
+                        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                        "url": f"https://example.org/tinybids/{rel}"})
+    card = {
+        "name": "tinybids", "title": "two EEG subjects in BIDS", "modality": "eeg", "kinds": ["recording"],
+        "folder": "tinybids", "description": "EEGMMIDB S001 runs 4 and 8; the EEGLAB sample.",
+        "licence": "ODC-By 1.0; BSD-2-Clause", "licence_short": "ODC-By",
+        "citations": [{"text": "Schalk et al. 2004 IEEE TBME", "doi": "10.1109/TBME.2004.827072"}],
+        "sources": [{"repository": "example/tinybids", "commit": "0" * 40, "path": "."}],
+        "selection": {"subject": {"values": ["001", "03"], "help": "BIDS subject label"}},
+        "bids": {"root": "."},
+        "files": entries,
+    }
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "tinybids.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
+    monkeypatch.setattr(cards_mod, "cards_dir", lambda: cards)
+    monkeypatch.setenv("NEURODECODE_DATA", str(home))
+    monkeypatch.setenv("NEURODECODE_OFFLINE", "1")
+
+    loaded = datasets.load("tinybids", subject="001", run=8)
+    direct = datasets.from_bids(folder, subject="001", run=8)
+    assert loaded.attrs.pop("dataset") == "tinybids"
+    xr.testing.assert_identical(loaded, direct)
+    assert loaded.attrs == direct.attrs
+
+    # only the selection's files are verified: a damaged file of another subject does not matter ...
+    fdt = folder / "sub-03" / "eeg" / "sub-03_task-sample_eeg.fdt"
+    data = bytearray(fdt.read_bytes())
+    data[100] ^= 0xFF
+    fdt.write_bytes(bytes(data))
+    assert len(datasets.load("tinybids", subject="001")) == 2
+    # ... but it is refused when selected
+    with pytest.raises(DatasetError, match="sha256"):
+        datasets.load("tinybids", subject="03")
+    with pytest.raises(BadInputError, match="unknown selection"):
+        datasets.load("tinybids", subjects="001")
