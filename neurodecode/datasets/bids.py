@@ -537,12 +537,13 @@ def _read_electro(bf: BidsFile, extra_params: dict[str, Any] | None):
                                                    orig_time=ann.orig_time), verbose=False)
     sidecar = _sidecar(bf)
     attrs = _bids_attrs(bf, sidecar)
-    rec = from_mne(raw, stim_events=False, source=str(bf.path),
+    events_path = _events_path(bf)
+    # events.tsv is the BIDS record of the events; without one, trigger channels are read as in read_eeg
+    rec = from_mne(raw, stim_events=False if events_path is not None else "auto", source=str(bf.path),
                    sha256=sha256_file(bf.path) if bf.path.is_file() else None,
                    format=bf.extension.lstrip("."), **{k: v for k, v in attrs.items() if k != "sidecar"})
     rec.attrs["sidecar"] = sidecar
     rec.attrs["modality"] = bf.datatype
-    events_path = _events_path(bf)
     if events_path is not None:
         n_time = rec.sizes["time"]
         table, renamed = _events_from_tsv(events_path, n_time / float(rec.attrs["sfreq"]))

@@ -335,3 +335,26 @@ def test_registry_card_for_a_bids_dataset(eeg_bids, tmp_path, monkeypatch):
         datasets.load("tinybids", subject="03")
     with pytest.raises(BadInputError, match="unknown selection"):
         datasets.load("tinybids", subjects="001")
+
+
+def test_meg_fif_equal_source(tmp_path, data_home):
+    """MEG through the same path: the 3-sensor Elekta FIF of MNE's test data (mag, 2 grads, stim)."""
+    from neurodecode.datasets import from_bids
+    from neurodecode.loaders.eeg import read_eeg
+
+    fif = require_data(data_home / "mne_testing" / "test_elekta_3ch_raw.fif", "mne_testing")
+    raw = mne.io.read_raw_fif(fif, verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mne_bids.write_raw_bids(raw, mne_bids.BIDSPath(subject="01", task="noise", datatype="meg", root=tmp_path),
+                                overwrite=True, verbose=False)
+    rec = from_bids(tmp_path, datatype="meg")
+    assert rec.attrs["modality"] == "meg" and rec.attrs["datatype"] == "meg"
+    np.testing.assert_array_equal(rec["ch_type"].values, ["mag", "grad", "grad", "stim"])
+    np.testing.assert_array_equal(rec["signal"].values, raw.get_data())
+    pos = np.stack([rec[c].values for c in ("pos_x", "pos_y", "pos_z")], axis=1)
+    np.testing.assert_allclose(pos, _positions(raw))
+    assert rec.attrs["line_freq"] == raw.info["line_freq"] == 50.0
+    # no events.tsv: trigger-channel events are read as read_eeg reads them from the source file
+    direct = read_eeg(fif)
+    np.testing.assert_array_equal(rec["onset"].values, direct["onset"].values)
