@@ -37,8 +37,9 @@ PYNAPPLE_HEAD = ("pynapple-org/pynapple", "7ac20f7a5232785e926c0bd8745093281e1f6
 MNE_TESTING = ("mne-tools/mne-testing-data", "e31ecb0ab137b3d89c938d0985d42f1d2ffb2bad")
 MNE_PYTHON = ("mne-tools/mne-python", "8aa8dec45a522363be02cba78d0856442b208067")
 NET2BRAIN = ("cvai-roig-lab/Net2Brain", "05ac462951ef792ff2ba70c4b97d5409a8e44289")
+COWLEY_V4 = ("cowleygroup/V4_compact_models", "f4552ad9d34a466ebc66658f72a08a8e5038f1cf")
 
-LOCAL_ONLY = {"SOURCE.txt", "montage_92imgs_preview.png", "README", "README.md"}
+LOCAL_ONLY = {"SOURCE.txt", "SHA256SUMS", "readme_upstream.txt", "montage_92imgs_preview.png", "README", "README.md"}
 
 
 def raw_url(source: tuple[str, str], path: str) -> str:
@@ -220,6 +221,56 @@ DATASETS: list[dict] = [
             "Leave-one-subject-out Spearman (each subject vs the mean of the others, averaged): IT 0.449, EVC 0.239.",
             "Needs the kriegeskorte92 files too: load() attaches its stimulus ids and category coords.",
             "MEG RDMs of the same set are not included (absent from the pinned Net2Brain snapshot).",
+        ],
+    },
+    {
+        "name": "cowley_v4",
+        "title": "Cowley et al. 2023: macaque V4 multi-unit spike counts to natural images (3 sessions)",
+        "modality": "spikes",
+        "kinds": ["responses"],
+        "folder": "cowley_v4",
+        "description": (
+            "Multi-unit spike counts (100 ms bin) of macaque V4 (Utah arrays) to natural images, from the "
+            "V4_compact_models repository: sessions 190923 (monkey WE, 33 units, 1200 images, 14 repeats), 201025 "
+            "(PE, 89 units, 1200 images, 12 repeats) and 210325 (PE, 50 units, 640 images of Bashivan et al. 2019, "
+            "6-10 repeats). Repeat-averaged responses (unit, image) for all three, single-repeat responses (unit, "
+            "image, repeat; NaN-padded) for 210325, and the 112x112 RGB JPEG images (one zip per session)."
+        ),
+        "licence_short": "GPL-3.0",
+        "licence": (
+            "GNU GPL v3 (the repository LICENSE covers the data files; no separate data licence). The images are "
+            "natural photographs without a stated provenance. Never copy the files into this repository; cite the "
+            "paper."
+        ),
+        "citations": [{
+            "text": "Cowley BR, Stan PL, Pillow JW, Smith MA (2023). Compact deep neural network models of visual "
+            "cortex. bioRxiv 2023.11.22.568315.",
+            "doi": "10.1101/2023.11.22.568315",
+        }],
+        "sources": [src(COWLEY_V4, "data_V4_responses/", "GPL-3.0")],
+        "rules": [
+            ("images/", COWLEY_V4, "data_V4_responses/images/"),
+            ("responses_raw/", COWLEY_V4, "data_V4_responses/responses_raw/"),
+            ("responses_repeat_averaged/", COWLEY_V4, "data_V4_responses/responses_repeat_averaged/"),
+        ],
+        "select": [
+            "SHA256SUMS", "SOURCE.txt", "readme_upstream.txt", "images/images_190923.zip", "images/images_201025.zip",
+            "images/images_210325.zip", "responses_raw/responses_210325.npy",
+            "responses_repeat_averaged/responses_190923.npy", "responses_repeat_averaged/responses_201025.npy",
+            "responses_repeat_averaged/responses_210325.npy",
+        ],
+        "selection": {
+            "session": {"values": ["190923", "201025", "210325"], "default": "210325",
+                        "help": "recording session"},
+            "part": {"values": ["responses", "trials", "images"], "default": "responses",
+                     "help": "repeat-averaged responses, single repeats (210325 only) or the images"},
+        },
+        "notes": [
+            "responses_repeat_averaged == nanmean(responses_raw, axis=2) for 210325 (checked when collected).",
+            "Odd/even-repeat split-half r per unit (210325): median 0.63, 37 of 50 units above 0.5.",
+            "190923's image zip has a top-level folder, the others not: the .jpg names are taken in sorted order.",
+            "Stimulus ids are '<session>/imageNNNN' (image0001 = response column 0).",
+            "readme_upstream.txt is the repository's data_V4_responses/readme.txt (session table), kept locally.",
         ],
     },
     {

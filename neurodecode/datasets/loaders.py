@@ -385,6 +385,21 @@ def _load_bids(name: str, *, download: bool | None = None, **selection: Any):
     return out
 
 
+# --------------------------------------------------------------------------- cowley_v4
+
+
+def _load_cowley_v4(session: str = "210325", part: str = "responses", *, download: bool | None = None):
+    from .cowley_v4 import load_cowley_v4, session_files
+
+    session = _choice("cowley_v4", "session", str(session))
+    part = _choice("cowley_v4", "part", part)
+    paths = files("cowley_v4", include=session_files(session, part), download=download)
+    out = load_cowley_v4(paths, session, part)
+    return out if part == "images" else _validated(out, "responses")
+
+
+# --------------------------------------------------------------------------- dispatch
+
 # --------------------------------------------------------------------------- dispatch
 
 LOADERS: dict[str, Callable[..., Any]] = {
@@ -398,6 +413,7 @@ LOADERS: dict[str, Callable[..., Any]] = {
     "nwb_phy": _load_nwb_phy,
     "mne_testing": _load_mne_testing,
     "cichy92_fmri": _load_cichy92_fmri,
+    "cowley_v4": _load_cowley_v4,
 }
 
 _EXTRA_KEYS = {"muse_n170": ("sfreq",), "haxby2001": ("confounds",)}
@@ -435,6 +451,10 @@ def load(name: str, *, download: bool | None = None, **selection: Any):
           (15 subjects per region, 92 x 92, 1 - Pearson r), coords ``region`` and ``subject``
           (``"1"``..``"15"``) on ``rdm``; the ``stimulus`` values and category coords of
           kriegeskorte92's images (same images, same order; its files are needed too).
+        * ``cowley_v4``: ``session`` in 190923, 201025, 210325 (default) and ``part`` =
+          ``"responses"`` ((stimulus, neuroid) repeat-averaged V4 spike counts), ``"trials"``
+          ((trial, neuroid) single repeats with ``stimulus``/``repeat`` coords; 210325 only) or
+          ``"images"`` ((stimulus, y, x, rgb) uint8, 112 x 112); stimulus ids ``"<session>/imageNNNN"``.
 
     Raises
     ------

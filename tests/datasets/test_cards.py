@@ -16,7 +16,7 @@ from neurodecode.errors import DatasetError
 
 EXPECTED = {
     "kriegeskorte92", "muse_n170", "eeglab_sample", "haxby2001", "reaching_m1", "reaching_s1",
-    "nwb_mtl", "nwb_phy", "mne_testing", "cichy92_fmri",
+    "nwb_mtl", "nwb_phy", "mne_testing", "cichy92_fmri", "cowley_v4",
 }
 RAW = re.compile(r"^https://raw\.githubusercontent\.com/([\w.-]+/[\w.-]+)/([0-9a-f]{40})/(.+)$")
 REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
