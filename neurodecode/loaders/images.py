@@ -308,7 +308,7 @@ def read_images(
         images.append(img)
         converted += [f"{i}: {n}" for n in notes]
     if converted:
-        log.warning("read_images: converted %d image(s) to upright RGB: %s", len(converted), _summary(converted))
+        log.warning("read_images: %d conversion(s) to upright RGB: %s", len(converted), _summary(converted))
 
     sizes = [(im.size[1], im.size[0]) for im in images]
     if target is not None:

@@ -437,6 +437,12 @@ def _read_file(path: Path, ids: np.ndarray | None, key: str | None) -> _Part:
                 part.ids = _str_array(part.ids)
         else:
             file_ids = _str_array(part.ids)
+            if ids is not None and not np.array_equal(file_ids, ids) and set(file_ids.tolist()) == set(ids.tolist()):
+                order = pd.Index(file_ids).get_indexer(ids)
+                part.mats = part.mats[:, order][:, :, order]
+                part.stim_coords = {k: v[order] for k, v in part.stim_coords.items()}
+                file_ids = ids
+                log.info("read_rdms: %s: stimuli reordered to the order of the stimulus_ids given.", path)
             if ids is not None and not np.array_equal(file_ids, ids):
                 raise BadInputError(
                     f"{str(path)!r} labels its stimuli itself (e.g. {list(file_ids[:3])}) and they differ from the "
@@ -534,7 +540,8 @@ def read_rdms(
     stimulus_ids : path or list of str, optional
         The stimulus id of each matrix row: a text file with one id per line (blank lines and
         surrounding whitespace ignored) or a list. Required for ``.npy`` / ``.npz`` / ``.mat``
-        and for files without stimulus labels; must agree with the labels of a labelled file.
+        and for files without stimulus labels; must name the same stimuli as a labelled file
+        (which is then reordered to this order).
     meta : path or DataFrame, optional
         One row per RDM (over all files, in order) of a CSV/TSV table (read with
         :func:`~neurodecode.loaders.read_table`); each column becomes a coord on ``rdm``
