@@ -18,7 +18,7 @@ import xarray as xr
 
 from ..errors import BadInputError, DatasetError
 
-__all__ = ["Kriegeskorte92", "PARTS", "load_kriegeskorte92", "make_rdm_stack"]
+__all__ = ["Kriegeskorte92", "PARTS", "BRAIN_REGIONS", "load_kriegeskorte92", "make_rdm_stack", "brain_stack"]
 
 N_STIM = 92
 SUPPL = "Kriegeskorte_Neuron2008_supplementalData.mat"
@@ -34,7 +34,11 @@ PARTS: dict[str, tuple[str, ...]] = {
     "human_it_316vx": (SUPPL,),
     "behaviour": (SUPPL, BEHAV),
     "models": (SUPPL, MODELS),
+    "brain": (SUPPL, BRAIN, BEHAV),
 }
+
+#: the regions of ``part="brain"``, in the order the main job reports them
+BRAIN_REGIONS = ("human_it", "monkey_it", "behaviour")
 
 
 @dataclass
@@ -246,6 +250,39 @@ def _models(path: Path, stim_coords) -> xr.DataArray:
     )
 
 
+def brain_stack(k: Kriegeskorte92, regions: tuple[str, ...] = BRAIN_REGIONS) -> xr.DataArray:
+    """One RDM stack of the brain and behaviour data with ``region`` and ``subject`` coords on ``rdm``.
+
+    ``human_it``: one RDM per subject (BE, KO, SN, TI), the two sessions averaged; ``monkey_it``: the
+    single 674-cell RDM (subject ``monkey_it0``); ``behaviour``: one similarity-judgement RDM per
+    subject (1..16). This is the brain input of the layer-vs-brain comparison
+    (``pipelines/compare_layers_kriegeskorte92.yaml``).
+    """
+    parts = []
+    for region in regions:
+        stack = getattr(k, region)
+        if stack is None:
+            raise DatasetError(f"the Kriegeskorte92 object holds no {region!r} part.")
+        if region == "human_it":
+            stack = stack.groupby("subject").mean("rdm").rename(subject="rdm")
+            stack = stack.assign_coords(subject=("rdm", stack["rdm"].values.astype(str)))
+        elif "subject" not in stack.coords:
+            stack = stack.assign_coords(subject=("rdm", [f"{region}{i}" for i in range(stack.sizes["rdm"])]))
+        else:
+            stack = stack.assign_coords(subject=("rdm", np.asarray(stack["subject"].values).astype(str)))
+        stack = stack.drop_vars([c for c in stack.coords if stack[c].dims == ("rdm",) and c != "subject"])
+        stack = stack.assign_coords(region=("rdm", [region] * stack.sizes["rdm"]),
+                                    subject=("rdm", stack["subject"].values.astype(object)))
+        parts.append(stack.transpose("rdm", "stimulus", "stimulus_"))
+    out = xr.concat(parts, dim="rdm", coords="minimal", compat="override", combine_attrs="drop")
+    out = out.assign_coords(rdm=np.arange(out.sizes["rdm"]))
+    out.name = "rdm"
+    out.attrs.update({"nd_kind": "rdm", "method": "correlation", "dataset": "kriegeskorte92",
+                      "description": "human IT (4 subjects, sessions averaged), monkey IT (674 cells) and "
+                                     "behaviour (16 subjects) RDMs; coords region and subject on rdm"})
+    return out
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -259,7 +296,12 @@ def load_kriegeskorte92(paths: dict[str, Path], part: str | None = None):
     part : str, optional
         One of :data:`PARTS`; return only that DataArray.
     """
-    wanted = list(PARTS) if part is None else [part]
+    if part == "brain":
+        k = load_kriegeskorte92(paths, "human_it")
+        whole = Kriegeskorte92(human_it=k, monkey_it=load_kriegeskorte92(paths, "monkey_it"),
+                               behaviour=load_kriegeskorte92(paths, "behaviour"))
+        return brain_stack(whole)
+    wanted = [p for p in PARTS if p != "brain"] if part is None else [part]
     suppl = _loadmat(paths[SUPPL], "supplemental data")
     stim_coords = _stimulus_coords(suppl)
     out = Kriegeskorte92()

@@ -69,6 +69,37 @@ def test_trained_network_beats_untrained_and_peaks_deep(result):
     assert np.isnan(float(rsa["ceiling_low"].sel(region="monkey_it")))  # one RDM: no ceiling
 
 
+def test_numbers_pinned_from_before_the_data_agnostic_rewrite(result):
+    """The main job is now one configuration of the generic comparison; its numbers did not move."""
+    _, out = result
+    pin = json.loads((Path(__file__).parent / "data" / "k92_pinned.json").read_text())
+    rsa = io.open(out / "rsa.nc", chunks=None).sel(model=pin["models"], layer=pin["layers"], region=pin["regions"])
+    for var in ("score", "ci_low", "ci_high", "p_fdr"):
+        np.testing.assert_allclose(rsa[var].values, np.asarray(pin[var], dtype=float), rtol=0, atol=1e-12,
+                                   err_msg=var)
+    for var in ("ceiling_low", "ceiling_high"):
+        np.testing.assert_allclose(rsa[var].values, np.asarray(pin[var], dtype=float), rtol=0, atol=1e-12)
+    trsa = io.open(out / "trsa.nc", chunks=None)
+    assert (trsa.attrs["low"], trsa.attrs["up"]) == (pin["trsa_low"], pin["trsa_up"])
+    np.testing.assert_allclose(trsa["trsa_score"].values, np.asarray(pin["trsa_score"]), atol=1e-12)
+
+
+def test_best_layer_table_and_heldout_assignment(result):
+    import pandas as pd
+
+    _, out = result
+    best = pd.read_csv(out / "tables" / "rsa.best_layer.csv")
+    assert {"model", "region", "layer", "score", "ci_low", "ci_high", "heldout_layer", "heldout_score"} <= set(best)
+    rsa = io.open(out / "rsa.nc", chunks=None)
+    for row in best.itertuples():
+        assert row.score == pytest.approx(float(rsa["score"].sel(model=row.model, layer=row.layer, region=row.region)))
+        assert row.score == pytest.approx(float(rsa["score"].sel(model=row.model, region=row.region).max()))
+    trained_it = best[(best.model == "trained") & (best.region == "human_it")].iloc[0]
+    # choosing the layer on half the stimuli and scoring on the other half: not above the in-sample maximum
+    assert trained_it.heldout_score < trained_it.score + 0.05
+    assert trained_it.heldout_layer.startswith("block")
+
+
 def test_trsa_sweep_beats_chance(result):
     _, out = result
     trsa = io.open(out / "trsa.nc", chunks=None)
