@@ -6,7 +6,7 @@ import importlib
 from typing import Any
 
 _NAMES = {"render_report": "html", "write_report": "html", "auto_figures": "figures", "to_png_base64": "figures",
-          "write_derivatives": "bids", "check_derivatives": "bids"}
+          "write_derivatives": "bids", "read_derivatives": "bids", "check_derivatives": "bids"}
 
 __all__ = sorted(_NAMES) + ["bids", "figures", "html"]
 

@@ -1,4 +1,5 @@
-"""Write results as a BIDS-derivatives dataset, and check one: :func:`write_derivatives`, :func:`check_derivatives`.
+"""Write results as a BIDS-derivatives dataset, read it back, check it: :func:`write_derivatives`,
+:func:`read_derivatives`, :func:`check_derivatives`.
 
 The folder written holds
 
@@ -40,7 +41,7 @@ from typing import Any
 from .._files import atomic_path, replace_path, write_atomic
 from ..errors import BadInputError
 
-__all__ = ["write_derivatives", "check_derivatives", "bids_label", "KIND_SUFFIX", "BIDS_VERSION"]
+__all__ = ["write_derivatives", "read_derivatives", "check_derivatives", "bids_label", "KIND_SUFFIX", "BIDS_VERSION"]
 
 #: BIDS version written to dataset_description.json when bidsschematools is absent
 BIDS_VERSION = "1.11.0"
@@ -386,6 +387,81 @@ def write_derivatives(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return written
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+def read_derivatives(
+    folder: str | os.PathLike,
+    *,
+    desc: str | None = None,
+    suffix: str | None = None,
+    subject: str | None = None,
+    session: str | None = None,
+    task: str | None = None,
+    run: int | str | None = None,
+) -> dict[str, Any]:
+    """Open the files of a derivatives folder written by :func:`write_derivatives`.
+
+    Parameters
+    ----------
+    folder : path
+        The derivatives dataset (holding ``dataset_description.json``).
+    desc, suffix, subject, session, task, run : optional
+        Keep only files with these entity values (``desc`` is the result name as a label).
+
+    Returns
+    -------
+    dict
+        Relative path -> object: ``.nc`` files through :func:`neurodecode.io.open` (loaded),
+        ``.tsv`` files as pandas DataFrames (``n/a`` read as missing).
+
+    Raises
+    ------
+    BadInputError
+        No such folder, or nothing matches (the message lists the ``desc``/suffix pairs present).
+    """
+    import pandas as pd
+
+    from .. import io
+
+    root = Path(folder)
+    if not (root / "dataset_description.json").is_file():
+        raise BadInputError(f"{str(root)!r} is not a derivatives dataset (no dataset_description.json).")
+    want = {"description": desc, "subject": subject, "session": session, "task": task,
+            "run": None if run is None else str(run)}
+    found: dict[str, Any] = {}
+    present: set[str] = set()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".nc", ".tsv")):
+        stem = path.name[: -len(path.suffix)]
+        parts = stem.split("_")
+        ents = {}
+        for part in parts[:-1]:
+            key, _, value = part.partition("-")
+            ents[{v: k for k, v in _SHORT.items()}.get(key, key)] = value
+        present.add(f"desc-{ents.get('description', '?')}_{parts[-1]}")
+        if suffix is not None and parts[-1] != suffix:
+            continue
+        ok = True
+        for key, value in want.items():
+            if value is None:
+                continue
+            have = ents.get(key)
+            if key == "run" and have is not None and have.isdigit() and str(value).isdigit():
+                ok &= int(have) == int(value)
+            else:
+                ok &= have == str(value)
+        if ok:
+            rel = path.relative_to(root).as_posix()
+            found[rel] = (pd.read_csv(path, sep="\t", na_values=["n/a"]) if path.suffix == ".tsv"
+                          else io.open(path, chunks=None))
+    if not found:
+        raise BadInputError(
+            f"no file of {root} matches {({k: v for k, v in want.items() if v is not None} | ({'suffix': suffix} if suffix else {}))}; "
+            f"it holds {sorted(present)}."
+        )
+    return found
 
 
 # --------------------------------------------------------------------------- checking

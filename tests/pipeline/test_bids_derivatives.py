@@ -50,7 +50,7 @@ def mi_epochs(mi_bids):
 
 def test_write_derivatives_layout_and_round_trip(mi_bids, mi_epochs, tmp_path):
     from neurodecode import __version__, io
-    from neurodecode.report.bids import check_derivatives, write_derivatives
+    from neurodecode.report.bids import check_derivatives, read_derivatives, write_derivatives
 
     eps = mi_epochs
     stats = pd.DataFrame({"run": [4, 8], "n_trials": [e.sizes["trial"] for e in eps],
@@ -92,6 +92,13 @@ def test_write_derivatives_layout_and_round_trip(mi_bids, mi_epochs, tmp_path):
     assert set(json.loads((out / "sub-001/sub-001_task-imagery_desc-rsa_stats.json").read_text())) >= {
         "Description", "run", "n_trials", "accuracy"}
     assert check_derivatives(out) == []
+    # read back by entity
+    got = read_derivatives(out, desc="clean", run=8)
+    assert list(got) == ["sub-001/eeg/sub-001_task-imagery_run-8_desc-clean_epo.nc"]
+    np.testing.assert_array_equal(next(iter(got.values())).values, eps[1].values)
+    pd.testing.assert_frame_equal(next(iter(read_derivatives(out, suffix="stats").values())), stats)
+    with pytest.raises(BadInputError, match=r"desc-clean_epo"):
+        read_derivatives(out, desc="cleaned")
 
 
 def test_group_level_labels_and_collisions(mi_epochs, tmp_path):
