@@ -230,3 +230,27 @@ def test_bad_input(user_files, tmp_path, cichy, ids):
         read_rdms(tmp_path / "rdms.pkl")
     with pytest.raises(BadInputError, match="does not exist"):
         read_rdms(tmp_path / "nothing.npy", stimulus_ids=ids)
+
+
+def test_pipeline_loader_rdms_read(user_files, tmp_path):
+    """`rdms.read` from a pipeline file: the registered loader with file-path params."""
+    from neurodecode.pipeline import run
+    from neurodecode.pipeline.ops import get_loader
+
+    folder, stack = user_files
+    assert get_loader("rdms.read").resolve() is read_rdms
+    for name in ("images.read", "brain.read", "table.read", "io.open"):
+        assert callable(get_loader(name).resolve())
+    cfg = {
+        "name": "user_rdms",
+        "description": "a user's RDM file",
+        "data": {"files": [str(folder / "it_rdms.npy")], "loader": "rdms.read",
+                 "params": {"stimulus_ids": str(folder / "ids.txt"), "meta": str(folder / "meta.csv"),
+                            "method": "correlation"}},
+        "steps": [{"id": "two", "op": "core.select", "params": {"keep": {"subject": ["s0", "s1"]}}}],
+        "outputs": {"save": ["two"]},
+    }
+    run(cfg, tmp_path / "out", progress=False)
+    two = io.open(tmp_path / "out" / "two.nc", chunks=None)
+    assert list(two["subject"].values) == ["s0", "s1"] and two.attrs["method"] == "correlation"
+    np.testing.assert_allclose(two.values, stack[:2], atol=1e-15)
