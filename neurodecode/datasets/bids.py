@@ -273,9 +273,9 @@ def _check_root(root: str | os.PathLike) -> Path:
 def _derivatives_root(root: Path, derivatives: str | os.PathLike | None) -> Path | None:
     if derivatives is None:
         return None
-    candidate = Path(derivatives).expanduser()
-    if not candidate.is_absolute() and not candidate.exists():
-        candidate = root / "derivatives" / str(derivatives)
+    named = root / "derivatives" / str(derivatives)
+    # a pipeline name under ROOT/derivatives wins over a same-named folder of the working directory
+    candidate = named if ("/" not in str(derivatives) and named.is_dir()) else Path(derivatives).expanduser()
     if not candidate.is_dir():
         there = root / "derivatives"
         have = sorted(p.name for p in there.iterdir() if p.is_dir()) if there.is_dir() else []
