@@ -254,3 +254,23 @@ def test_pipeline_loader_rdms_read(user_files, tmp_path):
     two = io.open(tmp_path / "out" / "two.nc", chunks=None)
     assert list(two["subject"].values) == ["s0", "s1"] and two.attrs["method"] == "correlation"
     np.testing.assert_allclose(two.values, stack[:2], atol=1e-15)
+
+
+class _Payload:
+    """Unpickling this would create a marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_planted_pickles_never_run(tmp_path, ids):
+    marker = tmp_path / "unpickled.marker"
+    np.save(tmp_path / "evil.npy", np.array([_Payload(marker)], dtype=object), allow_pickle=True)
+    np.savez(tmp_path / "evil.npz", a=np.array([_Payload(marker)], dtype=object))
+    for name in ("evil.npy", "evil.npz"):
+        with pytest.raises(BadInputError, match="without unpickling"):
+            read_rdms(tmp_path / name, stimulus_ids=ids)
+    assert not marker.exists()
