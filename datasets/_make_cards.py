@@ -36,13 +36,16 @@ PYNAPPLE_OLD = ("pynapple-org/pynapple", "d855ec089e5c540eff9ec18ea1d39e10a6a28d
 PYNAPPLE_HEAD = ("pynapple-org/pynapple", "7ac20f7a5232785e926c0bd8745093281e1f65fb")
 MNE_TESTING = ("mne-tools/mne-testing-data", "e31ecb0ab137b3d89c938d0985d42f1d2ffb2bad")
 MNE_PYTHON = ("mne-tools/mne-python", "8aa8dec45a522363be02cba78d0856442b208067")
+PHYSIONET_EEGMMIDB = "https://physionet.org/files/eegmmidb/1.0.0/"
 NET2BRAIN = ("cvai-roig-lab/Net2Brain", "05ac462951ef792ff2ba70c4b97d5409a8e44289")
 COWLEY_V4 = ("cowleygroup/V4_compact_models", "f4552ad9d34a466ebc66658f72a08a8e5038f1cf")
 
 LOCAL_ONLY = {"SOURCE.txt", "SHA256SUMS", "readme_upstream.txt", "montage_92imgs_preview.png", "README", "README.md"}
 
 
-def raw_url(source: tuple[str, str], path: str) -> str:
+def raw_url(source: tuple[str, str] | str, path: str) -> str:
+    if isinstance(source, str):  # a plain URL prefix (canonical download site)
+        return source + quote(path)
     repo, commit = source
     return f"https://raw.githubusercontent.com/{repo}/{commit}/{quote(path)}"
 
@@ -136,6 +139,12 @@ C = {
         "text": "Bersch D, et al., Cichy RM, Roig G (2025). Net2Brain. Front Neuroinform 19:1515873 "
         "(https://github.com/cvai-roig-lab/Net2Brain).",
         "doi": None,
+    },
+    "goldberger2000": {
+        "text": "Goldberger AL, Amaral LAN, Glass L, Hausdorff JM, Ivanov PCh, Mark RG, Mietus JE, Moody GB, Peng C-K, "
+        "Stanley HE (2000). PhysioBank, PhysioToolkit, and PhysioNet: components of a new research resource for "
+        "complex physiologic signals. Circulation 101(23):e215-e220.",
+        "doi": "10.1161/01.CIR.101.23.e215",
     },
     "schalk2004": {
         "text": "Schalk G, McFarland DJ, Hinterberger T, Birbaumer N, Wolpaw JR (2004). BCI2000: a "
@@ -493,6 +502,35 @@ DATASETS: list[dict] = [
         "notes": [
             "The EDF+ timing looks rescaled (T1 durations 5.125 s vs 4.1 s originally): use for loader tests, "
             "not science.",
+        ],
+    },
+    {
+        "name": "eegmmidb_s001",
+        "title": "PhysioNet EEG Motor Movement/Imagery (EEGMMIDB), subject S001, runs 3-14 (64-ch EEG, EDF+)",
+        "modality": "eeg",
+        "kinds": ["recording"],
+        "folder": "eegmmidb_s001",
+        "description": (
+            "BCI2000 64-channel EEG, 160 Hz, 125 s per run, EDF+ annotations T0 (rest), T1, T2 (~4.1 s each, "
+            "30 cues per run). Runs 3/7/11: executed left (T1) / right (T2) fist; 4/8/12: imagined left/right "
+            "fist; 5/9/13: executed both fists (T1) / both feet (T2); 6/10/14: imagined fists/feet. About 45 "
+            "T1/T2 trials per condition over its 3 runs. The files are the PhysioNet originals (sha256 equal to "
+            "MNE's eegbci checksums); the eyes-open/closed baselines R01/R02 are not included."
+        ),
+        "licence_short": "ODC-By-1.0",
+        "licence": "Open Data Commons Attribution License v1.0 (PhysioNet EEGMMIDB v1.0.0); attribution required.",
+        "citations": [C["schalk2004"], C["goldberger2000"]],
+        "sources": [{"repository": "physionet.org/files/eegmmidb/1.0.0", "commit": "v1.0.0", "path": "S001/",
+                     "licence": "ODC-By-1.0"}],
+        "rules": [("", PHYSIONET_EEGMMIDB, "S001/")],
+        "selection": {
+            "runs": {"values": list(range(3, 15)), "default": [4, 8, 12],
+                     "help": "run numbers (4/8/12 imagined left/right fist, 6/10/14 imagined fists/feet)"},
+        },
+        "notes": [
+            "Sanity check (7-30 Hz, 0.5-2.5 s after the cue, CSP(4)+LDA): imagined left/right fist ~0.71, "
+            "imagined fists/feet ~0.98 accuracy.",
+            "Channel names are BCI2000's ('Fc5.', 'Iz..'); mne.datasets.eegbci.standardize gives 10-05 names.",
         ],
     },
 ]

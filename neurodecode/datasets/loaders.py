@@ -400,7 +400,24 @@ def _load_cowley_v4(session: str = "210325", part: str = "responses", *, downloa
 
 # --------------------------------------------------------------------------- dispatch
 
-# --------------------------------------------------------------------------- dispatch
+# --------------------------------------------------------------------------- eegmmidb_s001
+
+
+def _load_eegmmidb_s001(runs: int | list[int] = (4, 8, 12), *, download: bool | None = None):
+    """One ``recording`` per run (a list when several), ``run`` attr = run number, EDF+ events T0/T1/T2."""
+    allowed = get_card("eegmmidb_s001").selection["runs"]["values"]
+    wanted = _int_list(list(runs) if isinstance(runs, tuple) else runs, "run", allowed)
+    names = [f"S001R{r:02d}.edf" for r in wanted]
+    paths = files("eegmmidb_s001", include=names, download=download)
+    from ..loaders.eeg import read_eeg
+
+    out = []
+    for r, name in zip(wanted, names):
+        rec = read_eeg(paths[name], subject="S001", run=r)
+        rec.attrs["dataset"] = "eegmmidb_s001"
+        out.append(_validated(rec, "recording"))
+    return out[0] if len(out) == 1 else out
+
 
 LOADERS: dict[str, Callable[..., Any]] = {
     "kriegeskorte92": _load_kriegeskorte92,
@@ -414,6 +431,7 @@ LOADERS: dict[str, Callable[..., Any]] = {
     "mne_testing": _load_mne_testing,
     "cichy92_fmri": _load_cichy92_fmri,
     "cowley_v4": _load_cowley_v4,
+    "eegmmidb_s001": _load_eegmmidb_s001,
 }
 
 _EXTRA_KEYS = {"muse_n170": ("sfreq",), "haxby2001": ("confounds",)}
