@@ -3,6 +3,7 @@
 ::
 
     neurodecode run PIPELINE.yaml --out DIR [--scheduler ADDR | --workers N] [--force]
+    neurodecode compare --stimuli DIR --brain FILE [--model NAME|FILE.py:FACTORY|hf:DIR ...] --out DIR
     neurodecode validate PIPELINE.yaml [...]
     neurodecode ops [NAME]
     neurodecode datasets list|info|fetch ...
@@ -65,7 +66,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"  {sid}: {shown}{more}")
         if result.report is not None:
             print(f"  report: {result.report}")
+        if (result.out_dir / "figures").is_dir():
+            print(f"  figures (SVG, PNG): {result.out_dir / 'figures'}")
+        _print_answers(result.steps)
     return 0
+
+
+def _print_answers(steps: Sequence[Any]) -> None:
+    """The answers of the steps (sentence and small table), as the report opens with them."""
+    answered = [s for s in steps if getattr(s, "answer", None) or getattr(s, "answer_table", None)]
+    if not answered:
+        return
+    import textwrap
+
+    print("result:")
+    for step in answered:
+        if step.answer:
+            print(textwrap.fill(f"{step.answer} ({step.id})", width=100, initial_indent="  ",
+                                subsequent_indent="    "))
+        if step.answer_table:
+            import pandas as pd
+
+            frame = pd.DataFrame(step.answer_table)
+            text = frame.head(20).to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.3g}")
+            print(textwrap.indent(text, "    "))
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -155,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_ops.add_argument("name", nargs="?", help="an op or loader name")
     p_ops.set_defaults(func=_cmd_ops)
 
+    from .pipeline.compare_cli import add_subparser as _add_compare
+
+    _add_compare(subparsers)
     _add_datasets(subparsers)
     return parser
 

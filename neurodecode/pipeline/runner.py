@@ -10,8 +10,11 @@ Everything under the output folder is written atomically (temporary name + renam
     the outputs listed in ``outputs.save`` (netCDF via :func:`neurodecode.io.save`).
 ``tables/<step>.<name>.csv``
     the steps' tables (e.g. what was rejected and why).
+``figures/<step>.<NN>_<title>.svg`` and ``.png``
+    every figure of the report, as vector SVG and as PNG at twice the display density.
 ``report.html``
-    a self-contained report (:mod:`neurodecode.report`).
+    a self-contained report (:mod:`neurodecode.report`): the answers first, then the figures,
+    then the details of each step.
 ``run.log``
     the Python log of the run (also written when a step fails).
 """
@@ -80,6 +83,11 @@ class StepRecord:
     notes: list[str] = field(default_factory=list)
     figures: list[dict[str, str]] = field(default_factory=list)
     description: str | None = None
+    #: the result in a sentence and a small table (records), from :class:`StepResult`
+    answer: str | None = None
+    answer_table: list[dict[str, Any]] | None = None
+    #: when the output was computed (for a cache hit: the original run; ``seconds`` is its compute time)
+    computed_at: str | None = None
 
 
 @dataclass
@@ -265,6 +273,16 @@ def _json_number(value: Any) -> float | int | None:
     if not math.isfinite(number):
         return None
     return int(number) if isinstance(value, (int, bool)) or (number.is_integer() and abs(number) < 2**53) else number
+
+
+def _records(table: Any) -> list[dict[str, Any]] | None:
+    """A small DataFrame as JSON-able records (NaN -> None, numpy scalars -> Python), for the cache meta."""
+    if table is None:
+        return None
+    from pydantic_core import to_jsonable_python
+
+    rows = json.loads(table.to_json(orient="records", double_precision=15, default_handler=str))
+    return to_jsonable_python(rows)
 
 
 def _now() -> str:
@@ -614,7 +632,7 @@ class _Runner:
         try:
             pairs = figures.auto_figures(data, highlight=spec.highlight, highlight_label=spec.highlight_label,
                                          group_by=spec.group_by)
-            return [{"title": t, "png": figures.to_png_base64(f), "source": "auto"} for t, f in pairs]
+            return [figures.render_figure(f, t, source="auto") for t, f in pairs]
         except Exception:  # a figure must never break a run
             logger.exception("drawing the figures failed")
             return []
@@ -628,7 +646,7 @@ class _Runner:
         for name, table in tables.items():
             try:
                 for title, fig in figures.table_figures(name, table):
-                    out.append({"title": title, "png": figures.to_png_base64(fig), "source": "op"})
+                    out.append(figures.render_figure(fig, title, source="op"))
             except Exception:  # a figure must never break a run
                 logger.exception("drawing the figure of table %s failed", name)
         return out
@@ -641,12 +659,15 @@ class _Runner:
         out = []
         for index, item in enumerate(result.figures[: max(self.report_spec.max_figures, 0) or None]):
             try:
-                title, fig = item if isinstance(item, tuple) else (f"figure {index + 1}", item)
+                if callable(item) and not hasattr(item, "savefig"):
+                    item = item()
+                title, fig, *caption = item if isinstance(item, tuple) else (f"figure {index + 1}", item)
                 if callable(fig) and not hasattr(fig, "savefig"):
                     fig = fig()
                     if isinstance(fig, tuple):
-                        title, fig = fig
-                out.append({"title": str(title), "png": figures.to_png_base64(fig), "source": "op"})
+                        title, fig, *caption = fig
+                out.append(figures.render_figure(fig, str(title), caption=caption[0] if caption else None,
+                                                 source="op"))
             except Exception:
                 logger.exception("rendering figure %d failed", index)
         return out
@@ -666,8 +687,10 @@ class _Runner:
                 figures = [f for f in figures if f.get("source") == "op"]
                 figures += self._auto_figures(self.get(step.id), want_figures)
             logger.info("step %s (%s): cache hit %s", step.id, step.op, key[:12])
-            return StepRecord(step.id, step.op, source, _params_json(params), key, True, 0.0, meta["summary"],
-                              meta.get("metrics", {}), meta.get("notes", []), figures, step.description)
+            return StepRecord(step.id, step.op, source, _params_json(params), key, True,
+                              round(float(meta.get("seconds") or 0.0), 4), meta["summary"],
+                              meta.get("metrics", {}), meta.get("notes", []), figures, step.description,
+                              meta.get("answer"), meta.get("answer_table"), meta.get("created"))
         named_ids = self.cfg.inputs_of(index)
         if named_ids:
             named = {arg: self.get(ref) for arg, ref in named_ids.items()}
@@ -693,9 +716,10 @@ class _Runner:
         figures = (self._op_figures(result) + self._table_figures(result.tables)
                    + self._auto_figures(result.data, want_figures))
         meta = {"id": step.id, "op": step.op, "params": _params_json(params),
-                "input_key": ({a: self.keys[r] for a, r in named_ids.items()} if named_ids else self.keys[source]),
+                "input_key": (self.keys[step.id] if named_ids else self.keys[source]),
                 "summary": summary, "metrics": metrics, "notes": notes, "figures": figures,
-                "figure_opts": self._figure_opts(want_figures), "seconds": seconds, "created": _now()}
+                "figure_opts": self._figure_opts(want_figures), "seconds": seconds, "created": _now(),
+                "answer": result.answer, "answer_table": _records(result.answer_table)}
         self.cache.put(key, result.data, meta, result.tables)
         self.loaded[step.id] = result.data
         self.tables[step.id] = result.tables
@@ -703,7 +727,8 @@ class _Runner:
             logger.info("step %s: %s", step.id, note)
         logger.info("step %s done in %.2f s", step.id, seconds)
         return StepRecord(step.id, step.op, source, _params_json(params), key, False, round(seconds, 4), summary,
-                          metrics, notes, figures, step.description)
+                          metrics, notes, figures, step.description, result.answer, meta["answer_table"],
+                          meta["created"])
 
     def tables_of(self, sid: str) -> dict[str, Any]:
         if sid not in self.tables:
@@ -855,6 +880,10 @@ def run(
             manifest = _manifest(cfg, runner, out, started, t0, saved, tables, scheduler, workers, cache_root)
             manifest["finished"] = _now()
             manifest["duration_s"] = round(time.perf_counter() - t0, 3)
+            if any(r.figures for r in runner.records):  # every figure as SVG and PNG in figures/
+                from ..report.figures import write_figure_files
+
+                manifest["files"]["figures"] = write_figure_files(out, runner.records)
             report_path = None
             if cfg.outputs.report.enabled:
                 from ..report import write_report
@@ -900,8 +929,9 @@ def _manifest(cfg: PipelineConfig, runner: _Runner, out: Path, started: str, t0:
                for name, spec in cfg.data_sources.items()}
     for r in runner.records:
         steps.append({"id": r.id, "op": r.op, "input": r.input, "params": r.params, "key": r.key,
-                      "cache_hit": r.cache_hit, "seconds": r.seconds, "summary": r.summary, "notes": r.notes,
-                      "metrics": sorted(r.metrics)})
+                      "cache_hit": r.cache_hit, "seconds": r.seconds, "computed_at": r.computed_at,
+                      "summary": r.summary, "notes": r.notes, "metrics": sorted(r.metrics),
+                      "answer": r.answer, "answer_table": r.answer_table})
     return {
         "manifest_version": 1,
         "name": cfg.name,

@@ -1,4 +1,9 @@
-"""A single self-contained HTML report of a pipeline run (inline CSS, figures as base64 PNG)."""
+"""A single self-contained HTML report of a pipeline run (inline CSS, figures as base64 PNG at 2x).
+
+The report opens with the answer (each step's :attr:`~neurodecode.pipeline.StepResult.answer`
+sentence and answer table), then every figure with its caption, then the run overview, the
+input, the details of each step (tables, metrics), all metrics and the manifest.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ __all__ = ["render_report", "write_report"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
-main{max-width:1100px;margin:0 auto;padding:1em 2em 4em}
+main{max-width:1200px;margin:0 auto;padding:1em 2em 4em}
 h1{margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
 h3{margin-bottom:.3em;color:#444}
 nav{background:#fff;border:1px solid #ddd;padding:.5em 1em;border-radius:6px}
@@ -28,8 +33,14 @@ code,pre{font-family:SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em}
 pre{background:#fff;border:1px solid #ddd;padding:.6em;overflow-x:auto;max-height:30em}
 .hit{color:#2a7a2a;font-weight:600}.miss{color:#a05a00;font-weight:600}
 .notes li{margin:.1em 0}.muted{color:#777}
-figure{margin:1em 0;background:#fff;border:1px solid #ddd;padding:.5em;display:inline-block;max-width:100%}
-figure img{max-width:100%}figcaption{font-size:.85em;color:#555}
+figure{margin:1em 0;background:#fff;border:1px solid #ddd;padding:.5em;display:block;width:fit-content;
+max-width:100%;box-sizing:border-box}
+figure img{max-width:100%;height:auto;display:block}
+figcaption{font-size:.9em;color:#333;max-width:60em;margin-top:.4em;line-height:1.35}
+.answer{background:#fff;border:1px solid #cfd8e3;border-left:5px solid #0072B2;padding:.6em 1em;margin:.6em 0;
+border-radius:4px}
+.answer p{font-size:1.08em;margin:.3em 0 .5em}
+.answer table{font-size:.9em}
 .status-ok{color:#2a7a2a}.status-failed{color:#b00}
 """
 
@@ -112,34 +123,106 @@ def _num(value: Any) -> str:
     return str(int(value)) if isinstance(value, float) else str(value)
 
 
+def _clip(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters (with an ellipsis)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:")
+    return cut + " …"
+
+
+def _figure_html(fig: Mapping[str, Any]) -> str:
+    width, height = fig.get("width"), fig.get("height")
+    size = (f" width='{int(width)}' height='{int(height)}' style='width:{int(width)}px'"
+            if width and height else "")
+    caption = f"<b>{_e(fig['title'])}.</b>"
+    if fig.get("caption"):
+        caption += f" {_e(fig['caption'])}"
+    return (f"<figure><img alt='{_e(fig['title'])}'{size} src='data:image/png;base64,{fig['png']}'>"
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
 def _figures(figures: Sequence[Mapping[str, str]], max_figures: int) -> str:
-    out = []
-    for fig in list(figures)[:max_figures]:
-        out.append(f"<figure><img alt='{_e(fig['title'])}' src='data:image/png;base64,{fig['png']}'>"
-                   f"<figcaption>{_e(fig['title'])}</figcaption></figure>")
+    out = [_figure_html(fig) for fig in list(figures)[:max_figures]]
     if len(figures) > max_figures:
         out.append(f"<p class='muted'>{len(figures) - max_figures} more figures not shown.</p>")
     return "\n".join(out)
 
 
+def _answer_table_html(rows: Any) -> str:
+    if rows is None:
+        return ""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    if not len(frame):
+        return ""
+    return frame.to_html(index=False, escape=True, border=0, na_rep="–", float_format=lambda x: f"{x:.3g}")
+
+
+def _answer_section(steps: Sequence[Any]) -> str:
+    parts = ["<section id='answer'><h2>Result</h2>"]
+    answered = [s for s in steps if _get(s, "answer") or _get(s, "answer_table")]
+    for step in answered:
+        sid = _get(step, "id")
+        parts.append("<div class='answer'>")
+        if _get(step, "answer"):
+            parts.append(f"<p>{_e(_get(step, 'answer'))} <a class='muted' href='#step-{_e(sid)}'>({_e(sid)})</a></p>")
+        parts.append(_answer_table_html(_get(step, "answer_table")))
+        parts.append("</div>")
+    if not answered:
+        last = steps[-1] if steps else None
+        notes = (_get(last, "notes") or []) if last is not None else []
+        if notes:
+            parts.append(f"<p>What the last step (<a href='#step-{_e(_get(last, 'id'))}'>{_e(_get(last, 'id'))}</a>) "
+                         "reports:</p><ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in notes[:12])
+                         + "</ul>")
+        else:
+            parts.append("<p class='muted'>No step states a result; see the figures and tables below.</p>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _figures_section(steps: Sequence[Any], options: Any) -> str:
+    with_figures = [s for s in steps if _get(s, "figures")]
+    if not with_figures:
+        return ""
+    parts = ["<section id='figures'><h2>Figures</h2>",
+             "<p class='muted'>Each figure is also saved as SVG and PNG in <code>figures/</code> next to this "
+             "report.</p>"]
+    for step in with_figures:
+        sid = _get(step, "id")
+        parts.append(f"<h3>{_e(sid)} <span class='muted'>— {_e(_get(step, 'op'))}</span></h3>")
+        parts.append(_figures(_get(step, "figures"), getattr(options, "max_figures", 12)))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _status_text(step: Any) -> str:
+    seconds = float(_get(step, "seconds") or 0)
+    if _get(step, "cache_hit"):
+        when = _get(step, "computed_at")
+        return (f"<span class='hit'>from the cache</span> (computed in {seconds:.2f} s"
+                + (f" on {_e(when)}" if when else "") + ")")
+    return f"<span class='miss'>computed</span> in {seconds:.2f} s"
+
+
 def _step_section(step: Any, tables: Mapping[str, pd.DataFrame], options: Any) -> str:
     sid = _get(step, "id")
-    hit = _get(step, "cache_hit")
     parts = [f"<section id='step-{_e(sid)}'><h2>{_e(sid)} <span class='muted'>— {_e(_get(step, 'op'))}</span></h2>"]
     if _get(step, "description"):
         parts.append(f"<p>{_e(_get(step, 'description'))}</p>")
-    status = "<span class='hit'>from the cache</span>" if hit else f"<span class='miss'>computed</span> " \
-             f"in {float(_get(step, 'seconds') or 0):.2f} s"
     parts.append(_kv_table([
         ("input", f"<code>{_e(_get(step, 'input'))}</code>"),
         ("params", f"<code>{_e(json.dumps(_get(step, 'params') or {}, sort_keys=True))}</code>"),
-        ("status", status),
+        ("status", _status_text(step)),
         ("cache key", f"<code>{_e(str(_get(step, 'key'))[:16])}…</code>"),
     ]))
     parts.append("<h3>Output</h3>" + _summary_block(_get(step, "summary")))
     notes = _get(step, "notes") or []
     if notes:
         parts.append("<h3>What changed</h3><ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
+    if _get(step, "figures"):
+        n_fig = len(_get(step, "figures"))
+        parts.append(f"<p class='muted'>{n_fig} figure{'s' if n_fig > 1 else ''}: see <a href='#figures'>Figures</a>.</p>")
     for name, frame in (tables or {}).items():
         title = "What was dropped and why" if any(k in name for k in ("reject", "drop", "railing", "bad")) else "Table"
         parts.append(f"<h3>{title}: <code>{_e(name)}</code> ({len(frame)} rows)</h3>")
@@ -148,9 +231,6 @@ def _step_section(step: Any, tables: Mapping[str, pd.DataFrame], options: Any) -
     metrics = _get(step, "metrics") or {}
     if metrics:
         parts.append("<h3>Metrics</h3>" + _metrics_table({f"{sid}.{k}": v for k, v in metrics.items()}))
-    figures = _get(step, "figures") or []
-    if figures:
-        parts.append("<h3>Figures</h3>" + _figures(figures, getattr(options, "max_figures", 12)))
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -165,6 +245,11 @@ def render_report(
 ) -> str:
     """The report as an HTML string.
 
+    The report opens with the result (each step's ``answer`` and ``answer_table``; without any,
+    the notes of the last step), then all figures with their captions, then the run overview,
+    the input, one section per step (parameters, output, tables, metrics), the metrics and the
+    manifest.
+
     Parameters
     ----------
     manifest : dict
@@ -172,8 +257,9 @@ def render_report(
     metrics : dict
         Flat metrics.
     steps : sequence
-        Step records (objects or dicts with id, op, input, params, cache_hit, seconds,
-        summary, notes, metrics, figures as ``{"title", "png"}``).
+        Step records (objects or dicts with id, op, input, params, cache_hit, seconds, summary,
+        notes, metrics, answer, answer_table, and figures as
+        :func:`~neurodecode.report.figures.render_figure` records ``{"title", "png", "caption", ...}``).
     tables : dict
         Step id -> table name -> DataFrame.
     options : ReportSpec, optional
@@ -183,7 +269,10 @@ def render_report(
     steps = [dataclasses.asdict(s) if dataclasses.is_dataclass(s) else s for s in steps]
     title = getattr(options, "title", None) or f"neurodecode report: {manifest.get('name', 'pipeline')}"
     status = manifest.get("status", "ok")
-    nav = ["<a href='#overview'>Overview</a>", "<a href='#data'>Input</a>"]
+    nav = ["<a href='#answer'>Result</a>"]
+    if any(_get(s, "figures") for s in steps):
+        nav.append("<a href='#figures'>Figures</a>")
+    nav += ["<a href='#overview'>Overview</a>", "<a href='#data'>Input</a>"]
     nav += [f"<a href='#step-{_e(_get(s, 'id'))}'>{_e(_get(s, 'id'))}</a>" for s in steps]
     nav += ["<a href='#metrics'>Metrics</a>", "<a href='#manifest'>Manifest</a>"]
     inputs = manifest.get("inputs", {}) or {}
@@ -191,31 +280,37 @@ def render_report(
     cache = manifest.get("cache", {}) or {}
     overview_rows = "".join(
         f"<tr><td><a href='#step-{_e(_get(s, 'id'))}'>{_e(_get(s, 'id'))}</a></td><td><code>{_e(_get(s, 'op'))}</code></td>"
-        f"<td>{_e(_get(s, 'input'))}</td><td>{'<span class=hit>hit</span>' if _get(s, 'cache_hit') else '<span class=miss>computed</span>'}</td>"
+        f"<td>{_e(_get(s, 'input'))}</td><td>{'<span class=hit>from the cache</span>' if _get(s, 'cache_hit') else '<span class=miss>computed</span>'}</td>"
         f"<td>{float(_get(s, 'seconds') or 0):.2f}</td><td>{_dims(_get(s, 'summary'))}</td>"
-        f"<td>{_e('; '.join(_get(s, 'notes') or [])[:300])}</td></tr>"
+        f"<td>{_e(_clip('; '.join(_get(s, 'notes') or []), 300))}</td></tr>"
         for s in steps
     )
     data = manifest.get("data", {}) or {}
     source = inputs.get("dataset") or f"{len(files)} file(s) read with {inputs.get('loader')}"
+    hits = cache.get("hits", [])
+    compute_s = sum(float(_get(s, "seconds") or 0) for s in steps)
     body = [
         f"<h1>{_e(title)}</h1>",
         f"<p>{_e(manifest.get('description') or '')}</p>",
         "<nav>" + "".join(nav) + "</nav>",
+        _answer_section(steps),
+        _figures_section(steps, options),
         "<section id='overview'><h2>Overview</h2>",
         _kv_table([
             ("status", f"<span class='status-{_e(status)}'>{_e(status)}</span>"),
             ("pipeline file", f"<code>{_e((manifest.get('config') or {}).get('file'))}</code>"),
             ("started", _e(manifest.get("started"))),
-            ("duration", f"{manifest.get('duration_s') or 0:.2f} s" if manifest.get("duration_s") is not None
-             else "<span class='muted'>see manifest.json</span>"),
+            ("duration", (f"{manifest.get('duration_s') or 0:.2f} s this run" if manifest.get("duration_s") is not None
+                          else "<span class='muted'>see manifest.json</span>")
+             + (f"; the steps took {compute_s:.1f} s when computed" if hits else "")),
             ("input", _e(source)),
-            ("cache", f"{len(cache.get('hits', []))} of {len(steps)} steps from the cache "
-                      f"(<code>{_e(cache.get('dir'))}</code>)"),
+            ("cache", f"{len(hits)} of {len(steps)} steps from the cache"
+                      + (f" ({_e(', '.join(hits))})" if hits else "")
+                      + f" (<code>{_e(cache.get('dir'))}</code>)"),
             ("neurodecode", _e((manifest.get("versions") or {}).get("neurodecode"))),
         ]),
-        "<table><tr><th>step</th><th>op</th><th>input</th><th>cache</th><th>s</th><th>output</th><th>changes</th></tr>"
-        + overview_rows + "</table></section>",
+        "<table><tr><th>step</th><th>op</th><th>input</th><th>status</th><th>compute s</th><th>output</th>"
+        "<th>changes</th></tr>" + overview_rows + "</table></section>",
         "<section id='data'><h2>Input data</h2>",
         _kv_table([("source", _e(source)), ("selection", f"<code>{_e(json.dumps(inputs.get('select') or {}))}</code>"),
                    ("loaded", "from the cache" if data.get("cache_hit") else f"in {float(data.get('seconds') or 0):.2f} s")]),

@@ -269,6 +269,18 @@ def _kruskal_stress(d: np.ndarray, xy: np.ndarray) -> float:
     return float(np.sqrt(np.sum((target - scale * emb) ** 2) / max(np.sum(target ** 2), 1e-300)))
 
 
+def _mds_options() -> dict[str, Any]:
+    """Precomputed dissimilarities, random start: the spelling of the installed scikit-learn."""
+    import inspect
+
+    from sklearn.manifold import MDS
+
+    params = inspect.signature(MDS).parameters
+    if "metric_mds" in params:  # scikit-learn >= 1.8: `metric` names the distance
+        return {"metric": "precomputed", "init": "random"}
+    return {"dissimilarity": "precomputed"}
+
+
 @styled
 def mds_figure(rdms: Sequence[tuple[str, Any]], *, seed: int = 0, align: bool = True):
     """2-D metric MDS of the stimuli from each RDM (sklearn), coloured by category, with Kruskal stress-1.
@@ -290,8 +302,8 @@ def mds_figure(rdms: Sequence[tuple[str, Any]], *, seed: int = 0, align: bool = 
         mat = (mat + mat.T) / 2
         np.fill_diagonal(mat, 0.0)
         n_stim = mat.shape[0]
-        xy = MDS(n_components=2, dissimilarity="precomputed", random_state=seed, n_init=1,
-                 normalized_stress="auto").fit_transform(mat)
+        xy = MDS(n_components=2, random_state=seed, n_init=1, normalized_stress="auto", **_mds_options()
+                 ).fit_transform(mat)
         xy = xy - xy.mean(axis=0)
         xy = xy / (np.sqrt((xy ** 2).sum() / len(xy)) or 1.0)
         if align and ref is not None:

@@ -97,4 +97,4 @@ def test_html_is_self_contained(tmp_path):
     assert "a &lt;b&gt;test&lt;/b&gt;" in html and "ERP &lt;face&gt;" in html  # escaped
     assert "What was dropped and why" in html and "ptp &gt; 100 uV" in html
     assert "clean.kept" in html and "f" * 64 in html and "trial: 10 -&gt; 9 (-1)" in html
-    assert render_report(manifest=manifest, metrics={}, steps=[]).count("<section") == 4
+    assert render_report(manifest=manifest, metrics={}, steps=[]).count("<section") == 5  # result first
