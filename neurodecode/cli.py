@@ -3,7 +3,6 @@
 ::
 
     neurodecode run PIPELINE.yaml --out DIR [--scheduler ADDR | --workers N] [--force]
-    neurodecode compare --stimuli DIR --brain FILE [--model NAME|FILE.py:FACTORY|hf:DIR ...] --out DIR
     neurodecode validate PIPELINE.yaml [...]
     neurodecode ops [NAME]
     neurodecode datasets list|info|fetch ...
@@ -179,9 +178,6 @@ def build_parser() -> argparse.ArgumentParser:
     p_ops.add_argument("name", nargs="?", help="an op or loader name")
     p_ops.set_defaults(func=_cmd_ops)
 
-    from .pipeline.compare_cli import add_subparser as _add_compare
-
-    _add_compare(subparsers)
     _add_datasets(subparsers)
     return parser
 
