@@ -12,15 +12,18 @@ lists) are stored as JSON strings with a ``json:`` prefix and decoded on open, s
 
 from __future__ import annotations
 
+import builtins
+import errno
 import json
 import os
 import shutil
+import weakref
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from ._files import atomic_path, replace_path
+from ._files import atomic_path, disk_full_error, replace_path
 from .errors import BadInputError
 
 __all__ = ["save", "open", "open_dataset", "detect_format", "atomic_path"]
@@ -32,6 +35,10 @@ _NAME = "nd_dataarray_name"
 _UNNAMED = "__xarray_dataarray_variable__"
 
 Format = Literal["netcdf", "zarr"]
+
+#: netCDF files up to this size (uncompressed) are serialised in memory and written with plain file
+#: I/O, so a full disk is a clean error; larger ones need that much free space before HDF5 writes them
+MEMORY_WRITE_LIMIT = 512 << 20
 
 
 def detect_format(path: str | os.PathLike, format: str | None = None) -> Format:
@@ -143,21 +150,57 @@ def save(obj, path: str | os.PathLike, *, format: str | None = None, compress: b
         var.encoding = {}
         if fmt == "netcdf" and compress and var.dtype.kind in "iufb" and var.ndim > 0 and var.size > 0:
             encoding[name] = {"zlib": True, "complevel": 4}
+    if fmt == "zarr" and path.exists():
+        _refuse_replacing_open_zarr(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = atomic_path(path)
+    nbytes = int(ds.nbytes)
     try:
-        if fmt == "netcdf":
+        if fmt == "netcdf" and nbytes <= MEMORY_WRITE_LIMIT:
+            # serialise in memory, then write the bytes with plain file I/O: a full disk is then a clean
+            # OSError (HDF5 writing straight to a full disk leaves a file handle that crashes the process)
+            # (in-process scheduler: a distributed client's file locks cannot name an in-memory target)
+            with _local_scheduler():
+                blob = ds.to_netcdf(None, engine="h5netcdf", encoding=encoding, invalid_netcdf=True)
+            with builtins.open(tmp, "wb") as fh:
+                fh.write(blob)
+        elif fmt == "netcdf":
+            _check_free_space(path, nbytes)
             ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding, invalid_netcdf=True)
         else:
             ds.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
         replace_path(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+        if isinstance(err, OSError) and _is_disk_full(err):
+            raise disk_full_error(path, err) from None
         raise
     return path
+
+
+def _local_scheduler():
+    import contextlib
+
+    try:
+        import dask
+    except ImportError:  # pragma: no cover - dask is a dependency
+        return contextlib.nullcontext()
+    return dask.config.set(scheduler="synchronous")
+
+
+def _is_disk_full(err: OSError) -> bool:
+    return err.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(err) \
+        or "errno = 28" in str(err)
+
+
+def _check_free_space(path: Path, nbytes: int) -> None:
+    """Refuse a large direct HDF5 write that cannot fit (uncompressed size + 16 MiB)."""
+    free = shutil.disk_usage(path.parent).free
+    if free < nbytes + (16 << 20):
+        raise disk_full_error(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
 
 
 def open_dataset(path: str | os.PathLike, *, format: str | None = None, chunks: Any = "auto"):
@@ -201,10 +244,28 @@ def open(path: str | os.PathLike, *, format: str | None = None, chunks: Any = "a
     """
     ds = open_dataset(path, format=format, chunks=chunks)
     container = ds.attrs.pop(_CONTAINER, "dataset")
+    out = ds
     if container == "dataarray":
         name = ds.attrs.pop(_NAME, _UNNAMED)
         var = ds.attrs.pop("nd_dataarray_var", name)
-        da = ds[var]
-        da.name = None if name == _UNNAMED else name
-        return da
-    return ds
+        out = ds[var]
+        out.name = None if name == _UNNAMED else name
+    if chunks is not None and detect_format(path, format) == "zarr":
+        refs = _LAZY_ZARR.setdefault(os.path.realpath(path), [])
+        refs[:] = [r for r in refs if r() is not None] + [weakref.ref(out)]
+    return out
+
+
+#: lazily opened zarr stores of this process: realpath -> the objects reading them
+_LAZY_ZARR: dict[str, list[weakref.ref]] = {}
+
+
+def _refuse_replacing_open_zarr(path: Path) -> None:
+    """A lazy zarr view reads chunks by path: replacing the store under it would mix two versions."""
+    live = [r for r in _LAZY_ZARR.get(os.path.realpath(path), []) if r() is not None]
+    if live:
+        raise BadInputError(
+            f"{str(path)!r} is open lazily in this process ({len(live)} object(s) read its chunks on demand); "
+            "replacing it now would let them read chunks of the new version. Call .load() on them (or "
+            "delete them), or save under another name."
+        )

@@ -40,8 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInputError, ConfigError, NeurodecodeError
-from .._files import atomic_path, replace_path
+from .._files import atomic_path, replace_path, safe_name
 from .cache import CacheReadError, ChecksumCache, StepCache, canonical_json, data_key, sha256_file, step_key, write_atomic
+from .outdir import claim
 from .config import PipelineConfig, ReportSpec, load_config, resolve_path
 from .ops import LOADERS, OPS, Op, StepResult, as_step_result, merge_results
 from .summary import describe_changes, group_metric, item_labels, summarize
@@ -135,14 +136,17 @@ def package_versions() -> dict[str, str | None]:
 
 
 class _RunLog:
-    """Send the neurodecode / MNE / warnings loggers to ``run.log`` (renamed into place at the end)."""
+    """Send the neurodecode / MNE / warnings loggers to ``run.log``.
+
+    The log is written under its final name from the start, so the log of a killed run is there to read.
+    """
 
     _LOGGERS = ("neurodecode", "mne", "py.warnings", "distributed")
 
     def __init__(self, path: Path):
         self.path = path
-        self.tmp = atomic_path(path)
-        self.handler = logging.FileHandler(self.tmp, encoding="utf-8")
+        self.tmp = path  # not a temporary: a killed run keeps its log under the final name
+        self.handler = logging.FileHandler(self.tmp, mode="w", encoding="utf-8")
         self.handler.setLevel(logging.INFO)
         self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
         self._levels: dict[str, int] = {}
@@ -776,7 +780,7 @@ class _Runner:
             return out
         for record in self.records:
             for name, table in self.tables_of(record.id).items():
-                path = self.out / "tables" / f"{record.id}.{name}.csv"
+                path = self.out / "tables" / f"{safe_name(record.id)}.{safe_name(name, fallback='table')}.csv"
                 write_atomic(path, table.to_csv(index=False))
                 out.append(str(path.relative_to(self.out)))
         return out
@@ -846,7 +850,6 @@ def run(
 
     cfg = load_config(config)
     out = Path(out_dir).expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
     if cache_dir is not None:
         cache_root = Path(cache_dir).expanduser().resolve()
     elif cfg.cache.dir is not None:
@@ -856,7 +859,7 @@ def run(
     cache = StepCache(cache_root, enabled=cfg.cache.enabled)
     checksums = ChecksumCache(cache_root / "checksums.json" if cfg.cache.enabled else None)
     started, t0 = _now(), time.perf_counter()
-    with _RunLog(out / "run.log"):
+    with claim(out, cache_root if cfg.cache.enabled else None), _RunLog(out / "run.log"):
         logger.info("neurodecode %s: running pipeline %s (%s) into %s", __version__, cfg.name,
                     cfg.source or "<dict>", out)
         client, close = _make_client(scheduler, workers, processes)

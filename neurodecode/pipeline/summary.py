@@ -83,9 +83,15 @@ def summarize(obj: Any, *, max_items: int = 50) -> dict[str, Any]:
 
 
 def item_label(obj: Any, index: int) -> str:
-    """A readable label for list item ``index`` from its subject/session/run attrs."""
+    """A readable label for list item ``index`` from its subject/session/run attrs.
+
+    The values come from data files, so each goes through :func:`neurodecode._files.safe_name`
+    (the label names output files: a subject id of ``../../x`` must not leave the output folder).
+    """
+    from .._files import safe_name
+
     attrs = getattr(obj, "attrs", {}) or {}
-    parts = [f"{short}-{attrs[key]}" for key, short in (("subject", "sub"), ("session", "ses"), ("run", "run"))
+    parts = [f"{short}-{safe_name(attrs[key])}" for key, short in (("subject", "sub"), ("session", "ses"), ("run", "run"))
              if key in attrs and attrs[key] not in (None, "")]
     return "_".join(parts) if parts else f"item{index:03d}"
 
