@@ -3,6 +3,7 @@
 ::
 
     neurodecode run PIPELINE.yaml --out DIR [--scheduler ADDR | --workers N] [--force]
+    neurodecode compare --stimuli DIR --brain FILE [--model NAME|FILE.py:FACTORY|hf:DIR ...] --out DIR
     neurodecode validate PIPELINE.yaml [...]
     neurodecode ops [NAME]
     neurodecode datasets list|info|fetch ...
@@ -147,6 +148,12 @@ def _add_datasets(subparsers: Any) -> None:
     datasets_cli.add_subparsers(subparsers)
 
 
+def _add_decode(subparsers: Any) -> None:
+    from .decoding import cli as decode_cli
+
+    decode_cli.add_subparser(subparsers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``neurodecode``."""
     parser = argparse.ArgumentParser(
@@ -178,7 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_ops.add_argument("name", nargs="?", help="an op or loader name")
     p_ops.set_defaults(func=_cmd_ops)
 
+    from .pipeline.compare_cli import add_subparser as _add_compare
+
+    _add_compare(subparsers)
     _add_datasets(subparsers)
+    _add_decode(subparsers)
     return parser
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "model_specs",
     "brain_rdms",
     "match_stimuli",
+    "combine_brain",
     "compare_layers",
     "best_layers",
     "heldout_layer_assignment",
@@ -382,6 +383,34 @@ def match_stimuli(stacks: Sequence[xr.DataArray], *, names: Sequence[str] | None
     if len(order) < 4:
         raise BadInputError(f"only {len(order)} stimuli are common to all inputs; RSA needs at least 4.")
     return out, pd.DataFrame(rows)
+
+
+def combine_brain(stacks: Sequence[xr.DataArray]) -> xr.DataArray:
+    """Concatenate brain RDM stacks over the same stimuli (after :func:`match_stimuli`) along ``rdm``.
+
+    Raises
+    ------
+    BadInputError
+        When two inputs hold the same (region, subject) pair (the same recording given twice).
+    """
+    stacks = list(stacks)
+    if len(stacks) == 1:
+        return stacks[0]
+    seen: dict[tuple[str, str], int] = {}
+    for i, s in enumerate(stacks):
+        for pair in zip(_as_str_ids(s["region"].values).tolist(), _as_str_ids(s["subject"].values).tolist()):
+            if pair in seen:
+                raise BadInputError(f"brain inputs {seen[pair] + 1} and {i + 1} both hold region {pair[0]!r} of "
+                                    f"subject {pair[1]!r}; the same data given twice? Rename the region "
+                                    "(--rdm-meta / region=) or drop one input.")
+            seen[pair] = i
+    keep = ["region", "subject", *(["time"] if all("time" in s.coords for s in stacks) else [])]
+    parts = [s.drop_vars([c for c in s.coords if s[c].dims == ("rdm",) and c not in keep]) for s in stacks]
+    parts = [p.drop_vars("rdm") if "rdm" in p.coords else p for p in parts]
+    out = xr.concat(parts, dim="rdm", coords="minimal", compat="override", combine_attrs="drop_conflicts")
+    out = out.assign_coords(rdm=np.arange(out.sizes["rdm"]))
+    out.attrs.update({"nd_kind": "rdm"})
+    return out
 
 
 # --------------------------------------------------------------------------- the comparison

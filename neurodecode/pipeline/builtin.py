@@ -388,10 +388,17 @@ for _name, _target, _opts in [
      {"maps": False, "description": "EEG epochs aligned with image embeddings: category retrieval by run"}),
     ("fmri.decode_brainmae", "neurodecode.pipeline.decode_fmri:decode_brainmae",
      {"maps": False, "description": "leave-one-run-out fMRI decoding: BrainMAE on ROI windows vs LinearSVC"}),
+    ("decode", "neurodecode.pipeline.decode_op:decode",
+     {"maps": False, "description": "cross-validated decoding with registered estimators (neurodecode.decoding)"}),
+    ("decoding.epochs", "neurodecode.pipeline.decode_op:decoding_epochs",
+     {"maps": False, "description": "band-pass, epoch and concatenate recordings (one run each) for decoding"}),
     ("eeg.decode", "neurodecode.pipeline.decode_eeg:decode",
      {"maps": False, "description": "decode EEG epochs: ERP/BDE logistic regression and RBTransformer, leak-free CV"}),
 ]:
     OPS._register_builtin(_name, _target, **_opts)
+
+#: loaders that take every path of `files:` in one call (a folder or glob as given)
+_MANY = {"images.read"}
 
 for _name, _target in [
     ("eeg.read_eeg", "neurodecode.loaders.eeg:read_eeg"),
@@ -405,4 +412,5 @@ for _name, _target in [
     ("table.read", "neurodecode.loaders.tables:read_table"),
     ("io.open", "neurodecode.io:open"),
 ]:
-    LOADERS._register_builtin(_name, _target, maps=False, description=f"read files with {_target}")
+    LOADERS._register_builtin(_name, _target, maps=False, many=_name in _MANY,
+                              description=f"read files with {_target}")

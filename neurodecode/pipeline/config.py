@@ -92,9 +92,9 @@ class StepSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the op")
     input: StepId | None = Field(None, description='id of an earlier step or data source ("data" for a single '
                                                    "source); default the previous one")
-    inputs: dict[str, StepId] | None = Field(
-        None, description="several named inputs: {op argument: earlier step id or data source}, "
-                          "e.g. {layer_rdms: layer_rdms, brain: brain}")
+    inputs: dict[str, StepId | list[StepId]] | None = Field(
+        None, description="several named inputs: {op argument: earlier step id or data source, or a list of "
+                          "them (the op receives a list)}, e.g. {layer_rdms: layer_rdms, brain: [evc, it]}")
     description: str | None = None
     on_item_error: Literal["raise", "skip"] = Field(
         "raise", description="for list inputs: 'skip' drops (and reports) items whose op fails on bad data"
@@ -232,7 +232,8 @@ class PipelineConfig(_Strict):
         """
         step = self.steps[index]
         if step.inputs:
-            return next(iter(step.inputs.values()))
+            first = next(iter(step.inputs.values()))
+            return first[0] if isinstance(first, list) else first
         if step.input is not None:
             return step.input
         if index > 0:
@@ -240,7 +241,7 @@ class PipelineConfig(_Strict):
         names = list(self.data_sources)
         return names[0] if len(names) == 1 else "data"
 
-    def inputs_of(self, index: int) -> dict[str, str] | None:
+    def inputs_of(self, index: int) -> dict[str, str | list[str]] | None:
         """The named inputs (op argument -> step id or source) of step ``index``; None for one input."""
         step = self.steps[index]
         return dict(step.inputs) if step.inputs else None
@@ -248,7 +249,10 @@ class PipelineConfig(_Strict):
     def reads(self, index: int) -> list[str]:
         """Every step id or source that step ``index`` reads."""
         named = self.inputs_of(index)
-        return list(dict.fromkeys(named.values())) if named else [self.input_of(index)]
+        if not named:
+            return [self.input_of(index)]
+        flat = [r for ref in named.values() for r in (ref if isinstance(ref, list) else [ref])]
+        return list(dict.fromkeys(flat))
 
 
 # --------------------------------------------------------------------------- YAML
@@ -393,7 +397,8 @@ def _semantic_errors(cfg: PipelineConfig) -> list[tuple[str, str]]:
             errors.append((f"{where}.id", f"duplicated step id {step.id!r} (also steps[{seen[step.id]}])"))
         elif step.id in sources and cfg.data is None:
             errors.append((f"{where}.id", f"step id {step.id!r} is also the name of a data source; rename one"))
-        refs = [(f"{where}.inputs.{arg}", ref) for arg, ref in (step.inputs or {}).items()]
+        refs = [(f"{where}.inputs.{arg}", r) for arg, ref in (step.inputs or {}).items()
+                for r in (ref if isinstance(ref, list) else [ref])]
         if step.input is not None:
             refs.append((f"{where}.input", step.input))
         for key, ref in refs:

@@ -76,16 +76,19 @@ def brain_rdms(brain: xr.DataArray, *, method: str = "correlation", region: str 
 
 def _prepare(layer_rdms: xr.DataArray, brain: Any, rdm_method: str):
     from ..analysis.layers import brain_rdms as to_rdms
-    from ..analysis.layers import match_stimuli
+    from ..analysis.layers import combine_brain, match_stimuli
 
-    stack = to_rdms(brain, method=rdm_method)
-    (layer_rdms, stack), report = match_stimuli([layer_rdms, stack], names=["layer RDMs (images)", "brain"])
-    return layer_rdms, stack, report
+    brains = list(brain) if isinstance(brain, (list, tuple)) else [brain]
+    stacks = [to_rdms(b, method=rdm_method) for b in brains]
+    names = ["brain"] if len(stacks) == 1 else [
+        f"brain {i + 1} ({', '.join(dict.fromkeys(map(str, s['region'].values)))})" for i, s in enumerate(stacks)]
+    matched, report = match_stimuli([layer_rdms, *stacks], names=["layer RDMs (images)", *names])
+    return matched[0], combine_brain(matched[1:]), report
 
 
 def compare_brain(
     layer_rdms: xr.DataArray,
-    brain: xr.DataArray,
+    brain: xr.DataArray | list[xr.DataArray],
     *,
     regions: list[str] | None = None,
     method: str = "spearman",
@@ -183,7 +186,7 @@ def _with_category(rdm2d: xr.DataArray, ref: xr.DataArray) -> xr.DataArray:
 
 def trsa(
     layer_rdms: xr.DataArray,
-    brain: xr.DataArray,
+    brain: xr.DataArray | list[xr.DataArray],
     *,
     lows: list[float] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5],
     ups: list[float] = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],

@@ -540,7 +540,8 @@ class _Runner:
                 key_params["__plugins__"] = self.plugins_key
             named = self.cfg.inputs_of(index)
             if named:
-                input_key = canonical_json({arg: self.keys[ref] for arg, ref in named.items()})
+                input_key = canonical_json({arg: [self.keys[r] for r in ref] if isinstance(ref, list) else self.keys[ref]
+                                            for arg, ref in named.items()})
             else:
                 input_key = self.keys[self.cfg.input_of(index)]
             self.keys[step.id] = step_key(input_key, step.op, key_params, op_version=op.version)
@@ -697,7 +698,8 @@ class _Runner:
                               meta.get("answer"), meta.get("answer_table"), meta.get("created"))
         named_ids = self.cfg.inputs_of(index)
         if named_ids:
-            named = {arg: self.get(ref) for arg, ref in named_ids.items()}
+            named = {arg: [self.get(r) for r in ref] if isinstance(ref, list) else self.get(ref)
+                     for arg, ref in named_ids.items()}
             data = None
             source = ", ".join(f"{arg}={ref}" for arg, ref in named_ids.items())
         else:
@@ -708,7 +710,7 @@ class _Runner:
         result = self._apply(op, step.id, data, params, step.on_item_error, named)
         seconds = time.perf_counter() - t0
         summary = summarize(result.data)
-        before = self.summary_of(named_ids[next(iter(named_ids))] if named_ids else source)
+        before = self.summary_of(self.cfg.input_of(index)) if named_ids else self.summary_of(source)
         notes = describe_changes(before, summary) + list(result.notes)
         metrics = {}
         for name, value in result.metrics.items():

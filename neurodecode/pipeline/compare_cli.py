@@ -1,0 +1,229 @@
+"""``neurodecode compare``: layers of the user's networks vs the user's brain data on the user's stimuli.
+
+The command builds a pipeline (two kinds of named data sources: the stimuli and each brain file; steps
+``rsa.layer_rdms`` -> ``rsa.compare_brain`` [-> ``rsa.trsa``]), runs it with the pipeline runner and writes
+it to ``--out/pipeline.yaml``, so ``neurodecode run OUT/pipeline.yaml`` gives the same results::
+
+    neurodecode compare --stimuli my_images/ --brain rdms.npy --stimulus-ids ids.txt \\
+        --model efficientnet_lite0 --model my_net.py:build --preprocess imagenet --out results/
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import BadInputError
+
+__all__ = ["add_subparser", "build_config", "main_compare"]
+
+DEFAULT_MODEL = "efficientnet_lite0"
+
+
+def _abs(path: str) -> str:
+    text = os.path.expanduser(str(path))
+    if any(ch in text for ch in "*?["):
+        return text if os.path.isabs(text) else os.path.join(os.getcwd(), text)
+    return str(Path(text).resolve())
+
+
+def _is_zoo(name: str) -> bool:
+    return ":" not in name
+
+
+def _per_model(values: list[str] | None, models: list[str], what: str) -> list[str | None]:
+    """One value for every model, for one value per model, or None."""
+    if not values:
+        return [None] * len(models)
+    if len(values) == 1:
+        return [values[0] if not _is_zoo(m) else None for m in models]
+    if len(values) != len(models):
+        raise BadInputError(f"give one {what} for all models or one per --model ({len(models)}), "
+                            f"got {len(values)}.")
+    return list(values)
+
+
+def _per_brain(values: list[str] | None, n: int, what: str) -> list[str | None]:
+    if not values:
+        return [None] * n
+    if len(values) == 1:
+        return [values[0]] * n
+    if len(values) != n:
+        raise BadInputError(f"give one {what} for all --brain files or one per --brain file ({n}), got {len(values)}.")
+    return list(values)
+
+
+def build_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The pipeline (as a dict) that ``neurodecode compare`` runs, from its parsed arguments."""
+    models = list(args.model or [DEFAULT_MODEL])
+    preprocess = _per_model(args.preprocess, models, "--preprocess")
+    specs: list[dict[str, Any]] = []
+    plugins: list[str] = []
+    for name, prep in zip(models, preprocess):
+        if name.startswith("hf:"):
+            full = "hf:" + _abs(name[3:])
+        elif not _is_zoo(name):
+            module, _, factory = name.rpartition(":")
+            if module.endswith(".py") or os.sep in module:
+                path = _abs(module)
+                if not Path(path).is_file():
+                    raise BadInputError(f"--model {name}: no such file {path!r}; give FILE.py:FACTORY with the "
+                                        "path of your Python file.")
+                plugins.append(path)
+                full = f"{path}:{factory}"
+            else:
+                full = name
+        else:
+            full = name
+        spec: dict[str, Any] = {"name": full, "pretrained": True}
+        if prep:
+            spec["preprocessing"] = prep
+        specs.append(spec)
+        if args.control and _is_zoo(name):
+            specs.append({"name": full, "pretrained": False, "seed": args.seed})
+    labels: list[str] = []
+    from ..analysis.layers import model_specs
+
+    for spec in model_specs(specs):
+        labels.append(spec["label"])
+    for spec, label in zip(specs, labels):
+        spec["label"] = label
+    stimuli = _abs(args.stimuli)
+    data: dict[str, Any] = {"stimuli": {"files": [stimuli], "loader": "images.read"}}
+    ids = _per_brain(args.stimulus_ids, len(args.brain), "--stimulus-ids")
+    metas = _per_brain(args.rdm_meta, len(args.brain), "--rdm-meta")
+    brain_names = []
+    for i, (path, sid, meta) in enumerate(zip(args.brain, ids, metas)):
+        name = "brain" if len(args.brain) == 1 else f"brain{i + 1}"
+        params: dict[str, Any] = {}
+        if sid:
+            params["stimulus_ids"] = _abs(sid)
+        if meta:
+            params["meta"] = _abs(meta)
+        source: dict[str, Any] = {"files": [_abs(path)], "loader": "brain.read"}
+        if params:
+            source["params"] = params
+        data[name] = source
+        brain_names.append(name)
+    brain_ref: Any = brain_names[0] if len(brain_names) == 1 else brain_names
+    layers: Any = args.layers if args.layers in ("blocks", "top", "leaves", "all") else [
+        s.strip() for s in args.layers.split(",") if s.strip()]
+    steps: list[dict[str, Any]] = [
+        {"id": "layer_rdms", "op": "rsa.layer_rdms", "input": "stimuli",
+         "params": {"models": specs, "layers": layers, "pooling": args.pooling, "method": args.rdm_method,
+                    "batch_size": args.batch_size, "n_sim": 4 if args.trsa else 0, "seed": args.seed}},
+        {"id": "rsa", "op": "rsa.compare_brain", "inputs": {"layer_rdms": "layer_rdms", "brain": brain_ref},
+         "params": {"method": args.compare_method, "rdm_method": args.rdm_method, "n_boot": args.n_boot,
+                    "seed": args.seed, "heldout_splits": args.heldout_splits}},
+    ]
+    save = ["layer_rdms", "rsa"]
+    if args.trsa:
+        steps.append({"id": "trsa", "op": "rsa.trsa", "inputs": {"layer_rdms": "layer_rdms", "brain": brain_ref},
+                      "params": {"method": args.compare_method, "rdm_method": args.rdm_method}})
+        save.append("trsa")
+    cfg: dict[str, Any] = {
+        "name": args.name,
+        "description": (f"Layers of {', '.join(s['label'] for s in specs)} vs {len(args.brain)} brain input(s) on "
+                        f"the stimuli in {args.stimuli} ({args.metric}: {args.rdm_method} RDMs compared with "
+                        f"{args.compare_method}); written by `neurodecode compare`."),
+    }
+    if plugins:
+        cfg["plugins"] = list(dict.fromkeys(plugins))
+    cfg.update({"data": data, "steps": steps, "outputs": {"save": save, "tables": True}})
+    return cfg
+
+
+def _print_answer(out: Path) -> None:
+    import pandas as pd
+
+    table = out / "tables" / "rsa.best_layer.csv"
+    if not table.exists():
+        return
+    best = pd.read_csv(table)
+    print("best layer per model and region (score with 95% CI; noise ceiling; held-out choice):")
+    for row in best.itertuples():
+        ceiling = (f"ceiling {row.ceiling_low:.3f}-{row.ceiling_high:.3f}" if pd.notna(row.ceiling_low)
+                   else "no ceiling (1 RDM)")
+        held = ""
+        if hasattr(row, "heldout_layer") and pd.notna(getattr(row, "heldout_layer", None)):
+            held = f"; held-out {row.heldout_layer} {row.heldout_score:.3f} ({row.heldout_agreement:.0%} of splits)"
+        print(f"  {row.region:>12s}  {row.model:<28s} {row.layer:<10s} {row.score:.3f} "
+              f"[{row.ci_low:.3f}, {row.ci_high:.3f}]  {ceiling}{held}")
+
+
+def main_compare(args: argparse.Namespace) -> int:
+    """Run ``neurodecode compare``; returns the exit status."""
+    import yaml
+
+    from .._files import atomic_path
+    from .config import load_config
+    from .runner import run
+
+    if args.metric != "rsa":
+        raise BadInputError(f"--metric {args.metric!r}: only 'rsa' runs from images and brain RDMs here; "
+                            "compare activations with neurodecode.analysis.similarity in Python.")
+    cfg = build_config(args)
+    out = Path(args.out).expanduser().resolve()
+    config = load_config(cfg)
+    progress = False if args.quiet else None
+    result = run(config, out, progress=progress, force=args.force)
+    text = yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)
+    header = ("# Written by `neurodecode compare` (" + " ".join(sys.argv[1:]) + ")\n"
+              "# The same comparison as a pipeline: neurodecode run " + str(out / "pipeline.yaml") + " --out DIR\n")
+    target = out / "pipeline.yaml"
+    tmp = atomic_path(target)
+    tmp.write_text(header + text, encoding="utf-8")
+    os.replace(tmp, target)
+    if not args.quiet:
+        print(f"{cfg['name']}: {len(result.steps)} steps ({len(result.cache_hits)} from the cache) in "
+              f"{result.manifest['duration_s']:.1f} s -> {out}")
+        print(f"  report: {out / 'report.html'}; pipeline: {target}")
+        _print_answer(out)
+    return 0
+
+
+def add_subparser(subparsers: Any) -> None:
+    """Register ``neurodecode compare``."""
+    p = subparsers.add_parser(
+        "compare", help="compare the layers of networks with brain data on your own stimuli",
+        description="Layers of networks vs brain RDMs/responses on your stimuli: RSA with bootstrap CIs, noise "
+                    "ceilings, FDR, best and held-out layers. Writes the usual outputs and pipeline.yaml.")
+    p.add_argument("--stimuli", required=True, metavar="DIR_OR_GLOB",
+                   help="folder (searched recursively) or glob of images, or a .nc with a stimulus dim; the id "
+                        "of an image is its path relative to the folder without suffix (faces/face01)")
+    p.add_argument("--brain", required=True, action="append", metavar="FILE",
+                   help="RDM stack (.nc/.zarr/.npy/.npz/.mat/rsatoolbox .hdf5), responses or epochs (.nc); repeat "
+                        "for several files")
+    p.add_argument("--stimulus-ids", action="append", metavar="FILE",
+                   help="for .npy/.npz/.mat RDMs: one stimulus id per line, in row order (one for all --brain "
+                        "files, or one per file)")
+    p.add_argument("--rdm-meta", action="append", metavar="FILE",
+                   help="CSV with one row per RDM (columns subject, region, ...); default: every RDM of a file is "
+                        "one subject of a region named after the file")
+    p.add_argument("--model", action="append", metavar="NAME|FILE.py:FACTORY|hf:DIR",
+                   help=f"zoo name (default {DEFAULT_MODEL}), a Python file and factory returning an nn.Module, or "
+                        "a transformers model saved in a local folder; repeat for several")
+    p.add_argument("--preprocess", action="append", metavar="SPEC",
+                   help="preprocessing of non-zoo models: imagenet | none | mean=..,std=..,size=.. (one for all, "
+                        "or one per --model)")
+    p.add_argument("--control", action="store_true",
+                   help="also compare the untrained version (seeded with --seed) of each zoo model")
+    p.add_argument("--layers", default="blocks", help="blocks (default) or a comma list of layer names")
+    p.add_argument("--pooling", default="flatten", help="pooling of activations before the RDM (default flatten)")
+    p.add_argument("--metric", default="rsa", choices=["rsa"], help="comparison (rsa)")
+    p.add_argument("--rdm-method", default="correlation", help="RDM method for layers and brain responses")
+    p.add_argument("--compare-method", default="spearman", help="RDM comparison method (default spearman)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--heldout-splits", type=int, default=100,
+                   help="random halvings of the stimuli for the held-out layer assignment (default 100; 0: off)")
+    p.add_argument("--trsa", action="store_true", help="also run topological RSA")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--name", default="compare", help="name of the written pipeline (default compare)")
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--force", action="store_true", help="recompute every step, ignoring the cache")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=main_compare)
