@@ -305,12 +305,12 @@ def read_images(
     images, converted = [], []
     for i, p in zip(ids, files):
         img, notes = open_image(p)
-        images.append(img)
+        images.append(np.asarray(img, dtype=np.uint8))  # now, while the decoded image is in the cache
         converted += [f"{i}: {n}" for n in notes]
     if converted:
         log.warning("read_images: %d conversion(s) to upright RGB: %s", len(converted), _summary(converted))
 
-    sizes = [(im.size[1], im.size[0]) for im in images]
+    sizes = [im.shape[:2] for im in images]
     if target is not None:
         rule = f"size={target[0]}x{target[1]} (given): scaled to cover, centre-cropped"
     elif len(set(sizes)) > 1:
@@ -322,12 +322,14 @@ def read_images(
     resized = []
     for k, (i, im, s) in enumerate(zip(ids, images, sizes)):
         if s != target:
-            images[k] = fit_image(im, target)
+            from PIL import Image
+
+            images[k] = np.asarray(fit_image(Image.fromarray(im, mode="RGB"), target), dtype=np.uint8)
             resized.append(f"{i}: {s[0]}x{s[1]} -> {target[0]}x{target[1]}")
     if resized:
         log.warning("read_images: %s; resized %d image(s): %s", rule, len(resized), _summary(resized))
 
-    data = np.stack([np.asarray(im, dtype=np.uint8) for im in images])
+    data = np.stack(images)
     coords: dict[str, Any] = {
         "stimulus": np.array(ids, dtype=object),
         "path": ("stimulus", np.array([str(p) for p in files], dtype=object)),
