@@ -8,53 +8,41 @@ dask are imported only inside the functions that need them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import attach
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {
+_SUBMODULES = (
     "analysis",
-    "models",
     "datamodel",
     "datasets",
+    "decoding",
+    "encoders",
+    "errors",
+    "generative",
     "io",
     "loaders",
-    "preprocess",
+    "models",
     "pipeline",
+    "preprocess",
     "report",
-    "errors",
-    "config",
-}
+    "train",
+)
 
 # Names re-exported lazily from sub-modules: name -> module
 _LAZY_NAMES = {
-    "validate": "neurodecode.datamodel",
-    "kind_of": "neurodecode.datamodel",
-    "DataModelError": "neurodecode.errors",
-    "NeurodecodeError": "neurodecode.errors",
+    "validate": "datamodel",
+    "kind_of": "datamodel",
+    "DataModelError": "errors",
+    "NeurodecodeError": "errors",
 }
 
-__all__ = sorted(_SUBMODULES | set(_LAZY_NAMES) | {"__version__"})
+__getattr__, __dir__, __all__ = attach(__name__, submodules=_SUBMODULES, names=_LAZY_NAMES)
+__all__ = [*__all__, "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import analysis, datamodel, datasets, io, loaders, models, pipeline, preprocess  # noqa: F401
     from .datamodel import kind_of, validate  # noqa: F401
     from .errors import DataModelError, NeurodecodeError  # noqa: F401
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY_NAMES:
-        mod = importlib.import_module(_LAZY_NAMES[name])
-        value = getattr(mod, name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        mod = importlib.import_module(f"{__name__}.{name}")
-        globals()[name] = mod
-        return mod
-    raise AttributeError(f"module 'neurodecode' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__

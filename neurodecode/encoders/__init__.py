@@ -8,8 +8,7 @@ Submodules are imported lazily on first attribute access::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import attach
 
 _SUBMODULES = ("bde", "base", "estimators", "rbtransformer", "brainmae", "spike", "contrastive")
 _NAMES = {
@@ -27,16 +26,4 @@ _NAMES = {
     "BrainCLIP": "contrastive",
 }
 
-__all__ = [*_NAMES, *_SUBMODULES]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    if name in _NAMES:
-        return getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, __all__ = attach(__name__, submodules=_SUBMODULES, names=_NAMES)

@@ -6,8 +6,7 @@ Sub-modules are imported on first use so ``import neurodecode.loaders`` stays li
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import attach
 
 _NAMES = {
     "read_eeg": "eeg",
@@ -33,13 +32,4 @@ _NAMES = {
 }
 _MODULES = ("eeg", "fmri", "spikes", "images", "rdms", "tables", "brain")
 
-__all__ = sorted(_NAMES) + list(_MODULES)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    if name in _NAMES:
-        mod = importlib.import_module(f"{__name__}.{_NAMES[name]}")
-        return getattr(mod, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = attach(__name__, submodules=_MODULES, names=_NAMES)

@@ -9,8 +9,7 @@ See docs/pipelines.md for the file format.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import attach
 
 _NAMES = {
     "run": "runner",
@@ -34,18 +33,5 @@ _NAMES = {
     "StepCache": "cache",
 }
 
-__all__ = sorted(_NAMES)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
-        globals()[name] = value
-        return value
-    if name in ("config", "ops", "runner", "cache", "summary", "builtin"):
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = attach(
+    __name__, submodules=("builtin", "cache", "config", "ops", "runner", "summary"), names=_NAMES)

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import attach
 
-__all__ = ["eeg", "fmri", "spikes"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = attach(__name__, submodules=("eeg", "fmri", "spikes"))

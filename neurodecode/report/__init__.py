@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import attach
 
 _NAMES = {"render_report": "html", "write_report": "html", "auto_figures": "figures", "to_png_base64": "figures",
+          "render_figure": "figures", "write_figure_files": "figures",
           "write_derivatives": "bids", "read_derivatives": "bids", "check_derivatives": "bids"}
 
-__all__ = sorted(_NAMES) + ["bids", "figures", "html"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("bids", "figures", "html"):
-        return importlib.import_module(f"{__name__}.{name}")
-    if name in _NAMES:
-        return getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = attach(
+    __name__, submodules=("bids", "figures", "html", "rsa_figures", "style"), names=_NAMES)
