@@ -55,3 +55,14 @@ def test_unknown_names_raise_attribute_error():
     for package in PACKAGES:
         with pytest.raises(AttributeError):
             getattr(importlib.import_module(package), "not_a_public_name")
+
+
+def test_pipeline_run_accepts_a_shipped_pipeline_name_like_the_cli(tmp_path):
+    from neurodecode import pipeline
+    from neurodecode.errors import ConfigError
+
+    # the name is resolved and the file loaded; the run then stops at the (deliberately) bad dask options
+    with pytest.raises(ConfigError, match="not both"):
+        pipeline.run("eeg_n170_preprocess", tmp_path / "out", scheduler="tcp://127.0.0.1:1", workers=1)
+    with pytest.raises(ConfigError, match="no_such_pipeline"):
+        pipeline.run("no_such_pipeline", tmp_path / "out2")

@@ -820,7 +820,8 @@ def run(
     Parameters
     ----------
     config : path, dict or PipelineConfig
-        The pipeline (see :mod:`neurodecode.pipeline.config` and docs/pipelines.md).
+        The pipeline (see :mod:`neurodecode.pipeline.config` and docs/pipelines.md), or the name of a
+        shipped pipeline (``"eeg_n170_preprocess"``, as ``neurodecode run`` accepts).
     out_dir : path
         Output folder (created). Holds manifest.json, metrics.json, the saved outputs,
         tables/, report.html, run.log and, by default, the step cache ``.cache``.
@@ -850,6 +851,10 @@ def run(
     """
     from .. import __version__
 
+    if isinstance(config, (str, os.PathLike)):  # a shipped pipeline's name works as with `neurodecode run`
+        from .config import find_pipeline
+
+        config = find_pipeline(config)
     cfg = load_config(config)
     out = Path(out_dir).expanduser().resolve()
     if cache_dir is not None:
