@@ -484,16 +484,8 @@ def compare_layers(
     if a.shape != b.shape or not (a == b).all():
         raise BadInputError("layer and brain RDMs list different stimuli; restrict both to the common stimuli "
                             "with neurodecode.analysis.match_stimuli first.")
-    models = list(dict.fromkeys(full["model"].values.tolist()))
-    layers = list(dict.fromkeys(full["layer"].values.tolist()))
+    models, layers, mi, li = _layer_grid(full)
     n_model, n_layer = len(models), len(layers)
-    if full.sizes["rdm"] != n_model * n_layer:
-        raise BadInputError(f"every model needs the same layers: {full.sizes['rdm']} RDMs for {n_model} models x "
-                            f"{n_layer} layers.")
-    order = [(m, la) for m in models for la in layers]
-    got = list(zip(full["model"].values.tolist(), full["layer"].values.tolist()))
-    if got != order:
-        full = full.isel(rdm=[got.index(key) for key in order])
     known = _groups(brain)
     regions = list(regions) if regions else known
     missing = [r for r in regions if r not in known]
@@ -509,18 +501,23 @@ def compare_layers(
         over = "both" if data.sizes["rdm"] > 1 else "stimulus"
         res = bootstrap(full, data, method, over=over, n_boot=n_boot, seed=seed + r, ci=ci,
                         subject_dim="subject", noise_ceiling=False)
-        score[:, :, r] = res["estimate"].values.reshape(n_model, n_layer)
-        lo[:, :, r] = res["ci_lower"].values.reshape(n_model, n_layer)
-        hi[:, :, r] = res["ci_upper"].values.reshape(n_model, n_layer)
-        se[:, :, r] = res["se"].values.reshape(n_model, n_layer)
-        b = res["bootstrap"].values.reshape(-1, n_model, n_layer)
+        score[mi, li, r] = res["estimate"].values
+        lo[mi, li, r] = res["ci_lower"].values
+        hi[mi, li, r] = res["ci_upper"].values
+        se[mi, li, r] = res["se"].values
+        flat = res["bootstrap"].values.reshape(-1, full.sizes["rdm"])
+        b = np.full((flat.shape[0], n_model, n_layer), np.nan)
+        b[:, mi, li] = flat
         boots[region] = b
-        valid = np.isfinite(b).all(axis=(1, 2))
-        pval[:, :, r] = (1 + np.sum(b[valid] <= 0, axis=0)) / (1 + valid.sum())
+        valid = np.isfinite(flat).all(axis=1)
+        pval[mi, li, r] = (1 + np.sum(flat[valid] <= 0, axis=0)) / (1 + valid.sum())
         if "noise_ceiling" in res and data.sizes["rdm"] > 1:
             ceil[r] = res["noise_ceiling"].values
-    _, p_fdr = fdr(pval.ravel(), alpha)
-    p_fdr = np.asarray(p_fdr, dtype=float).reshape(shape)
+    p_fdr = np.full(pval.size, np.nan)
+    present = np.isfinite(pval.ravel())
+    _, adjusted = fdr(pval.ravel()[present], alpha)
+    p_fdr[present] = np.asarray(adjusted, dtype=float)
+    p_fdr = p_fdr.reshape(shape)
     best_idx = np.nanargmax(np.where(np.isfinite(score), score, -np.inf), axis=1)  # (model, region)
     best_layer = np.asarray([[layers[best_idx[m, r]] for r in range(len(regions))] for m in range(n_model)],
                             dtype=object)
@@ -530,7 +527,11 @@ def compare_layers(
         for r, region in enumerate(regions):
             b = boots[region]
             best0 = best_idx[0, r]
-            diff = b[:, 0, best0] - b[:, 1:, best0].max(axis=1)
+            others = b[:, 1:, best0]
+            if not np.isfinite(others).any():
+                continue  # no other model has that layer
+            with np.errstate(invalid="ignore"):
+                diff = b[:, 0, best0] - np.nanmax(np.where(np.isfinite(others), others, -np.inf), axis=1)
             diff = diff[np.isfinite(diff)]
             p_vs[r] = float((1 + np.sum(diff <= 0)) / (1 + diff.size))
     dims = ("model", "layer", "region")
@@ -542,7 +543,8 @@ def compare_layers(
          "p_vs_other_models": ("region", p_vs),
          "n_subjects": ("region", [int((region_of == r).sum()) for r in regions])},
         coords={"model": models, "layer": layers, "region": list(regions),
-                "depth": ("layer", np.arange(n_layer))},
+                "depth": ("layer", np.arange(n_layer)),
+                "relative_depth": (("model", "layer"), _relative_depth(models, layers, mi, li))},
         attrs={"method": method, "n_boot": n_boot, "ci": ci, "seed": seed, "alpha": alpha,
                "n_stimuli": int(full.sizes["stimulus"]),
                "bootstrap": "stimuli and subjects (regions with one RDM: stimuli)",
@@ -552,6 +554,40 @@ def compare_layers(
         held = heldout_layer_assignment(full, brain, method=method, regions=regions, n_splits=heldout_splits,
                                         seed=seed)
         out = out.merge(held)
+    return out
+
+
+def _layer_grid(full: xr.DataArray) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+    """Models, the union of their layers (ordered by relative depth) and each RDM's (model, layer) index.
+
+    Models may have different layers (EfficientNet-Lite0 and Lite2 differ in blocks); a layer a model
+    lacks is NaN in every (model, layer) result.
+    """
+    model_of = [str(m) for m in full["model"].values.tolist()]
+    layer_of = [str(la) for la in full["layer"].values.tolist()]
+    models = list(dict.fromkeys(model_of))
+    pairs = list(zip(model_of, layer_of))
+    if len(set(pairs)) != len(pairs):
+        dup = [p for p in dict.fromkeys(pairs) if pairs.count(p) > 1][:3]
+        raise BadInputError(f"layer RDMs repeat (model, layer) pairs {dup}; give each model a unique label.")
+    depth: dict[str, float] = {}
+    first_seen: dict[str, tuple[int, int]] = {}
+    for m_index, model in enumerate(models):
+        own = [la for mo, la in pairs if mo == model]
+        for i, layer in enumerate(own):
+            depth[layer] = min(depth.get(layer, np.inf), i / max(len(own) - 1, 1))
+            first_seen.setdefault(layer, (m_index, i))
+    layers = sorted(depth, key=lambda la: (depth[la], first_seen[la]))
+    mi = np.asarray([models.index(m) for m in model_of])
+    li = np.asarray([layers.index(la) for la in layer_of])
+    return models, layers, mi, li
+
+
+def _relative_depth(models: list[str], layers: list[str], mi: np.ndarray, li: np.ndarray) -> np.ndarray:
+    out = np.full((len(models), len(layers)), np.nan)
+    for m in range(len(models)):
+        own = np.sort(li[mi == m])
+        out[m, own] = np.arange(own.size) / max(own.size - 1, 1)
     return out
 
 
@@ -580,8 +616,9 @@ def heldout_layer_assignment(
     """
     from .compare import compare
 
-    models = list(dict.fromkeys(layer_rdms["model"].values.tolist()))
-    layers = list(dict.fromkeys(layer_rdms["layer"].values.tolist()))
+    if "kind" in layer_rdms.coords:
+        layer_rdms = layer_rdms.isel(rdm=np.flatnonzero(layer_rdms["kind"].values == "full"))
+    models, layers, mi, li = _layer_grid(layer_rdms)
     region_of = _as_str_ids(brain["region"].values)
     regions = list(regions) if regions else _groups(brain)
     n = layer_rdms.sizes["stimulus"]
@@ -589,9 +626,7 @@ def heldout_layer_assignment(
         raise BadInputError(f"held-out layer assignment needs at least 8 stimuli (two halves of 4), got {n}.")
     rng = np.random.default_rng(seed)
     L = np.asarray(layer_rdms.transpose("rdm", "stimulus", "stimulus_").values, dtype=np.float64)
-    model_of = np.asarray(layer_rdms["model"].values)
-    layer_of = np.asarray(layer_rdms["layer"].values)
-    index = np.array([[np.flatnonzero((model_of == m) & (layer_of == la))[0] for la in layers] for m in models])
+    index = [np.flatnonzero(mi == m)[np.argsort(li[mi == m])] for m in range(len(models))]  # rdm rows by depth
     held = np.full((n_splits, len(models), len(regions)), np.nan)
     chosen = np.zeros((n_splits, len(models), len(regions)), dtype=int)
     for s in range(n_splits):
@@ -608,8 +643,8 @@ def heldout_layer_assignment(
             for m in range(len(models)):
                 on_a = sims[0][index[m]]
                 pick = int(np.nanargmax(on_a))
-                chosen[s, m, r] = pick
-                held[s, m, r] = sims[1][index[m, pick]]
+                chosen[s, m, r] = li[index[m][pick]]
+                held[s, m, r] = sims[1][index[m][pick]]
     mode = np.zeros((len(models), len(regions)), dtype=int)
     agree = np.zeros((len(models), len(regions)))
     for m in range(len(models)):
@@ -713,8 +748,7 @@ def trsa_layers(
     if best is None:
         raise BadInputError("no valid (low, up) setting: every low must be below some up.")
     _, low_best, up_best = best
-    models = list(dict.fromkeys(full["model"].values.tolist()))
-    layers = list(dict.fromkeys(full["layer"].values.tolist()))
+    models, layers, mi, li = _layer_grid(full)
     region_of = _as_str_ids(brain["region"].values)
     regions = list(regions) if regions else _groups(brain)
     t_full = rgtm(full, low_best, up_best, kind=kind)
@@ -723,12 +757,12 @@ def trsa_layers(
     for r, region in enumerate(regions):
         data = brain.isel(rdm=np.flatnonzero(region_of == region))
         t_brain = rgtm(data, low_best, up_best, kind=kind)
-        tscore[:, :, r] = np.asarray(compare(t_full, t_brain, method).values).mean(axis=1).reshape(len(models), len(layers))
-        gscore[:, :, r] = np.asarray(compare(full, data, method).values).mean(axis=1).reshape(len(models), len(layers))
+        tscore[mi, li, r] = np.asarray(compare(t_full, t_brain, method).values).mean(axis=1)
+        gscore[mi, li, r] = np.asarray(compare(full, data, method).values).mean(axis=1)
     dims = ("model", "layer", "region")
     return xr.Dataset(
         {"accuracy": acc.rename("accuracy"), "trsa_score": (dims, tscore), "rsa_score": (dims, gscore)},
         coords={"model": models, "layer": layers, "region": regions},
-        attrs={"low": low_best, "up": up_best, "kind": kind, "method": method, "chance": 1.0 / len(layers),
+        attrs={"low": low_best, "up": up_best, "kind": kind, "method": method, "chance": 1.0 / cand.sizes["rdm"],
                "sweep_data": "simulated measurements of each layer"},
     )
