@@ -187,9 +187,11 @@ DATASETS: list[dict] = [
         "rules": [("", RSATOOLBOX, "demos/92imageData/")],
         "selection": {
             "part": {
-                "values": ["images", "human_it", "monkey_it", "human_it_316vx", "behaviour", "models"],
+                "values": ["images", "human_it", "monkey_it", "human_it_316vx", "behaviour", "models", "brain"],
                 "default": None,
-                "help": "return only this part (default: a Kriegeskorte92 object with all parts)",
+                "help": "return only this part (default: a Kriegeskorte92 object with all parts); brain = one RDM "
+                        "stack of human_it (sessions averaged per subject), monkey_it and behaviour with region and "
+                        "subject coords",
             }
         },
         "notes": [
