@@ -116,6 +116,8 @@ class Method:
         RDM methods that cannot skip missing (NaN) dissimilarities.
     summary, reference
         One-line description and citation.
+    label
+        Short axis label for figures (:attr:`axis_label`).
     """
 
     name: str
@@ -136,6 +138,12 @@ class Method:
     options: Mapping[str, Any] = field(default_factory=dict)
     min_stimuli: int = 3
     needs_complete: bool = False
+    label: str = ""
+
+    @property
+    def axis_label(self) -> str:
+        """Short label for a figure axis (``label``, or the name with its kind)."""
+        return self.label or f"{self.name} ({self.kind})"
 
     @property
     def pool_spec(self) -> Pool:
@@ -210,7 +218,7 @@ def _cka_method(name: str, kernel: str, summary: str, options: dict[str, Any], i
     return Method(
         name=name, compares="activations", kind="similarity", kernel=kern, prepare=prep, pair=pair,
         inputs="features", resample="rows", invariances=invariances, options=options,
-        min_stimuli=4 if kernel == "debiased" else 2, summary=summary,
+        min_stimuli=4 if kernel == "debiased" else 2, summary=summary, label=name.replace("_cka", " CKA"),
         reference="Kornblith et al. 2019 (ICML)" + ("; unbiased HSIC: Song et al. 2012 (JMLR)" if kernel == "debiased" else ""),
     )
 
@@ -336,6 +344,7 @@ def _predictivity_method(model: str, options: dict[str, Any], summary: str, refe
         name=model, compares="activations", kind="similarity", kernel=pair, prepare=_ident_prep, pair=pair,
         inputs="features", resample="rows", symmetric=False, invariances=("translation", "isotropic_scaling"),
         options=options, min_stimuli=10, summary=summary, reference=reference,
+        label=f"{model.upper() if model == 'pls' else model} predictivity (median held-out r)",
         aliases=(f"{model}_predictivity",),
     )
 
@@ -347,48 +356,48 @@ _ROT = ("orthogonal", "isotropic_scaling", "translation", "permutation")
 _ENTRIES: list[Method] = [
     # ---- RDM methods (order = the historical COMPARE_METHODS order)
     Method(
-        name="spearman", compares="rdm", kind="similarity", kernel=inner_kernel(True, True, "unit"),
+        name="spearman", label='RDM correlation (Spearman)', compares="rdm", kind="similarity", kernel=inner_kernel(True, True, "unit"),
         vector=VectorForm(rank=True, centre=True), pool="rank", resample="pair_weights",
         invariances=("monotonic",), summary="Spearman correlation of the dissimilarities (ties averaged)",
         reference="rsatoolbox 'spearman'",
     ),
     Method(
-        name="pearson", compares="rdm", kind="similarity", kernel=inner_kernel(False, True, "unit"),
+        name="pearson", label='RDM correlation (Pearson)', compares="rdm", kind="similarity", kernel=inner_kernel(False, True, "unit"),
         aliases=("corr", "correlation"), vector=VectorForm(rank=False, centre=True), pool="zscore",
         resample="pair_weights", invariances=("affine",), summary="Pearson correlation of the dissimilarities",
         reference="rsatoolbox 'corr'",
     ),
     Method(
-        name="cosine", compares="rdm", kind="similarity", kernel=inner_kernel(False, False, "unit"),
+        name="cosine", label='RDM cosine similarity', compares="rdm", kind="similarity", kernel=inner_kernel(False, False, "unit"),
         vector=VectorForm(rank=False, centre=False), pool="rms", resample="pair_weights",
         invariances=("isotropic_scaling",), summary="cosine of the dissimilarity vectors (not centred)",
         reference="rsatoolbox 'cosine'",
     ),
     Method(
-        name="kendall", compares="rdm", kind="similarity", kernel=kendall_kernel(tau_a=False),
+        name="kendall", label="RDM correlation (Kendall's tau-b)", compares="rdm", kind="similarity", kernel=kendall_kernel(tau_a=False),
         aliases=("tau-b", "tau_b"), pool="rank", invariances=("monotonic",),
         summary="Kendall's tau-b (scipy.stats.kendalltau)", reference="rsatoolbox 'kendall'",
     ),
     Method(
-        name="tau_a", compares="rdm", kind="similarity", kernel=kendall_kernel(tau_a=True), aliases=("tau-a",),
+        name="tau_a", label="RDM correlation (Kendall's tau-a)", compares="rdm", kind="similarity", kernel=kendall_kernel(tau_a=True), aliases=("tau-a",),
         pool="rank", invariances=("monotonic",),
         summary="Kendall's tau-a: (concordant - discordant) / all pairs (Nili et al. 2014)",
         reference="rsatoolbox 'tau-a'",
     ),
     Method(
-        name="rho_a", compares="rdm", kind="similarity", kernel=inner_kernel(True, True, "rho_a"), aliases=("rho-a",),
+        name="rho_a", label="RDM correlation (Spearman's rho-a)", compares="rdm", kind="similarity", kernel=inner_kernel(True, True, "rho_a"), aliases=("rho-a",),
         vector=VectorForm(rank=True, centre=True, scale="rho_a"), pool="rank", resample="pair_weights",
         invariances=("monotonic",), summary="Spearman's rho-a: 12 sum(centred rank products) / (m^3 - m)",
         reference="rsatoolbox 'rho-a'",
     ),
     Method(
-        name="corr_cov", compares="rdm", kind="similarity", kernel=cov_kernel(centre=True), pool="zscore",
+        name="corr_cov", label='whitened RDM correlation', compares="rdm", kind="similarity", kernel=cov_kernel(centre=True), pool="zscore",
         needs_complete=True, options={"sigma_k": None}, invariances=("affine",),
         summary="correlation after whitening by the covariance of dissimilarity estimates",
         reference="Diedrichsen et al. 2021; rsatoolbox 'corr_cov'",
     ),
     Method(
-        name="cosine_cov", compares="rdm", kind="similarity", kernel=cov_kernel(centre=False), pool="rms",
+        name="cosine_cov", label='whitened RDM cosine', compares="rdm", kind="similarity", kernel=cov_kernel(centre=False), pool="rms",
         needs_complete=True, options={"sigma_k": None}, invariances=("isotropic_scaling",),
         summary="cosine after whitening by the covariance of dissimilarity estimates (= linear CKA of the "
         "implied second moments)", reference="Diedrichsen et al. 2021; rsatoolbox 'cosine_cov'",
@@ -401,14 +410,14 @@ _ENTRIES: list[Method] = [
     ),
     _cka_method("rbf_cka", "rbf", "CKA with a Gaussian kernel, bandwidth sigma x the median distance", {"sigma": 1.0}, _ROT),
     Method(
-        name="procrustes", compares="activations", kind="distance", kernel=_shape_kernel, prepare=_shape_prep,
+        name="procrustes", label='Procrustes distance (rad)', compares="activations", kind="distance", kernel=_shape_kernel, prepare=_shape_prep,
         pair=_shape_pair, inputs="features", resample="rows", invariances=_ROT, options={"alpha": 1.0},
         aliases=("angular_procrustes",), min_stimuli=2,
         summary="angular Procrustes distance (radians): the angle after the best rotation",
         reference="Williams et al. 2021 (NeurIPS); netrep LinearMetric(alpha=1)",
     ),
     Method(
-        name="shape", compares="activations", kind="distance", kernel=_shape_kernel, prepare=_shape_prep,
+        name="shape", label='shape distance (rad)', compares="activations", kind="distance", kernel=_shape_kernel, prepare=_shape_prep,
         pair=_shape_pair, inputs="features", resample="rows", invariances=("orthogonal", "translation", "permutation"),
         options={"alpha": 1.0}, aliases=("shape_metric",), min_stimuli=2,
         summary="angular shape distance with partial whitening alpha (0: CCA ... 1: Procrustes), radians; "
@@ -416,14 +425,14 @@ _ENTRIES: list[Method] = [
         reference="Williams et al. 2021 (NeurIPS); netrep LinearMetric",
     ),
     Method(
-        name="permutation_procrustes", compares="activations", kind="distance", kernel=_perm_pair,
+        name="permutation_procrustes", label='permutation Procrustes distance (rad)', compares="activations", kind="distance", kernel=_perm_pair,
         prepare=_ident_prep, pair=_perm_pair, inputs="features", resample="rows",
         invariances=("permutation", "isotropic_scaling", "translation"), aliases=("perm_procrustes",), min_stimuli=2,
         summary="angular distance (radians) after the best permutation of units",
         reference="Williams et al. 2021; netrep PermutationMetric",
     ),
     Method(
-        name="svcca", compares="activations", kind="similarity", kernel=_svcca_kernel, prepare=_svcca_prep,
+        name="svcca", label='SVCCA (mean canonical r)', compares="activations", kind="similarity", kernel=_svcca_kernel, prepare=_svcca_prep,
         pair=_svcca_pair, inputs="features", resample="rows", options={"keep": 0.99},
         invariances=("translation", "isotropic_scaling", "orthogonal", "permutation"),
         summary="mean canonical correlation after SVD reduction to `keep` of the variance (invariant to any "
@@ -431,21 +440,21 @@ _ENTRIES: list[Method] = [
         reference="Raghu et al. 2017 (NeurIPS)",
     ),
     Method(
-        name="pwcca", compares="activations", kind="similarity", kernel=_pwcca_kernel, prepare=_pwcca_prep,
+        name="pwcca", label='PWCCA', compares="activations", kind="similarity", kernel=_pwcca_kernel, prepare=_pwcca_prep,
         pair=_pwcca_pair, inputs="features", resample="rows", symmetric=False,
         invariances=("translation", "isotropic_scaling", "permutation"),
         summary="projection-weighted mean canonical correlation (weights from x)",
         reference="Morcos et al. 2018 (NeurIPS)",
     ),
     Method(
-        name="mutual_knn", compares="activations", kind="similarity", kernel=_mknn_kernel, prepare=_knn_prep,
+        name="mutual_knn", label='mutual k-NN alignment', compares="activations", kind="similarity", kernel=_mknn_kernel, prepare=_knn_prep,
         pair=_mknn_pair, inputs="features", resample=None, options={"k": 10, "normalize": True},
         invariances=("orthogonal", "isotropic_scaling"), aliases=("mknn",),
         summary="mean fraction of shared k nearest neighbours (cosine)",
         reference="Huh et al. 2024 (ICML), Platonic representation hypothesis",
     ),
     Method(
-        name="cknna", compares="activations", kind="similarity", kernel=_cknna_kernel, prepare=_knn_prep,
+        name="cknna", label='CKNNA', compares="activations", kind="similarity", kernel=_cknna_kernel, prepare=_knn_prep,
         pair=_cknna_pair, inputs="features", resample=None, options={"k": 10, "normalize": True},
         invariances=("orthogonal", "isotropic_scaling"), min_stimuli=4, symmetric=False,
         summary="CKA restricted to mutual k-nearest-neighbour pairs (unbiased HSIC)",
@@ -462,14 +471,14 @@ _ENTRIES: list[Method] = [
         "encoding models; neurodecode.analysis.fit_encoding",
     ),
     Method(
-        name="gaussian_shape", compares="activations", kind="distance", kernel=_gauss_pair, prepare=_samples_prep,
+        name="gaussian_shape", label='Gaussian shape distance', compares="activations", kind="distance", kernel=_gauss_pair, prepare=_samples_prep,
         pair=_gauss_pair, inputs="samples", resample="rows", options={"alpha": 1.0, "centre": True},
         invariances=("orthogonal", "translation"), aliases=("stochastic_shape", "wasserstein_shape"), min_stimuli=2,
         summary="stochastic shape distance between per-stimulus Gaussians (2-Wasserstein at alpha=1)",
         reference="Duong et al. 2023 (ICLR); netrep GaussianStochasticMetric",
     ),
     Method(
-        name="energy_shape", compares="activations", kind="distance", kernel=_energy_pair, prepare=_samples_prep,
+        name="energy_shape", label='energy shape distance', compares="activations", kind="distance", kernel=_energy_pair, prepare=_samples_prep,
         pair=_energy_pair, inputs="samples", resample="rows", options={"centre": True},
         invariances=("orthogonal", "translation"), min_stimuli=2,
         summary="stochastic shape distance with the energy distance between per-stimulus samples",

@@ -75,7 +75,7 @@ def _transform(kind: str, y: np.ndarray, seed: int = 5) -> np.ndarray:
 def test_entry_is_complete(name):
     m = METHODS[name]
     assert m.name == name and m.kind in ("similarity", "distance") and callable(m.kernel)
-    assert m.summary
+    assert m.summary and m.label and m.axis_label == m.label
     assert get_method(name) is m
     for alias in m.aliases:
         assert get_method(alias) is m
