@@ -198,3 +198,21 @@ def test_real_muse_stimuli_greyscale(data_home):
     assert len(da.attrs["converted"]) == 96  # greyscale JPEGs
     ref = np.asarray(Image.open(stim / "houses" / "house1.1.jpg").convert("RGB"))
     np.testing.assert_array_equal(da.sel(stimulus="houses/house1.1").values, ref)  # only the suffix is dropped
+
+
+def test_pipeline_loader_images_read(stimuli, tmp_path):
+    """`images.read` from a pipeline file, given the folder."""
+    from neurodecode.pipeline import run
+
+    root, src = stimuli
+    cfg = {
+        "name": "user_images",
+        "description": "a user's image folder",
+        "data": {"files": [str(root)], "loader": "images.read", "params": {"size": 32}},
+        "steps": [{"id": "faces", "op": "core.select", "params": {"keep": {"category": ["faces"]}}}],
+        "outputs": {"save": ["faces"]},
+    }
+    run(cfg, tmp_path / "out", progress=False)
+    faces = io.open(tmp_path / "out" / "faces.nc", chunks=None)
+    assert faces.shape == (4, 32, 32, 3) and faces.dtype == np.uint8
+    assert list(faces["stimulus"].values) == ["faces/face01", "faces/face02", "faces/face03", "faces/face04"]
