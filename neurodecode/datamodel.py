@@ -167,12 +167,57 @@ def _need_attrs(obj, attrs: Sequence[str], kind: str) -> None:
 
 def _positive_attr(obj, name: str, kind: str) -> None:
     value = obj.attrs[name]
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf":
+        value, number = value.item(), True
     try:
-        ok = float(value) > 0 and np.isfinite(float(value))
+        ok = number and float(value) > 0 and np.isfinite(float(value))
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise DataModelError(f"{kind}: attr {name!r} must be a positive finite number, got {value!r}.")
+        hint = " (a string: convert it with float(...))" if isinstance(value, str) else ""
+        raise DataModelError(f"{kind}: attr {name!r} must be a positive finite number, got {value!r}{hint}.")
+
+
+def _check_numeric(arr, name: str, kind: str) -> None:
+    if arr.dtype.kind not in "biuf":
+        what = "complex" if arr.dtype.kind == "c" else f"non-numeric ({arr.dtype})"
+        raise DataModelError(
+            f"{kind}: {name} is {what}; neurodecode expects real numbers. "
+            + ("Take the magnitude (np.abs) or the real part first." if arr.dtype.kind == "c"
+               else "Convert it with .astype(float) after checking what the values mean.")
+        )
+
+
+def _check_not_empty(obj, dim: str, kind: str) -> None:
+    if dim in obj.dims and obj.sizes[dim] == 0:
+        raise DataModelError(f"{kind}: the {dim!r} dim is empty (zero {dim}s); there is nothing to analyse.")
+
+
+def _check_time(obj, kind: str, step: float | None, step_name: str) -> None:
+    """``time`` strictly increasing and (when ``step`` is given) spaced by ``step`` seconds."""
+    if "time" not in obj.coords or obj.sizes.get("time", 0) < 2:
+        return
+    t = np.asarray(obj["time"].values)
+    if t.dtype.kind not in "iuf":
+        raise DataModelError(f"{kind}: the 'time' coord must hold seconds as numbers, got dtype {t.dtype}.")
+    dt = np.diff(t.astype(np.float64))
+    if not np.all(np.isfinite(dt)) or np.any(dt <= 0):
+        first = int(np.argmax(~(dt > 0)))
+        raise DataModelError(
+            f"{kind}: the 'time' coord is not strictly increasing (at index {first}: {t[first]!r} -> "
+            f"{t[first + 1]!r}); sort by time (obj.sortby('time')) or fix the time stamps."
+        )
+    if step is not None and np.isfinite(step) and step > 0:
+        median = float(np.median(dt))
+        if abs(median - step) > 0.01 * step:
+            ratio = median / step
+            hint = (" The time coord looks like milliseconds: divide it by 1000." if abs(ratio - 1000) < 10
+                    else "")
+            raise DataModelError(
+                f"{kind}: the 'time' coord advances by {median:g} per sample but {step_name} implies "
+                f"{step:g} s.{hint} Time is in seconds everywhere in neurodecode."
+            )
 
 
 def _check_unique(obj, dim: str, kind: str) -> None:
@@ -245,6 +290,9 @@ def validate(obj: Any, kind: str | None = None, *, finite: bool = True) -> str:
         _check_unique(obj, "channel", actual)
         if sig.sizes["time"] == 0:
             raise DataModelError("recording: 'time' is empty; the recording holds no samples.")
+        _check_not_empty(sig, "channel", actual)
+        _check_numeric(sig, "signal", actual)
+        _check_time(obj, actual, 1.0 / float(obj.attrs["sfreq"]), f"sfreq={obj.attrs['sfreq']}")
         if finite:
             _check_finite(sig, "signal", actual)
         _validate_events(obj, actual)
@@ -261,6 +309,9 @@ def validate(obj: Any, kind: str | None = None, *, finite: bool = True) -> str:
                 "epochs: no trials left (the 'trial' dim is empty); loosen the selection or rejection "
                 "threshold that removed them."
             )
+        _check_not_empty(obj, "channel", actual)
+        _check_numeric(obj, "data", actual)
+        _check_time(obj, actual, 1.0 / float(obj.attrs["sfreq"]), f"sfreq={obj.attrs['sfreq']}")
         if finite:
             _check_finite(obj, "data", actual)
     elif actual == "bold":
@@ -277,8 +328,12 @@ def validate(obj: Any, kind: str | None = None, *, finite: bool = True) -> str:
             _need_attrs(obj, ("affine", "shape"), actual)
             if np.asarray(obj.attrs["affine"]).size != 16:
                 raise DataModelError("bold: attr 'affine' must hold the 4x4 affine (16 numbers).")
+            _check_voxels(obj)
         else:
             _need_coords(obj, ("roi",), actual)
+        _check_not_empty(obj, space, actual)
+        _check_numeric(obj, "data", actual)
+        _check_time(obj, actual, None, "")
         if finite:
             _check_finite(obj, "data", actual)
     elif actual == "responses":
@@ -287,6 +342,8 @@ def validate(obj: Any, kind: str | None = None, *, finite: bool = True) -> str:
             raise DataModelError(
                 f"responses: needs a 'trial' or 'stimulus' dim besides 'neuroid'; got {tuple(obj.dims)}."
             )
+        _check_not_empty(obj, "neuroid", actual)
+        _check_numeric(obj, "data", actual)
         if finite:
             _check_finite(obj, "data", actual)
     elif actual == "binned_spikes":
@@ -295,6 +352,9 @@ def validate(obj: Any, kind: str | None = None, *, finite: bool = True) -> str:
         _need_attrs(obj, ("bin_size",), actual)
         _positive_attr(obj, "bin_size", actual)
         _check_unique(obj, "unit", actual)
+        _check_not_empty(obj, "unit", actual)
+        _check_numeric(obj, "counts", actual)
+        _check_time(obj, actual, float(obj.attrs["bin_size"]), f"bin_size={obj.attrs['bin_size']}")
         if finite:
             _check_finite(obj, "data", actual)
     elif actual == "spike_trains":
@@ -306,6 +366,12 @@ def validate(obj: Any, kind: str | None = None, *, finite: bool = True) -> str:
         _need_coords(obj, ("unit",), actual)
         _need_attrs(obj, ("t_start", "t_stop"), actual)
         units = np.asarray(obj["spike_unit"].values)
+        if units.dtype.kind not in "iu":
+            raise DataModelError(
+                f"spike_trains: 'spike_unit' must hold integer unit indices, got dtype {units.dtype} "
+                "(floats would be truncated when binning); convert with .astype(int) after checking them."
+            )
+        _check_numeric(obj["spike_time"], "spike_time", actual)
         if units.size and (units.min() < 0 or units.max() >= obj.sizes["unit"]):
             raise DataModelError(
                 "spike_trains: 'spike_unit' holds indices outside the 'unit' dim; it must index units 0..n-1."
@@ -317,6 +383,17 @@ def validate(obj: Any, kind: str | None = None, *, finite: bool = True) -> str:
         if obj.sizes["stimulus"] != obj.sizes["stimulus_"]:
             raise DataModelError("rdm: 'stimulus' and 'stimulus_' must have the same length (square RDMs).")
         _need_attrs(obj, ("method",), actual)
+        _check_numeric(obj, "dissimilarities", actual)
+        if not hasattr(obj.data, "dask"):
+            m = np.asarray(obj.transpose("rdm", "stimulus", "stimulus_").values, dtype=np.float64)
+            diff = np.abs(m - np.swapaxes(m, 1, 2))
+            scale = np.nanmax(np.abs(m)) if m.size and np.isfinite(m).any() else 1.0
+            if np.nanmax(diff, initial=0.0) > 1e-6 * max(scale, 1e-12):
+                r = int(np.argmax(np.nanmax(diff, axis=(1, 2))))
+                raise DataModelError(
+                    f"rdm: RDM {r} is not symmetric (largest |d[i,j] - d[j,i]| = {np.nanmax(diff):.3g}); "
+                    "an RDM holds one dissimilarity per pair. Average it with its transpose if that is meant."
+                )
     elif actual == "activations":
         if not isinstance(obj, xr.Dataset) or not obj.data_vars:
             raise DataModelError("activations: expected a Dataset with one (stimulus, feature) array per layer.")
@@ -326,6 +403,31 @@ def validate(obj: Any, kind: str | None = None, *, finite: bool = True) -> str:
                     f"activations: layer {name!r} has dims {var.dims}; the first dim must be 'stimulus'."
                 )
     return actual
+
+
+def _check_voxels(obj) -> None:
+    affine = np.asarray(obj.attrs["affine"], dtype=float)
+    if not np.all(np.isfinite(affine)):
+        raise DataModelError("bold: attr 'affine' holds NaN/inf; it must map voxel indices to millimetres.")
+    ijk = np.stack([np.asarray(obj[c].values) for c in ("i", "j", "k")], axis=1)
+    if ijk.size == 0:
+        return
+    if ijk.dtype.kind not in "iu":
+        if ijk.dtype.kind != "f" or not np.all(np.isfinite(ijk)) or np.any(ijk != np.round(ijk)):
+            raise DataModelError("bold: voxel indices i, j, k must be whole numbers.")
+        ijk = ijk.astype(np.int64)
+    shape = np.asarray(obj.attrs["shape"], dtype=np.int64).ravel()[:3]
+    if shape.size == 3:
+        out = np.any((ijk < 0) | (ijk >= shape), axis=1)
+        if out.any():
+            raise DataModelError(
+                f"bold: {int(out.sum())} voxel(s) have indices outside the volume {tuple(shape.tolist())}, first "
+                f"{tuple(ijk[out][0].tolist())}; the indices and the volume shape come from different images."
+            )
+    _, counts = np.unique(ijk, axis=0, return_counts=True)
+    if np.any(counts > 1):
+        raise DataModelError(f"bold: {int((counts > 1).sum())} voxel position(s) appear more than once in i, j, k; "
+                             "each voxel must be listed once.")
 
 
 def _validate_events(obj, kind: str, required: bool = False) -> None:

@@ -92,7 +92,7 @@ def test_empty_epochs_rejected():
 
 
 def test_bold_voxel_and_roi():
-    bold = dm.make_bold(np.zeros((6, 4)), 2.0, ijk=np.arange(12).reshape(4, 3), affine=np.eye(4), shape=(5, 5, 5))
+    bold = dm.make_bold(np.zeros((6, 4)), 2.0, ijk=np.arange(12).reshape(4, 3) % 5, affine=np.eye(4), shape=(5, 5, 5))
     assert dm.validate(bold) == "bold"
     np.testing.assert_array_equal(bold.attrs["affine"].reshape(4, 4), np.eye(4))
     roi = dm.make_bold(np.zeros((6, 2)), 2.0, roi=["V1", "FFA"])

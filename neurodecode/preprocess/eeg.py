@@ -199,7 +199,8 @@ def _restore_order(obj, kind: str, data: np.ndarray, order: tuple[str, ...]) -> 
 # --------------------------------------------------------------------------- filtering
 
 
-def filter(obj, l_freq: float | None, h_freq: float | None, *, picks=None, **mne_kwargs: Any):  # noqa: A001
+def filter(obj, l_freq: float | None, h_freq: float | None, *, picks=None, bandstop: bool = False,  # noqa: A001
+           **mne_kwargs: Any):
     """Band-pass (or high-/low-pass) filter with :func:`mne.filter.filter_data`.
 
     Parameters
@@ -210,12 +211,23 @@ def filter(obj, l_freq: float | None, h_freq: float | None, *, picks=None, **mne
     picks : None, "all", or channel names/types
         Channels to filter; by default MNE's data channels (EEG, MEG, sEEG, ECoG...), so EOG, stim and
         misc channels are left untouched.
+    bandstop : bool
+        Remove the band between the two edges instead of keeping it (both edges needed, in either
+        order). Without it, ``l_freq > h_freq`` is refused: swapped edges would otherwise silently
+        build a band-stop.
     **mne_kwargs
         Passed to :func:`mne.filter.filter_data` (``method``, ``fir_design``, ``l_trans_bandwidth``...).
 
     Returns
     -------
-    Same kind as ``obj``, filtered; ``attrs['highpass']``/``attrs['lowpass']`` updated.
+    Same kind as ``obj``, filtered; ``attrs['highpass']``/``attrs['lowpass']`` updated (a band-stop
+    leaves them as they were).
+
+    Raises
+    ------
+    BadInputError
+        Edges outside (0, Nyquist), ``l_freq >= h_freq`` without ``bandstop=True``, or ``bandstop``
+        without both edges.
     """
     mne = _mne()
     kind = _check(obj, ("recording", "epochs"), "filter")
@@ -226,6 +238,18 @@ def filter(obj, l_freq: float | None, h_freq: float | None, *, picks=None, **mne
     for name, f in (("l_freq", l_freq), ("h_freq", h_freq)):
         if f is not None and not 0 < float(f) < nyq:
             raise BadInputError(f"filter: {name}={f} Hz must lie between 0 and Nyquist ({nyq:g} Hz).")
+    if bandstop:
+        if l_freq is None or h_freq is None or float(l_freq) == float(h_freq):
+            raise BadInputError("filter: bandstop=True needs two different edges (the band to remove), "
+                                f"got l_freq={l_freq}, h_freq={h_freq}.")
+        lo, hi = sorted((float(l_freq), float(h_freq)))
+        l_freq, h_freq = hi, lo  # MNE builds a band-stop when l_freq > h_freq
+    elif l_freq is not None and h_freq is not None and float(l_freq) >= float(h_freq):
+        raise BadInputError(
+            f"filter: l_freq={l_freq} Hz is not below h_freq={h_freq} Hz; the edges look swapped. For a "
+            f"band-pass use l_freq={min(l_freq, h_freq)}, h_freq={max(l_freq, h_freq)}; to remove that band "
+            "pass bandstop=True."
+        )
     idx = _pick(obj, picks, DATA_CH_TYPES, "filter")
     if kind == "epochs":
         mne_kwargs.setdefault("pad", "edge")  # as mne.Epochs.filter (Raw.filter pads with reflect_limited)
@@ -237,6 +261,9 @@ def filter(obj, l_freq: float | None, h_freq: float | None, *, picks=None, **mne
     else:
         log.warning("filter: no channel to filter (picks=%r, channel types %s).", picks, sorted(set(_ch_types(obj))))
     attrs = _copy_attrs(obj)
+    if bandstop:
+        _history(attrs, f"filter(band-stop {h_freq}..{l_freq} Hz)")
+        return _replace_signal(obj, kind, _restore_order(obj, kind, data, order), attrs)
     if l_freq is not None:
         attrs["highpass"] = max(float(attrs.get("highpass", 0.0) or 0.0), float(l_freq))
     if h_freq is not None:
@@ -559,6 +586,41 @@ def _event_id(table: pd.DataFrame) -> dict[str, int]:
 # --------------------------------------------------------------------------- rejection
 
 
+#: thresholds at or above this many volts are refused on voltage channels (no EEG/EOG artefact is 10 mV)
+MAX_PLAUSIBLE_VOLTS = 1e-2
+_MICRO_UNITS = ("uV", "µV", "μV", "microvolt", "microvolts")
+
+
+def _check_threshold_units(epochs, types, idx, thr, ptp, threshold) -> None:
+    """Refuse thresholds that cannot be meant for the data's units; warn when one can never be reached."""
+    units = str(epochs.attrs.get("units", "V"))
+    volts = np.array([types[i] in VOLTAGE_CH_TYPES for i in idx])
+    largest = float(np.nanmax(ptp)) if ptp.size else 0.0
+    if units in _MICRO_UNITS:
+        bad = volts & (thr < MAX_PLAUSIBLE_VOLTS)
+        if bad.any():
+            raise BadInputError(
+                f"reject_by_amplitude: threshold {threshold!r} on data in {units} is below 0.01 {units}; "
+                f"the data's largest peak-to-peak is {largest:.4g} {units}. Give the threshold in {units} "
+                f"(e.g. 100 for 100 µV)."
+            )
+    elif units == "V":
+        bad = volts & (thr >= MAX_PLAUSIBLE_VOLTS)
+        if bad.any():
+            value = float(thr[bad][0])
+            raise BadInputError(
+                f"reject_by_amplitude: threshold {value:g} V on voltage channels in volts can never be "
+                f"reached by EEG (the data's largest peak-to-peak is {largest:.3g} V), so it would drop "
+                f"nothing. Thresholds are in the data's units: for {value:g} µV write {value:g}e-6."
+            )
+    if largest > 0 and np.all(thr > 1000 * largest):
+        warnings.warn(
+            f"reject_by_amplitude: threshold {threshold!r} is over 1000 times the largest peak-to-peak in the "
+            f"data ({largest:.4g} {units}); it drops nothing. Check the units.",
+            UserWarning, stacklevel=3,
+        )
+
+
 def reject_by_amplitude(epochs, threshold: float | Mapping[str, float], *, picks=None):
     """Drop trials whose peak-to-peak amplitude exceeds ``threshold`` on any picked channel.
 
@@ -582,7 +644,10 @@ def reject_by_amplitude(epochs, threshold: float | Mapping[str, float], *, picks
     Raises
     ------
     BadInputError
-        Non-positive threshold, or every trial exceeding it.
+        Non-positive threshold, every trial exceeding it, or a threshold implausible for the data's
+        units (``attrs['units']``, volts by default): 0.01 or more on voltage channels in V (e.g. ``100``
+        meant as 100 µV), or below 0.01 on data in µV. A threshold over 1000 times the largest
+        peak-to-peak of the data gives a warning (it drops nothing).
     """
     _check(epochs, ("epochs",), "reject_by_amplitude")
     types = _ch_types(epochs)
@@ -604,6 +669,7 @@ def reject_by_amplitude(epochs, threshold: float | Mapping[str, float], *, picks
         raise BadInputError(f"reject_by_amplitude: thresholds must be positive numbers, got {threshold!r}.")
     data = np.asarray(epochs.transpose("trial", "channel", "time").values)[:, idx, :]
     ptp = data.max(axis=-1) - data.min(axis=-1)
+    _check_threshold_units(epochs, types, idx, thr, ptp, threshold)
     exceed = ptp > thr[None, :]
     dropped = exceed.any(axis=1)
     names = np.array([str(c) for c in epochs["channel"].values], dtype=object)[idx]

@@ -283,7 +283,7 @@ def test_reject_by_amplitude_known_trials():
     xr.testing.assert_identical(ep, before)
     assert len(kept.attrs["amplitude_report"]) == 2
     # dict thresholds per channel type; nothing left is an error
-    kept2, rep2 = pp.reject_by_amplitude(ep, {"eeg": 1.0})
+    kept2, rep2 = pp.reject_by_amplitude(ep, {"eeg": 1e-3})
     assert len(rep2) == 0 and kept2.sizes["trial"] == 10
     with pytest.raises(BadInputError, match="all 10 trials"):
         pp.reject_by_amplitude(ep, 1e-9)
