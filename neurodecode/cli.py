@@ -93,11 +93,12 @@ def _print_answers(steps: Sequence[Any]) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from .pipeline.checks import check_pipeline
     from .pipeline.config import find_pipeline, load_config
 
     for name in args.pipeline:
         path = find_pipeline(name)
-        cfg = load_config(path)
+        cfg = check_pipeline(load_config(path))  # also what a run would stop on: files, $VARS, selections
         source = "; ".join(f"{name}: {spec.dataset or f'{len(spec.files or [])} file(s)'}"
                            for name, spec in cfg.data_sources.items())
         print(f"{path}: OK ({cfg.name}: {source}, {len(cfg.steps)} steps: "
