@@ -1,7 +1,7 @@
 # neurodecode: two commands.
 #   make demo   set up .venv, install, run the main job (EfficientNet-Lite0 layers vs human IT, monkey IT and
 #               behaviour on the 92 Kriegeskorte images: RSA, noise ceilings, bootstrap CIs, topological RSA)
-#   make test   set up .venv, install with test extras, run the whole test suite
+#   make test   set up .venv, install with the test and all extras (torch pinned by constraints.txt), run the tests
 #   make run-NAME   run pipelines/NAME.yaml into out/NAME (e.g. make run-eeg_n170_decode)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip >/dev/null
 	$(PIP) install "torch==2.13.0"
-	$(PIP) install -e ".[test]"
+	$(PIP) install -e ".[test,all]"
 	$(PY) -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') and torch.version.cuda is None else f'expected the CPU build of torch 2.13.0, got {v} (cuda={torch.version.cuda})')"
 	touch $@
 

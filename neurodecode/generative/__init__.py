@@ -8,7 +8,19 @@ Submodules are imported lazily on first attribute access::
 
 from __future__ import annotations
 
+import importlib.util as _util
+
 from .._lazy import attach
+from ..errors import MissingDependencyError as _Missing
+
+#: the optional packages of the ``generative`` extra (pip install "neurodecode[generative]")
+EXTRA_PACKAGES = ("diffusers", "transformers")
+_absent = [name for name in EXTRA_PACKAGES if _util.find_spec(name) is None]
+if _absent:
+    raise _Missing(
+        f"neurodecode.generative needs {' and '.join(_absent)}, which are not installed; "
+        "run `pip install \"neurodecode[generative]\"`."
+    )
 
 _SUBMODULES = ("metrics", "heads", "diffusion", "guidance", "cond_unet")
 _NAMES = {
