@@ -28,9 +28,11 @@ from .rdm import RDM_METHODS, rdm
 from ._methods import METHODS, Method, register
 from .similarity import similarity
 from .predictivity import assign_layers_heldout, predictivity, split_half_reliability
+from .noise import cov_from_measurements, cov_from_residuals, prec_from_measurements, prec_from_residuals
 from .encoding import assign_layers, fit_encoding, normalise_by_ceiling
 from .inference import bootstrap, fdr, paired_test, permutation_test
 from .trsa import geodesic, geotopological, plot_sweep, rgtm, sweep
+from .layers import best_layers, brain_rdms, compare_layers, heldout_layer_assignment, layer_rdms, match_stimuli, trsa_layers
 
 def __getattr__(name: str):
     if name == "COMPARE_METHODS":  # the RDM comparison methods of the registry
@@ -56,6 +58,10 @@ __all__ = [
     "predictivity",
     "split_half_reliability",
     "assign_layers_heldout",
+    "prec_from_residuals",
+    "prec_from_measurements",
+    "cov_from_residuals",
+    "cov_from_measurements",
     # inference (bootstrap CIs, tests), topological RSA, encoding models
     "bootstrap",
     "paired_test",
@@ -69,4 +75,12 @@ __all__ = [
     "fit_encoding",
     "normalise_by_ceiling",
     "assign_layers",
+    # layers of networks vs brain regions (neurodecode compare)
+    "layer_rdms",
+    "brain_rdms",
+    "match_stimuli",
+    "compare_layers",
+    "best_layers",
+    "heldout_layer_assignment",
+    "trsa_layers",
 ]
