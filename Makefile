@@ -3,6 +3,7 @@
 #               behaviour on the 92 Kriegeskorte images: RSA, noise ceilings, bootstrap CIs, topological RSA)
 #   make test   set up .venv, install with the test and all extras (torch pinned by constraints.txt), run the tests
 #   make run-NAME   run pipelines/NAME.yaml into out/NAME (e.g. make run-eeg_n170_decode)
+#   make docs   build the documentation site into docs/_build/html (MkDocs, warnings are errors)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -14,7 +15,7 @@ export MPLBACKEND := Agg
 OUT ?= out/compare_layers_kriegeskorte92
 PYTEST_ARGS ?=
 
-.PHONY: setup demo demo-eeg demo-fmri demo-spikes test clean
+.PHONY: setup demo demo-eeg demo-fmri demo-spikes test docs clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,5 +40,16 @@ run-%: setup
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(PIP) install -e ".[docs]"
+	touch $@
+
+# MkDocs refuses a site folder inside docs/, so it builds into build/docs-site, then moves it
+docs: $(VENV)/.docs-installed
+	rm -rf build/docs-site
+	$(VENV)/bin/mkdocs build --strict --site-dir build/docs-site
+	rm -rf docs/_build/html && mkdir -p docs/_build && mv build/docs-site docs/_build/html
+	@echo "documentation in docs/_build/html/index.html"
+
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out .pytest_cache build/docs-site docs/_build
