@@ -112,8 +112,8 @@ def cross_validate(
         ``score`` (model, fold); ``chance`` (model); ``null`` (model, perm) and ``p_value`` (model)
         when ``n_perm > 0`` (NaN for unpermuted models); ``prediction`` (model, sample) out-of-fold
         predictions (class names for classification); fold coords ``test_group``, ``n_train``,
-        ``n_test``; attrs ``scoring``, ``cv``, ``task``, ``label``, ``classes``, ``n_perm``,
-        ``seconds`` (per model).
+        ``n_test``; ``seconds`` (model): fit/score time; attrs ``scoring``, ``cv``, ``task``, ``label``,
+        ``classes``, ``n_perm``, ``seed``.
 
     Raises
     ------
@@ -173,6 +173,7 @@ def cross_validate(
         {
             "score": (("model", "fold"), scores),
             "chance": (("model",), np.full(len(models), chance)),
+            "seconds": (("model",), np.asarray([seconds[m] for m in models])),
         },
         coords={
             "model": np.asarray(models, dtype=object),
@@ -194,7 +195,7 @@ def cross_validate(
         ds["p_value"] = (("model",), p)
     ds.attrs.update(scoring=scoring, cv=folds.description, task=prep.task, label=prep.label,
                     classes=[str(c) for c in prep.classes], n_perm=int(n_perm), seed=int(seed),
-                    seconds=seconds, nd_kind="decoding_scores")
+                    nd_kind="decoding_scores")
     if return_estimators:
         ds.attrs["estimators"] = fitted
     return ds
@@ -226,7 +227,8 @@ def summary_table(result: xr.Dataset):
     rows = []
     for m in result["model"].values:
         s = result["score"].sel(model=m).values
-        row = {"model": str(m), "mean": float(np.mean(s)), "sd": float(np.std(s, ddof=1)) if len(s) > 1 else 0.0,
+        row = {"model": str(m), "scoring": result.attrs.get("scoring"), "cv": result.attrs.get("cv"),
+               "mean": float(np.mean(s)), "sd": float(np.std(s, ddof=1)) if len(s) > 1 else 0.0,
                "n_folds": len(s), "chance": float(result["chance"].sel(model=m))}
         if "null" in result:
             nl = result["null"].sel(model=m).values
@@ -234,7 +236,7 @@ def summary_table(result: xr.Dataset):
             row.update(null_mean=float(ok.mean()) if len(ok) else float("nan"),
                        null_95=float(np.quantile(ok, 0.95)) if len(ok) else float("nan"),
                        p_value=float(result["p_value"].sel(model=m)))
-        row["seconds"] = float(result.attrs.get("seconds", {}).get(str(m), float("nan")))
+        row["seconds"] = float(result["seconds"].sel(model=m)) if "seconds" in result else float("nan")
         rows.append(row)
     return pd.DataFrame(rows).sort_values("mean", ascending=False, kind="stable").reset_index(drop=True)
 

@@ -13,8 +13,8 @@ epochs, ``(sample, feature)`` for responses or binned spikes. ``estimator`` argu
 
 Registered names (``neurodecode.decoding.list_estimators()``):
 
-``logreg``        waveform (time-binned to <= 1024 features) -> standardise -> L2 logistic regression (classification)
-``lda``           waveform (time-binned to <= 1024 features) -> shrinkage LDA (Ledoit-Wolf, ``lsqr``) (classification)
+``logreg``        waveform (time-binned to <= 512 features) -> standardise -> L2 logistic regression (classification)
+``lda``           waveform (time-binned to <= 512 features) -> shrinkage LDA (Ledoit-Wolf, ``lsqr``) (classification)
 ``bde_logreg``    band differential entropy per channel and band -> logistic regression
 ``xdawn_ts``      pyriemann xDAWN covariances -> tangent space -> logistic regression (ERP)
 ``ts_logreg``     pyriemann OAS covariances -> tangent space -> logistic regression (band power)
@@ -194,11 +194,11 @@ def _bin_means(X: np.ndarray, n_bins: int) -> np.ndarray:
 class TimeBins(TransformerMixin, BaseEstimator):
     """Stateless transformer: mean of each channel over ``n_bins`` contiguous time blocks, flattened.
 
-    Keeps waveform models at ``n_channels * n_bins`` features (at most ``max_features`` when
+    Keeps waveform models at ``n_channels * n_bins`` features (about ``max_features`` when
     ``n_bins`` is None), so that a covariance over the features stays small.
     """
 
-    def __init__(self, n_bins: int | None = None, max_features: int = 1024):
+    def __init__(self, n_bins: int | None = None, max_features: int = 512):
         self.n_bins = n_bins
         self.max_features = max_features
 

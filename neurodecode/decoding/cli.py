@@ -1,0 +1,161 @@
+"""``neurodecode decode``: cross-validated decoding of labelled recordings in one command.
+
+::
+
+    neurodecode decode S001R04.edf S001R08.edf S001R12.edf --label T1,T2 --cv run --out DIR
+    neurodecode decode eegmmidb_s001 --label T1,T2 --model csp_lda --model lda --out DIR
+
+Builds a pipeline (``data`` -> ``decoding.epochs`` -> ``decode``), writes it as ``DIR/pipeline.yaml``
+and runs it with :func:`neurodecode.pipeline.runner.run`: the usual manifest, metrics, tables
+(``tables/decode.scores.csv``: model, fold, score, chance...), report and log. The terminal ends
+with the answer: best model, mean +- sd over folds, chance, permutation p-value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_subparser", "build_config", "run_decode"]
+
+#: loaders by file suffix (each file is one run)
+_EEG_SUFFIXES = (".edf", ".bdf", ".fif", ".gz", ".vhdr", ".set", ".csv")
+
+
+def _float_pair(text: str) -> list[float] | None | str:
+    if text == "auto":
+        return text
+    if text.lower() in ("none", "off", "no"):
+        return None
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH in Hz or 'none', got {text!r}") from err
+    return [lo, hi]
+
+
+def _cv_arg(text: str) -> str | int:
+    return int(text) if text.isdigit() else text
+
+
+def build_config(inputs: list[str], *, label: str, tmin: float | None = None, tmax: float | None = None,
+                 cv: str | int | None = None, models: list[str] | None = None, time_resolved: bool = False,
+                 n_perm: int = 100, band: Any = "auto", scoring: str | None = None, seed: int = 0,
+                 name: str = "decode") -> dict[str, Any]:
+    """The pipeline (a plain dict, as in a YAML file) that ``neurodecode decode`` runs."""
+    from ..errors import BadInputError
+
+    if not inputs:
+        raise BadInputError("decode: give at least one file or a registered dataset name.")
+    paths = [Path(p) for p in inputs]
+    if all(p.exists() for p in paths):
+        bad = [str(p) for p in paths if not str(p).lower().endswith(_EEG_SUFFIXES)]
+        if bad:
+            raise BadInputError(f"decode: {bad} are not EEG/MEG files this command reads "
+                                f"({', '.join(_EEG_SUFFIXES)}).")
+        data: dict[str, Any] = {"files": [str(p.resolve()) for p in paths], "loader": "eeg.read_eeg"}
+    elif len(inputs) == 1 and not any(c in inputs[0] for c in "/\\."):
+        data = {"dataset": inputs[0]}
+    else:
+        missing = [str(p) for p in paths if not p.exists()]
+        raise BadInputError(f"decode: no such file(s) {missing}; give existing files or one registered dataset "
+                            "name (neurodecode datasets list).")
+    events = [x.strip() for x in label.split(",") if x.strip()] if "," in label else None
+    epoch_params: dict[str, Any] = {"labels": events, "band": band}
+    if tmin is not None:
+        epoch_params["tmin"] = float(tmin)
+    if tmax is not None:
+        epoch_params["tmax"] = float(tmax)
+    decode_params: dict[str, Any] = {"label": "label" if events else label, "classes": events,
+                                     "n_perm": int(n_perm), "seed": int(seed), "time_resolved": bool(time_resolved)}
+    if cv is not None:
+        decode_params["cv"] = cv
+    if models:
+        decode_params["estimators"] = list(models)
+    if scoring:
+        decode_params["scoring"] = scoring
+    return {
+        "name": name,
+        "description": "Written by `neurodecode decode`: epochs per run (each file one run), then "
+                       "cross-validated decoding with the registered estimators, leak-checked folds, "
+                       "chance level and a label-permutation null.",
+        "data": data,
+        "steps": [
+            {"id": "epochs", "op": "decoding.epochs", "params": epoch_params},
+            {"id": "decode", "op": "decode", "params": decode_params},
+        ],
+        "outputs": {"save": ["decode"], "tables": True},
+    }
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    """Run the ``decode`` command (see the module docstring)."""
+    import yaml
+
+    from .._files import write_atomic
+    from ..pipeline.runner import run
+
+    cfg = build_config(args.inputs, label=args.label, tmin=args.tmin, tmax=args.tmax, cv=args.cv,
+                       models=args.model, time_resolved=args.time_resolved, n_perm=args.n_perm,
+                       band=args.band, scoring=args.scoring, seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "pipeline.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    result = run(cfg, out, force=args.force, progress=False if args.quiet else None)
+    if not args.quiet:
+        print(f"decode: {len(result.steps)} steps in {result.manifest['duration_s']:.1f} s -> {result.out_dir}")
+        print(f"  pipeline: {out / 'pipeline.yaml'}; scores: {out / 'tables' / 'decode.scores.csv'}")
+        if result.report is not None:
+            print(f"  report: {result.report}")
+    for step in result.steps:
+        if step.id == "epochs":
+            print(next((n for n in step.notes if n.startswith("Epochs:")), ""))
+    summary = out / "tables" / "decode.summary.csv"
+    if summary.exists():
+        import pandas as pd
+
+        from ..pipeline.decode_op import answer_lines
+
+        table = pd.read_csv(summary)
+        for line in answer_lines(table, str(table["scoring"].iloc[0]), str(table["cv"].iloc[0])):
+            print(line)
+    return 0
+
+
+def add_subparser(subparsers: Any) -> None:
+    """Register ``neurodecode decode`` on the main parser's subparsers."""
+    p = subparsers.add_parser(
+        "decode", help="cross-validated decoding of labelled recordings (EDF/BDF/FIF/BrainVision/EEGLAB files or "
+                       "a dataset)",
+        description="Decode event labels from EEG/MEG files (each file one run) or a registered dataset; writes "
+                    "manifest, metrics, tables (decode.scores.csv), report and pipeline.yaml into --out and ends "
+                    "with the answer.")
+    p.add_argument("inputs", nargs="+", metavar="FILES_OR_DATASET")
+    p.add_argument("--label", required=True,
+                   help="a trial coord name, or a comma list of event labels to decode between, e.g. T1,T2")
+    p.add_argument("--tmin", type=float, help="epoch start (s); default by event duration (stated in the output)")
+    p.add_argument("--tmax", type=float, help="epoch end (s)")
+    p.add_argument("--band", type=_float_pair, default="auto",
+                   help="band-pass LOW,HIGH Hz before epoching, or none (default: 7,30 for sustained events, "
+                        "1,30 for ERPs)")
+    p.add_argument("--cv", type=_cv_arg, help="run|session|subject (leave one out), kfold:K or K "
+                                                  "(default: run when there are several, else kfold:5)")
+    p.add_argument("--model", action="append", metavar="NAME",
+                   help="registered estimator (repeat for several; default: field baselines for the input)")
+    p.add_argument("--scoring", help="scikit-learn scorer (default roc_auc for two classes)")
+    p.add_argument("--n-perm", type=int, default=100, help="label permutations for the null (default 100; 0: none)")
+    p.add_argument("--time-resolved", action="store_true", help="also decode at every time point (LDA) with "
+                                                                "cluster statistics")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--force", action="store_true", help="recompute every step, ignoring the cache")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the answer")
+    p.set_defaults(func=run_decode)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from ..cli import main
+
+    sys.exit(main(["decode", *sys.argv[1:]]))

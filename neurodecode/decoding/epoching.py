@@ -1,0 +1,143 @@
+"""From labelled continuous recordings to epochs ready for decoding, with stated default windows."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BadInputError
+
+__all__ = ["epochs_from_recordings", "default_window", "SUSTAINED_MIN_S"]
+
+log = logging.getLogger(__name__)
+
+#: events lasting at least this long (median, s) are treated as sustained tasks (motor imagery, blocks)
+SUSTAINED_MIN_S = 1.0
+#: (tmin, tmax, band, baseline) per kind of event
+DEFAULTS = {
+    "sustained": (0.5, 2.5, (7.0, 30.0), None),
+    "transient": (-0.2, 0.8, (1.0, 30.0), (None, 0.0)),
+}
+
+
+def default_window(durations: Sequence[float]) -> tuple[str, float, float, tuple[float, float], Any, str]:
+    """The default epoch window for events of these durations, and the sentence that states it.
+
+    Sustained events (median duration >= 1 s, e.g. motor imagery cues): 0.5..2.5 s after onset
+    (clipped to the shortest event), band-passed 7-30 Hz (mu/beta), no baseline correction.
+    Transient events (ERPs): -0.2..0.8 s, band-passed 1-30 Hz, baseline -0.2..0 s.
+    """
+    d = np.asarray(durations, dtype=float)
+    med = float(np.median(d)) if len(d) else 0.0
+    kind = "sustained" if med >= SUSTAINED_MIN_S else "transient"
+    tmin, tmax, band, baseline = DEFAULTS[kind]
+    if kind == "sustained":
+        tmax = min(tmax, max(float(np.min(d)), tmin + 0.5))
+    why = (f"events last {med:.2f} s (median), so they are treated as {kind}: epochs {tmin:g}..{tmax:g} s after "
+           f"onset, band-pass {band[0]:g}-{band[1]:g} Hz, baseline {'none' if baseline is None else '-0.2..0 s'}")
+    return kind, tmin, tmax, band, baseline, why
+
+
+def _run_name(rec: Any, index: int) -> str:
+    run = rec.attrs.get("run")
+    if run not in (None, ""):
+        return str(run)
+    src = rec.attrs.get("source")
+    return Path(str(src)).stem if src else str(index + 1)
+
+
+def epochs_from_recordings(
+    recordings: Any,
+    labels: Sequence[str] | str | None = None,
+    *,
+    tmin: float | None = None,
+    tmax: float | None = None,
+    band: tuple[float, float] | None | str = "auto",
+    baseline: Any = "auto",
+    picks: Any = "eeg",
+) -> Any:
+    """Band-pass, epoch and concatenate one or several recordings (each one run).
+
+    Parameters
+    ----------
+    recordings : recording or list of recordings
+        Continuous data with events (e.g. EDF+ annotations T0/T1/T2). Each recording is one run:
+        its ``run`` attr, else its file name (``attrs["source"]``), else its position.
+    labels : list of str, optional
+        Event labels to keep (the classes to decode between); default every non-``BAD`` label.
+    tmin, tmax : float, optional
+        Epoch window (s); default from the events' durations (:func:`default_window`).
+    band : (low, high), None or "auto"
+        Band-pass of the continuous data before epoching (None: none).
+    baseline : tuple, None or "auto"
+    picks : optional
+        Channels kept (default EEG channels).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``epochs`` with coords ``label``, ``run``, ``onset``... on ``trial`` and attrs
+        ``decode_window`` (what was chosen and why).
+
+    Raises
+    ------
+    BadInputError
+        No recordings, unknown labels, recordings with different channels or rates.
+    """
+    import xarray as xr
+
+    from ..datamodel import kind_of
+    from ..preprocess.eeg import epoch
+    from ..preprocess.eeg import filter as band_pass
+
+    recs = list(recordings) if isinstance(recordings, (list, tuple)) else [recordings]
+    if not recs:
+        raise BadInputError("no recordings given; pass at least one file/recording.")
+    for i, rec in enumerate(recs):
+        if kind_of(rec) != "recording":
+            raise BadInputError(f"item {i} is a {kind_of(rec)}, not a continuous recording with events.")
+    wanted = [labels] if isinstance(labels, str) else (list(labels) if labels is not None else None)
+    durations = []
+    for rec in recs:
+        lab = np.asarray(rec["label"].values).astype(str) if "label" in rec else np.array([])
+        dur = np.asarray(rec["duration"].values, dtype=float) if "duration" in rec else np.zeros(len(lab))
+        keep = np.isin(lab, wanted) if wanted is not None else ~np.char.startswith(np.char.upper(lab), "BAD")
+        durations.extend(dur[keep].tolist())
+    if not durations:
+        found = sorted({str(x) for rec in recs if "label" in rec for x in rec["label"].values})
+        raise BadInputError(f"none of the event labels {wanted} occur in the recordings; labels found: {found}.")
+    kind, d_tmin, d_tmax, d_band, d_base, why = default_window(durations)
+    tmin = d_tmin if tmin is None else float(tmin)
+    tmax = d_tmax if tmax is None else float(tmax)
+    band = d_band if band == "auto" else band
+    baseline = d_base if baseline == "auto" else baseline
+    if baseline is not None and (baseline[0] if baseline[0] is not None else tmin) < tmin:
+        baseline = None
+    epochs = []
+    for i, rec in enumerate(recs):
+        rec = rec.copy()
+        rec.attrs["run"] = _run_name(rec, i)
+        if band is not None:
+            rec = band_pass(rec, band[0], band[1])
+        epochs.append(epoch(rec, tmin, tmax, event_labels=wanted, baseline=baseline, picks=picks))
+    ref = epochs[0]
+    for i, ep in enumerate(epochs[1:], start=1):
+        if list(ep["channel"].values) != list(ref["channel"].values) or ep.attrs["sfreq"] != ref.attrs["sfreq"]:
+            raise BadInputError(f"recording {i} has other channels or another sampling rate than recording 0; "
+                                "decode files of one montage and rate together.")
+        epochs[i] = ep.assign_coords(time=ref["time"].values)
+    common = set.intersection(*[{str(c) for c in ep.coords if ep[c].dims == ("trial",)} for ep in epochs])
+    epochs = [ep.drop_vars([c for c in ep.coords if ep[c].dims == ("trial",) and str(c) not in common])
+              for ep in epochs]
+    out = xr.concat(epochs, dim="trial", combine_attrs="override") if len(epochs) > 1 else epochs[0]
+    out = out.assign_coords(trial=np.arange(out.sizes["trial"]))
+    stated = (f"{why}" if (tmin, tmax) == (d_tmin, d_tmax) else f"epochs {tmin:g}..{tmax:g} s (given)")
+    out.attrs.update(tmin=tmin, tmax=tmax, decode_window=stated, band=None if band is None else list(band),
+                     n_runs=len(recs))
+    out.attrs.pop("drop_report", None)
+    log.info("decoding epochs: %s", stated)
+    return out

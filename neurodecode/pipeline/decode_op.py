@@ -1,0 +1,226 @@
+"""The generic ``decode`` op and the ``decoding.epochs`` op: thin adapters over :mod:`neurodecode.decoding`.
+
+``decode`` takes any labelled object (epochs, responses, binned spikes; a list is concatenated
+along the sample dim), runs :func:`neurodecode.decoding.cross_validate` (and, with
+``time_resolved``, :func:`neurodecode.decoding.sliding` per model that allows it) and returns the
+scores with the tables ``scores`` (per fold: model, fold, test_group, score, chance, ...) and
+``summary`` (per model: mean, sd, chance, permutation null, p-value), one figure of the scores and
+one confusion matrix of the best model.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from ..errors import BadInputError
+from .ops import StepResult
+
+__all__ = ["decode", "decoding_epochs", "answer_lines"]
+
+
+def decoding_epochs(
+    recordings: Any,
+    *,
+    labels: list[str] | None = None,
+    tmin: float | None = None,
+    tmax: float | None = None,
+    band: list[float] | None | str = "auto",
+    baseline: list[float | None] | None | str = "auto",
+    picks: str | list[str] | None = "eeg",
+) -> StepResult:
+    """Band-pass, epoch and concatenate recordings (one run each); see
+    :func:`neurodecode.decoding.epochs_from_recordings`."""
+    from ..decoding.epoching import epochs_from_recordings
+
+    ep = epochs_from_recordings(recordings, labels, tmin=tmin, tmax=tmax,
+                                band=tuple(band) if isinstance(band, list) else band,
+                                baseline=tuple(baseline) if isinstance(baseline, list) else baseline, picks=picks)
+    counts = {str(k): int(v) for k, v in zip(*np.unique(ep["label"].values.astype(str), return_counts=True))}
+    runs = list(dict.fromkeys(str(r) for r in ep["run"].values))
+    return StepResult(ep, metrics={"n_trials": float(ep.sizes["trial"]), "n_runs": float(len(runs))},
+                      notes=[f"Epochs: {ep.attrs['decode_window']}.", f"Trials per label: {counts}; runs: {runs}."])
+
+
+def _concat(items: Any) -> Any:
+    if not isinstance(items, (list, tuple)):
+        return items
+    from .builtin import concat
+
+    out = concat(list(items))
+    return out.data if isinstance(out, StepResult) else out
+
+
+def _scores_figure(summary: Any, table: Any, scoring: str, title: str):
+    import matplotlib.pyplot as plt
+
+    models = list(summary["model"])
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(models), 3.6))
+    for i, m in enumerate(models):
+        s = table.loc[table["model"] == m, "score"].to_numpy()
+        ax.scatter(np.full(len(s), i) + np.linspace(-0.15, 0.15, len(s)), s, s=14, color="0.4", zorder=3)
+        row = summary.loc[summary["model"] == m].iloc[0]
+        ax.errorbar(i, row["mean"], yerr=row["sd"], fmt="o", color="C0", capsize=4, zorder=4)
+        if "null_95" in row and np.isfinite(row["null_95"]):
+            ax.plot([i - 0.3, i + 0.3], [row["null_95"]] * 2, color="C3", lw=1)
+    ax.axhline(float(summary["chance"].iloc[0]), color="k", ls="--", lw=1, label="chance")
+    ax.set_xticks(range(len(models)), models, rotation=30, ha="right")
+    ax.set_ylabel(scoring)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def _confusion_figure(true: np.ndarray, pred: np.ndarray, classes: list[str], model: str):
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import confusion_matrix
+
+    cm = confusion_matrix(true, pred, labels=classes, normalize="true")
+    fig, ax = plt.subplots(figsize=(1.6 + 0.6 * len(classes), 1.4 + 0.6 * len(classes)))
+    im = ax.imshow(cm, vmin=0, vmax=1, cmap="Blues")
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, f"{cm[i, j]:.2f}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{model}: out-of-fold confusion (row-normalised)", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def _time_figure(tc: Any, scoring: str, chance: float, clusters: Any):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for model in tc["model"].values:
+        s = tc.sel(model=model).values
+        t = tc["time"].values
+        m, sd = s.mean(axis=0), s.std(axis=0, ddof=1) if s.shape[0] > 1 else np.zeros(s.shape[1])
+        ax.plot(t, m, label=str(model))
+        ax.fill_between(t, m - sd, m + sd, alpha=0.2)
+    for row in clusters:
+        ax.axvspan(row["start"], row["stop"], color="C2", alpha=0.15)
+    ax.axhline(chance, color="k", ls="--", lw=1)
+    ax.axvline(0, color="0.5", lw=0.8)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(scoring)
+    ax.set_title("score over time (mean +- sd over folds; shaded: clusters p < 0.05)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def answer_lines(summary: Any, scoring: str, cv: str) -> list[str]:
+    """The answer in words: best model, mean +- sd over folds, chance, p-value."""
+    best = summary.iloc[0]
+    p = best.get("p_value", float("nan"))
+    p_txt = f", permutation p = {p:.3g}" if p == p else ""
+    lines = [f"best: {best['model']} {scoring} = {best['mean']:.3f} +- {best['sd']:.3f} over {int(best['n_folds'])} "
+             f"folds ({cv}); chance {best['chance']:.3f}{p_txt}"]
+    for _, row in summary.iloc[1:].iterrows():
+        lines.append(f"  {row['model']}: {row['mean']:.3f} +- {row['sd']:.3f}")
+    return lines
+
+
+def decode(
+    data: Any,
+    *,
+    label: str = "label",
+    classes: list[str] | None = None,
+    estimators: list[str] | None = None,
+    cv: str | int | None = None,
+    scoring: str | None = None,
+    task: str | None = None,
+    n_perm: int = 100,
+    seed: int = 0,
+    time_resolved: bool = False,
+    time_estimator: str = "lda",
+    n_jobs: int = 1,
+) -> StepResult:
+    """Cross-validated decoding of ``label`` with registered estimators (thin adapter).
+
+    Parameters
+    ----------
+    data : DataArray or list of DataArrays
+        Epochs, responses or binned spikes (a list is concatenated along ``trial``).
+    label : str
+        Coord holding the target.
+    classes : list of str, optional
+        Keep only samples whose label is one of these.
+    estimators : list of str, optional
+        Registered names (``neurodecode.decoding.list_estimators()``); default per input.
+    cv : str or int, optional
+        Grouping coord (``run``, ``session``, ``subject``), ``kfold:K`` or K.
+    scoring, task, n_perm, seed, n_jobs
+        See :func:`neurodecode.decoding.cross_validate`.
+    time_resolved : bool
+        Also decode at every time point (epochs only) with ``time_estimator`` and test the score
+        time course against chance with a cluster permutation test over folds.
+    """
+    from .. import decoding
+
+    obj = _concat(data)
+    if classes:
+        if label not in obj.coords:
+            raise BadInputError(f"decode: no coord {label!r}; coords: {sorted(map(str, obj.coords))}.")
+        lab = np.asarray(obj[label].values).astype(str)
+        missing = sorted(set(classes) - set(lab))
+        if missing:
+            raise BadInputError(f"decode: classes {missing} not found in {label!r}; present: {sorted(set(lab))}.")
+        dim = obj[label].dims[0]
+        obj = obj.isel({dim: np.flatnonzero(np.isin(lab, classes))})
+    res = decoding.cross_validate(obj, label, estimators, cv=cv, scoring=scoring, n_perm=n_perm, task=task,
+                                  seed=seed, n_jobs=n_jobs)
+    table = decoding.scores_table(res)
+    summary = decoding.summary_table(res)
+    sc = res.attrs["scoring"]
+    metrics: dict[str, float] = {}
+    for _, row in summary.iterrows():
+        metrics[f"{row['model']}_{sc}_mean"] = float(row["mean"])
+        metrics[f"{row['model']}_{sc}_sd"] = float(row["sd"])
+        if "p_value" in row and row["p_value"] == row["p_value"]:
+            metrics[f"{row['model']}_p_value"] = float(row["p_value"])
+    metrics["chance"] = float(summary["chance"].iloc[0])
+    notes = answer_lines(summary, sc, res.attrs["cv"])
+    if "decode_window" in obj.attrs:
+        notes.insert(0, f"Epochs: {obj.attrs['decode_window']}.")
+    figures: list[Any] = [("scores per model", partial(_scores_figure, summary, table, sc,
+                                                       f"{res.attrs['cv']}; red: permutation null 95th pct"))]
+    if res.attrs["task"] == "classification":
+        best = str(summary["model"].iloc[0])
+        pred = np.asarray(res["prediction"].sel(model=best).values).astype(str)
+        true = np.asarray(res["true"].values).astype(str)
+        figures.append((f"confusion matrix ({best})", partial(_confusion_figure, true, pred,
+                                                              list(res.attrs["classes"]), best)))
+    tables = {"scores": table, "summary": summary}
+    out = res.drop_vars(["prediction"])
+    if time_resolved:
+        if obj.ndim != 3 or "time" not in obj.dims:
+            raise BadInputError("decode: time_resolved needs epochs (trial, channel, time).")
+        tc = decoding.sliding(obj, label, time_estimator, cv=cv, scoring=sc, seed=seed)
+        clusters = decoding.cluster_test(tc.values - float(summary["chance"].iloc[0]), times=tc["time"].values,
+                                         seed=seed)
+        tc = tc.expand_dims(model=[time_estimator])
+        tables["time_course"] = tc.mean("fold").to_dataframe(name="score").reset_index()
+        tables["time_clusters"] = clusters
+        figures.append(("score over time", partial(_time_figure, tc, sc, float(summary["chance"].iloc[0]),
+                                                   clusters.to_dict("records"))))
+        sig = clusters[clusters["p_value"] < 0.05]
+        notes.append(f"time-resolved ({time_estimator}): peak {float(tc.mean('fold').max()):.3f} at "
+                     f"{float(tc['time'][int(tc.mean('fold').values.argmax())]):.3f} s; "
+                     f"{len(sig)} cluster(s) above chance at p < 0.05"
+                     + ("" if sig.empty else ": " + ", ".join(f"{r.start:.3f}..{r.stop:.3f} s"
+                                                               for r in sig.itertuples())))
+        out["time_score"] = tc.isel(model=0, drop=True).rename(fold="fold")
+    answer = notes[1] if "decode_window" in obj.attrs else notes[0]
+    if "decode_window" in obj.attrs:
+        answer += f" [epochs: {obj.attrs['decode_window']}]"
+    return StepResult(out, metrics=metrics, tables=tables, figures=figures, notes=notes, answer=answer,
+                      answer_table=summary)
+
