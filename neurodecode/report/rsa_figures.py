@@ -107,12 +107,16 @@ def rsa_by_layer_figure(
             s = sel.sel(model=model)
             color = style.color(m)
             y = np.asarray(s["score"].values, dtype=float)
-            ax.fill_between(x, s["ci_low"].values, s["ci_high"].values, color=color, alpha=0.18, lw=0)
-            ax.plot(x, y, "-", color=color, lw=1.5, label=str(model), zorder=3)
+            have = np.isfinite(y)  # models of different depth: a layer a model lacks is NaN, skipped
+            ax.fill_between(x[have], np.asarray(s["ci_low"].values)[have], np.asarray(s["ci_high"].values)[have],
+                            color=color, alpha=0.18, lw=0)
+            ax.plot(x[have], y[have], "-", color=color, lw=1.5, label=str(model), zorder=3)
             top.append(float(np.nanmax(s["ci_high"].values)))
             sig = (np.asarray(s["p_fdr"].values) < alpha) if has_p else np.ones(len(x), bool)
+            sig = sig & have
+            sig_not = ~sig & have
             ax.plot(x[sig], y[sig], "o", color=color, ms=4.5, zorder=4)
-            ax.plot(x[~sig], y[~sig], "o", mfc="white", mec=color, ms=4.5, zorder=4)
+            ax.plot(x[sig_not], y[sig_not], "o", mfc="white", mec=color, ms=4.5, zorder=4)
             if mark_best and np.isfinite(y).any():
                 b = int(np.nanargmax(y))
                 ax.plot([x[b]], [y[b]], "*", color=color, mec="k", mew=0.6, ms=13, zorder=5)
