@@ -103,13 +103,20 @@ def render_figure(fig: Any, title: str, *, caption: str | None = None, source: s
                   svg: bool = True) -> dict[str, Any]:
     """The report's record of one figure: ``title``, ``caption``, ``png`` (base64), ``svg``, size.
 
-    The figure is finalized first (fonts below the minimum raised). ``caption`` defaults to the one
+    The figure is finalized first (fonts below the minimum raised) and checked with
+    :func:`neurodecode.report.style.figure_problems`; what it finds is kept in ``problems`` and
+    logged (``run.log``). ``caption`` defaults to the one
     attached with :func:`neurodecode.report.style.set_caption`. ``width``/``height`` are the CSS
     pixels at which the report shows it (its natural size at
     :data:`~neurodecode.report.style.DISPLAY_DPI`); the PNG holds twice as many.
     """
     with style.context():
         style.finalize(fig)
+        problems = style.figure_problems(fig)
+    if problems:  # for the developers of the figure (run.log), not the reader
+        import logging
+
+        logging.getLogger("neurodecode.report").info("figure %r: %s", str(title), "; ".join(problems))
     width, height = (float(v) for v in fig.get_size_inches())
     record: dict[str, Any] = {
         "title": str(title),
@@ -117,6 +124,7 @@ def render_figure(fig: Any, title: str, *, caption: str | None = None, source: s
         "width": int(round(width * style.DISPLAY_DPI)),
         "height": int(round(height * style.DISPLAY_DPI)),
         "source": source,
+        "problems": problems,
     }
     record["svg"] = to_svg(fig) if svg else None
     record["png"] = to_png_base64(fig)
@@ -337,6 +345,8 @@ def bold_mask_figure(bold: Any, *, background: Any = None):
         ax.set_title(f"slice k={kk}\n{int(sel.sum())} voxels")
         ax.set_xticks([])
         ax.set_yticks([])
+        for side in ("left", "bottom"):
+            ax.spines[side].set_visible(False)
     if im is not None and not standardized:
         fig.colorbar(im, ax=list(axes), label="temporal mean of the kept voxels (a.u.)", shrink=0.8)
     elif standardized:
@@ -441,7 +451,7 @@ def spike_raster_figure(binned: Any, *, seconds: float = 60.0, max_units: int = 
     ax1, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     im = ax1.imshow(scaled, aspect="auto", cmap=style.CMAP_GREY, vmin=0, vmax=1,
                     extent=(t[0] - bin_size / 2, t[-1] + bin_size / 2, values.shape[0] - 0.5, -0.5))
-    fig.colorbar(im, ax=ax1, label="activity / unit's 99th pct.", shrink=0.9)
+    fig.colorbar(im, ax=[ax1, ax2], label="activity / unit's 99th percentile", shrink=0.6, anchor=(0.0, 1.0))
     ax1.set_ylabel("unit")
     ax1.set_title(f"Binned activity, first {n_bins * bin_size:.0f} s ({bin_size * 1000:.0f} ms bins)")
     ax2.plot(t, values.mean(axis=0), color=style.color(0), lw=0.8)
@@ -450,10 +460,11 @@ def spike_raster_figure(binned: Any, *, seconds: float = 60.0, max_units: int = 
     velocity = [n for n in ("vel_x", "vel_y") if n in sub.coords and sub[n].dims == ("time",)]
     if velocity:
         twin = ax2.twinx()
+        twin.spines["right"].set_visible(True)
         for i, name in enumerate(velocity):
             twin.plot(t, np.asarray(sub[name].values, dtype=float), color=style.color(i + 1), lw=0.6, label=name)
         twin.set_ylabel("hand velocity")
-        twin.legend(loc="upper right", ncol=2)
+        twin.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, borderaxespad=0.1)
     return set_caption(fig, f"Top: {sub.sizes['unit']} units, each scaled to its 99th percentile so quiet and busy "
                             f"units are both visible. Bottom: population mean ({units})"
                             + (" with the hand velocity." if velocity else "."))

@@ -170,13 +170,15 @@ def _answer_section(steps: Sequence[Any]) -> str:
         parts.append("</div>")
     if not answered:
         last = steps[-1] if steps else None
-        notes = (_get(last, "notes") or []) if last is not None else []
-        if notes:
-            parts.append(f"<p>What the last step (<a href='#step-{_e(_get(last, 'id'))}'>{_e(_get(last, 'id'))}</a>) "
-                         "reports:</p><ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in notes[:12])
-                         + "</ul>")
+        if last is None:
+            parts.append("<p class='muted'>No step ran.</p>")
         else:
-            parts.append("<p class='muted'>No step states a result; see the figures and tables below.</p>")
+            sid = _e(_get(last, "id"))
+            parts.append(f"<p>No step states its result in words. The final output (step <a href='#step-{sid}'>"
+                         f"{sid}</a>, <code>{_e(_get(last, 'op'))}</code>): {_dims(_get(last, 'summary'))}.</p>")
+            notes = _get(last, "notes") or []
+            if notes:
+                parts.append("<ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in notes[:12]) + "</ul>")
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -246,7 +248,7 @@ def render_report(
     """The report as an HTML string.
 
     The report opens with the result (each step's ``answer`` and ``answer_table``; without any,
-    the notes of the last step), then all figures with their captions, then the run overview,
+    the final output and the notes of the last step), then all figures with their captions, then the run overview,
     the input, one section per step (parameters, output, tables, metrics), the metrics and the
     manifest.
 
