@@ -251,7 +251,8 @@ def erp_figure(
         ax.set_visible(False)
     fig.supxlabel("time from stimulus onset (s)")
     fig.supylabel(f"amplitude ({unit})")
-    axes[0].legend(loc="best")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper")  # never over the curves
     fig.suptitle(f"Average response by {group_by}" if len(names) > 1 else "Average response")
     shade = f" The shaded band is the {highlight_label} ({highlight[0]:g}-{highlight[1]:g} s)." if highlight else ""
     return set_caption(fig, f"Mean over trials ± s.e.m. per channel and {group_by} "

@@ -36,7 +36,7 @@ def test_erp_figure_groups_by_label_and_shades_window():
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in axes] == ["TP9", "AF7", "AF8", "TP10"]
     lines = axes[0].get_lines()
-    legend = [t.get_text() for t in axes[0].get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]  # beside the panels, not over the curves
     assert legend[:2] == ["face (n=10)", "house (n=10)"] and "N170" in legend
     face_mean = data[labels == "face", 0].mean(axis=0) * 1e6  # plotted in microvolts
     np.testing.assert_allclose(lines[0].get_ydata(), face_mean)
