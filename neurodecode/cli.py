@@ -116,6 +116,8 @@ def _cmd_ops(args: argparse.Namespace) -> int:
         print(f"{op.name}: {op.description}")
         print(f"  function: {op.target if isinstance(op.target, str) else op.target.__module__ + ':' + op.target.__qualname__}")
         print(f"  maps over lists: {'yes' if op.maps else 'no (receives the whole list)'}")
+        if registry is OPS and op.n_data_args > 1:
+            print(f"  inputs (name them in a step with `inputs:`): {', '.join(op.data_args())}")
         for name, ann in spec.annotations.items():
             default = "required" if name in spec.required else f"default {spec.defaults.get(name)!r}"
             type_name = getattr(ann, "__name__", None) or str(ann).replace("typing.", "").replace(

@@ -37,6 +37,7 @@ __all__ = [
     "match_stimuli",
     "combine_brain",
     "compare_layers",
+    "compare_layers_over_time",
     "best_layers",
     "heldout_layer_assignment",
     "trsa_layers",
@@ -477,8 +478,8 @@ def compare_layers(
     if not _is_rdm_stack(brain) or "region" not in brain.coords or "subject" not in brain.coords:
         raise BadInputError("brain must be an RDM stack with 'region' and 'subject' coords (use brain_rdms).")
     if "time" in brain.coords and brain["time"].dims == ("rdm",):
-        raise BadInputError("brain holds one RDM per time point: use compare_layers_over_time for "
-                            "time-resolved RSA.")
+        raise BadInputError("brain holds one RDM per time point: use "
+                            "neurodecode.analysis.compare_layers_over_time for time-resolved RSA.")
     a = _as_str_ids(full["stimulus"].values)
     b = _as_str_ids(brain["stimulus"].values)
     if a.shape != b.shape or not (a == b).all():
@@ -591,6 +592,56 @@ def _relative_depth(models: list[str], layers: list[str], mi: np.ndarray, li: np
     return out
 
 
+def compare_layers_over_time(
+    layer_rdms: xr.DataArray,
+    brain: xr.DataArray,
+    *,
+    method: str = "spearman",
+) -> xr.Dataset:
+    """Time-resolved RSA: every layer vs the brain RDM of every time point (EEG/MEG epochs).
+
+    Parameters
+    ----------
+    layer_rdms : DataArray (rdm, stimulus, stimulus_)
+        Layer RDMs with ``model`` and ``layer`` coords.
+    brain : DataArray (rdm, stimulus, stimulus_)
+        One RDM per time point (and subject) with ``time``, ``region`` and ``subject`` coords on ``rdm``
+        (:func:`brain_rdms` of epochs), over the same stimuli (:func:`match_stimuli`).
+
+    Returns
+    -------
+    Dataset
+        ``score`` (model, layer, region, time): the comparison averaged over subjects; ``best_layer``
+        (model, region, time). No bootstrap here: for statistics over time use the cluster tests of
+        :mod:`neurodecode.decoding` on per-subject scores.
+    """
+    from .compare import compare
+
+    if "kind" in layer_rdms.coords:
+        layer_rdms = layer_rdms.isel(rdm=np.flatnonzero(layer_rdms["kind"].values == "full"))
+    if "time" not in brain.coords or brain["time"].dims != ("rdm",):
+        raise BadInputError("brain has no 'time' coord on 'rdm'; use compare_layers for one RDM per subject.")
+    models, layers, mi, li = _layer_grid(layer_rdms)
+    regions = _groups(brain)
+    times = np.unique(np.asarray(brain["time"].values, dtype=float))
+    region_of = _as_str_ids(brain["region"].values)
+    time_of = np.asarray(brain["time"].values, dtype=float)
+    sim = np.asarray(compare(layer_rdms, brain.drop_vars("time"), method).values, dtype=np.float64)
+    score = np.full((len(models), len(layers), len(regions), times.size), np.nan)
+    for r, region in enumerate(regions):
+        for t, tt in enumerate(times):
+            cols = np.flatnonzero((region_of == region) & np.isclose(time_of, tt))
+            score[mi, li, r, t] = sim[:, cols].mean(axis=1)
+    finite = np.where(np.isfinite(score), score, -np.inf)
+    best = np.asarray(layers, dtype=object)[np.argmax(finite, axis=1)]
+    return xr.Dataset(
+        {"score": (("model", "layer", "region", "time"), score),
+         "best_layer": (("model", "region", "time"), best)},
+        coords={"model": models, "layer": layers, "region": regions, "time": times},
+        attrs={"method": method, "n_stimuli": int(layer_rdms.sizes["stimulus"])},
+    )
+
+
 def heldout_layer_assignment(
     layer_rdms: xr.DataArray,
     brain: xr.DataArray,
@@ -666,7 +717,8 @@ def heldout_layer_assignment(
 def best_layers(scores: xr.Dataset) -> pd.DataFrame:
     """One row per (model, region): the best layer with its score, CI, FDR p, ceiling and held-out figures.
 
-    Columns: ``model``, ``region``, ``layer``, ``depth``, ``score``, ``ci_low``, ``ci_high``, ``p_fdr``,
+    Columns: ``model``, ``region``, ``layer``, ``depth`` (position on the union of every model's layers),
+    ``relative_depth`` (0 = the model's first recorded layer, 1 = its last), ``score``, ``ci_low``, ``ci_high``, ``p_fdr``,
     ``ceiling_low``, ``ceiling_high``, ``fraction_of_lower_ceiling``, ``n_subjects``, and when present
     ``heldout_layer``, ``heldout_score``, ``heldout_score_sd``, ``heldout_agreement``, ``p_vs_other_models``
     (first model only).
@@ -680,6 +732,8 @@ def best_layers(scores: xr.Dataset) -> pd.DataFrame:
             c_lo = float(scores["ceiling_low"].sel(region=region))
             row = {"model": model, "region": region, "layer": layer,
                    "depth": int(scores["depth"].sel(layer=layer)),
+                   **({"relative_depth": float(scores["relative_depth"].sel(model=model, layer=layer))}
+                      if "relative_depth" in scores else {}),
                    "score": float(scores["score"].sel(sel)), "ci_low": float(scores["ci_low"].sel(sel)),
                    "ci_high": float(scores["ci_high"].sel(sel)), "p_fdr": float(scores["p_fdr"].sel(sel)),
                    "ceiling_low": c_lo, "ceiling_high": float(scores["ceiling_high"].sel(region=region)),

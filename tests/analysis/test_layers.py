@@ -153,3 +153,28 @@ def test_a_subset_of_the_92_images(data_home):
     assert report.set_index("input").loc["brain", "n_dropped"] == 46
     res = compare_layers(layers_m, brain_m, n_boot=20, heldout_splits=0)
     assert res.attrs["n_stimuli"] == 46 and np.isfinite(res["score"]).all()
+
+
+def test_time_resolved_rsa_on_epochs():
+    """Epochs with a stimulus coord -> one RDM per time point -> layers vs time."""
+    rng = np.random.default_rng(0)
+    from neurodecode.analysis.layers import compare_layers_over_time
+
+    n_stim, n_t = 12, 6
+    ids = [f"img{i}" for i in range(n_stim)]
+    signal = rng.normal(size=(n_stim, 8))
+    data = np.zeros((2 * n_stim, 8, n_t))
+    for t in range(n_t):  # the 'brain' carries the layer's geometry only from t = 3 on
+        data[:, :, t] = np.repeat(signal if t >= 3 else rng.normal(size=(n_stim, 8)), 2, axis=0)
+    data += rng.normal(size=data.shape) * 0.05
+    epochs = xr.DataArray(data, dims=("trial", "channel", "time"),
+                          coords={"stimulus": ("trial", np.repeat(ids, 2)), "time": np.arange(n_t) * 0.1})
+    layers = _layer_stack({("net", "match"): signal, ("net", "other"): rng.normal(size=(n_stim, 8))}, ids)
+    stack = brain_rdms(epochs, region="eeg")
+    (layers, stack), _ = match_stimuli([layers, stack])
+    res = compare_layers_over_time(layers, stack)
+    s = res["score"].sel(model="net", layer="match", region="eeg").values
+    assert s[3:].min() > 0.9 and s[:3].max() < 0.6
+    assert list(res["best_layer"].sel(model="net", region="eeg").values[3:]) == ["match"] * 3
+    with pytest.raises(BadInputError, match="compare_layers_over_time"):
+        compare_layers(layers, stack)
