@@ -1,0 +1,274 @@
+"""Time-resolved decoding: a score per time point (sliding) and the temporal generalisation matrix.
+
+Both run the same folds as :func:`neurodecode.decoding.cross_validate` (``cv``: a coord name, an
+int for stratified k-fold, or a scikit-learn splitter; every fold leak-checked). For linear
+discriminant analysis (the registered ``lda``, or a scikit-learn
+``LinearDiscriminantAnalysis(solver="lsqr")`` with ``shrinkage`` None, ``"auto"`` or a float)
+every time point of a fold is fitted in one batched solve: class means, Ledoit-Wolf shrunk
+covariances (the formulas of :func:`sklearn.covariance.ledoit_wolf`, on standardised features as
+scikit-learn's LDA does) and the linear systems for all time points at once. Any other
+estimator is cloned and fitted per time point (joblib over time points). Scores equal MNE's
+``SlidingEstimator`` / ``GeneralizingEstimator`` on the same estimator and folds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import BadInputError
+from ._data import Prepared, default_scoring, prepare, resolve_cv, scorer_for
+from .estimators import EstimatorContext, make_estimator
+
+__all__ = ["sliding", "generalizing", "batched_lda_fit"]
+
+_BATCHED_SCORES = ("roc_auc", "accuracy", "balanced_accuracy")
+
+
+# --------------------------------------------------------------------------- batched LDA
+
+
+def _lda_shrinkage(est: Any) -> tuple[bool, Any]:
+    """(True, shrinkage) when ``est`` is an LDA that the batched solver reproduces exactly."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.pipeline import Pipeline
+
+    from .estimators import TimeBins
+
+    if isinstance(est, Pipeline):
+        *pre, (_, last) = est.steps
+        if not all(isinstance(s, TimeBins) or s in (None, "passthrough") for _, s in pre):
+            return False, None
+        est = last
+    if not isinstance(est, LinearDiscriminantAnalysis):
+        return False, None
+    p = est.get_params()
+    ok = (p["solver"] == "lsqr" and p["priors"] is None and p.get("covariance_estimator") is None
+          and (p["shrinkage"] in (None, "auto", "empirical") or isinstance(p["shrinkage"], float)))
+    return ok, p["shrinkage"]
+
+
+def _shrunk_cov(Xk: np.ndarray, shrinkage: Any) -> np.ndarray:
+    """Covariance of each time point's features, (T, n, p) -> (T, p, p), as scikit-learn's LDA ``_cov``."""
+    n = Xk.shape[1]
+    Xc = Xk - Xk.mean(axis=1, keepdims=True)
+    if shrinkage == "auto":
+        scale = np.sqrt((Xc ** 2).mean(axis=1))  # StandardScaler's scale_
+        scale[scale == 0] = 1.0
+        Z = Xc / scale[:, None, :]
+        p = Z.shape[2]
+        emp = np.matmul(Z.transpose(0, 2, 1), Z) / n
+        Z2 = Z ** 2
+        tr = Z2.sum(axis=1) / n  # (T, p)
+        mu = tr.sum(axis=1) / p
+        beta_ = np.matmul(Z2.transpose(0, 2, 1), Z2).sum(axis=(1, 2))
+        delta_ = (emp ** 2).sum(axis=(1, 2))  # = sum((Z.T Z)^2) / n^2
+        beta = (beta_ / n - delta_) / (p * n)
+        delta = (delta_ - 2.0 * mu * tr.sum(axis=1) + p * mu ** 2) / p
+        beta = np.minimum(beta, delta)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = np.where(beta == 0, 0.0, beta / delta)
+        cov = (1.0 - s)[:, None, None] * emp
+        idx = np.arange(p)
+        cov[:, idx, idx] += (s * mu)[:, None]
+        return scale[:, :, None] * cov * scale[:, None, :]
+    emp = np.matmul(Xc.transpose(0, 2, 1), Xc) / n
+    if shrinkage in (None, "empirical"):
+        return emp
+    p = emp.shape[1]
+    mu = np.trace(emp, axis1=1, axis2=2) / p
+    cov = (1.0 - shrinkage) * emp
+    idx = np.arange(p)
+    cov[:, idx, idx] += (shrinkage * mu)[:, None]
+    return cov
+
+
+def batched_lda_fit(X: np.ndarray, y: np.ndarray, shrinkage: Any = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Fit one LDA (``solver="lsqr"``) per time point at once.
+
+    Parameters
+    ----------
+    X : array (n_trials, n_features, n_times)
+    y : array of int class codes 0..K-1 (n_trials,)
+    shrinkage : None, "auto" or float
+
+    Returns
+    -------
+    coef : array (n_times, K', n_features)
+        K' = 1 for two classes (scikit-learn's binary ``coef_``), else K.
+    intercept : array (n_times, K')
+    """
+    Xt = np.ascontiguousarray(np.moveaxis(X, -1, 0))  # (T, n, p)
+    classes = np.unique(y)
+    priors = np.array([(y == k).mean() for k in classes])
+    means = np.stack([Xt[:, y == k].mean(axis=1) for k in classes], axis=1)  # (T, K, p)
+    cov = sum(pk * _shrunk_cov(Xt[:, y == k], shrinkage) for pk, k in zip(priors, classes))
+    coef = np.linalg.solve(cov, means.transpose(0, 2, 1)).transpose(0, 2, 1)  # (T, K, p)
+    intercept = -0.5 * np.einsum("tkp,tkp->tk", means, coef) + np.log(priors)
+    if len(classes) == 2:
+        coef = coef[:, 1:] - coef[:, :1]
+        intercept = intercept[:, 1:] - intercept[:, :1]
+    return coef, intercept
+
+
+def _auc(decision: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """ROC AUC of ``decision`` (..., n) against binary ``y`` along the last axis (ties averaged)."""
+    from scipy.stats import rankdata
+
+    r = rankdata(decision, axis=-1)
+    pos = y == 1
+    n1, n0 = pos.sum(), (~pos).sum()
+    return (r[..., pos].sum(axis=-1) - n1 * (n1 + 1) / 2.0) / (n1 * n0)
+
+
+def _batched_score(dec: np.ndarray, y: np.ndarray, scoring: str, n_classes: int) -> np.ndarray:
+    """Scores from decision values ``dec`` (..., n, K') for every leading index."""
+    if scoring == "roc_auc":
+        return _auc(dec[..., 0], y)
+    pred = (dec[..., 0] > 0).astype(int) if n_classes == 2 else dec.argmax(axis=-1)
+    hit = pred == y
+    if scoring == "accuracy":
+        return hit.mean(axis=-1)
+    return np.mean([hit[..., y == k].mean(axis=-1) for k in np.unique(y)], axis=0)  # balanced accuracy
+
+
+# --------------------------------------------------------------------------- common
+
+
+def _setup(epochs: Any, label: Any, estimator: Any, cv: Any, scoring: str | None, seed: int, task: str | None):
+    prep: Prepared = prepare(epochs, label, task)
+    if prep.X.ndim != 3 or "time" not in prep.obj.dims:
+        raise BadInputError(f"time-resolved decoding needs epochs (trial, channel, time); got dims {prep.obj.dims}.")
+    if prep.obj.dims[-1] != "time":
+        prep.obj = prep.obj.transpose(prep.sample_dim, ..., "time")
+        prep.X = np.asarray(prep.obj.values, dtype=float)
+    scoring = scoring or default_scoring(prep)
+    folds = resolve_cv(cv, prep, seed)
+    ctx = EstimatorContext(task=prep.task, sfreq=prep.sfreq, shape=(prep.X.shape[1],),
+                           n_samples=int(min(len(tr) for tr, _ in folds.folds)), seed=seed)
+    est = make_estimator(estimator, ctx)
+    ok, shrink = _lda_shrinkage(est)
+    batched = ok and scoring in _BATCHED_SCORES and (scoring != "roc_auc" or len(prep.classes) == 2)
+    return prep, scoring, folds, est, batched, shrink
+
+
+def _fit_score_t(est: Any, Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray, yte: np.ndarray, scorer: Any,
+                 generalize: bool) -> np.ndarray:
+    from sklearn.base import clone
+
+    m = clone(est).fit(Xtr, ytr)
+    if not generalize:
+        return np.array(scorer(m, Xte, yte))
+    return np.array([scorer(m, Xte[..., u], yte) for u in range(Xte.shape[-1])])
+
+
+def _looped(prep: Prepared, est: Any, folds: Any, scorer: Any, generalize: bool, n_jobs: int) -> np.ndarray:
+    from joblib import Parallel, delayed
+
+    out = []
+    for tr, te in folds.folds:
+        X, y = prep.X, prep.y
+        T = X.shape[-1]
+        res = Parallel(n_jobs=n_jobs)(
+            delayed(_fit_score_t)(est, X[tr][..., t], y[tr], X[te] if generalize else X[te][..., t], y[te],
+                                  scorer, generalize) for t in range(T))
+        out.append(np.stack(res))
+    return np.stack(out)
+
+
+def _result(scores: np.ndarray, prep: Prepared, folds: Any, scoring: str, batched: bool, dims: tuple[str, ...]):
+    from ._data import chance_of
+
+    times = np.asarray(prep.obj["time"].values, dtype=float)
+    coords: dict[str, Any] = {"fold": np.arange(len(folds.folds)),
+                              "test_group": ("fold", np.asarray(folds.test_names, dtype=object))}
+    for d in dims[1:]:
+        coords[d] = times
+    da = xr.DataArray(scores, dims=dims, coords=coords, name="score")
+    da.attrs.update(scoring=scoring, cv=folds.description, chance=chance_of(scoring, prep.y, prep.task),
+                    label=prep.label, classes=[str(c) for c in prep.classes],
+                    solver="batched LDA (one solve per fold)" if batched else "one fit per time point")
+    return da
+
+
+# --------------------------------------------------------------------------- public
+
+
+def sliding(
+    epochs: Any,
+    label: str | Any,
+    estimator: Any = "lda",
+    cv: Any = None,
+    scoring: str | None = None,
+    *,
+    seed: int = 0,
+    task: str | None = None,
+    n_jobs: int = 1,
+) -> xr.DataArray:
+    """Decode ``label`` at every time point: train and test on the same sample.
+
+    Parameters
+    ----------
+    epochs : DataArray (trial, channel, time)
+    label : str or array-like
+        Coord on ``trial`` (or one value per trial).
+    estimator : str or scikit-learn estimator
+        A registered name (default ``lda``, batched) or any estimator taking (n, n_channels).
+    cv : str, int or splitter, optional
+        As in :func:`~neurodecode.decoding.cross_validate`.
+    scoring : str, optional
+        Default ``roc_auc`` for two classes, ``balanced_accuracy`` for more.
+    seed, task, n_jobs
+        As in :func:`~neurodecode.decoding.cross_validate` (``n_jobs`` only for per-time-point fits).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``score`` with dims (``fold``, ``time``); attrs ``scoring``, ``cv``, ``chance``, ``solver``.
+    """
+    prep, scoring, folds, est, batched, shrink = _setup(epochs, label, estimator, cv, scoring, seed, task)
+    if batched:
+        rows = []
+        for tr, te in folds.folds:
+            coef, icpt = batched_lda_fit(prep.X[tr], prep.y[tr], shrink)
+            dec = np.einsum("tkp,npt->tnk", coef, prep.X[te]) + icpt[:, None, :]
+            rows.append(_batched_score(dec, prep.y[te], scoring, len(prep.classes)))
+        scores = np.stack(rows)
+    else:
+        scores = _looped(prep, est, folds, scorer_for(scoring), False, n_jobs)
+    return _result(scores, prep, folds, scoring, batched, ("fold", "time"))
+
+
+def generalizing(
+    epochs: Any,
+    label: str | Any,
+    estimator: Any = "lda",
+    cv: Any = None,
+    scoring: str | None = None,
+    *,
+    seed: int = 0,
+    task: str | None = None,
+    n_jobs: int = 1,
+) -> xr.DataArray:
+    """Temporal generalisation: train at each time point, test at every time point.
+
+    Parameters and folds as in :func:`sliding`.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``score`` with dims (``fold``, ``train_time``, ``test_time``).
+    """
+    prep, scoring, folds, est, batched, shrink = _setup(epochs, label, estimator, cv, scoring, seed, task)
+    if batched:
+        rows = []
+        for tr, te in folds.folds:
+            coef, icpt = batched_lda_fit(prep.X[tr], prep.y[tr], shrink)
+            dec = np.einsum("tkp,npu->tunk", coef, prep.X[te], optimize=True) + icpt[:, None, None, :]
+            rows.append(_batched_score(dec, prep.y[te], scoring, len(prep.classes)))
+        scores = np.stack(rows)
+    else:
+        scores = _looped(prep, est, folds, scorer_for(scoring), True, n_jobs)
+    return _result(scores, prep, folds, scoring, batched, ("fold", "train_time", "test_time"))
