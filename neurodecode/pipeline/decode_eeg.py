@@ -537,13 +537,17 @@ def fold_scores_figure(table: pd.DataFrame, summary: pd.DataFrame | None = None,
         ax.set_xticklabels([("sub-" if scheme == "subject" else "") + str(v) for v in xlabels], rotation=45,
                            ha="right", fontsize=7)
         ax.set_title("leave-one-run-out within subject" if scheme == "run_within_subject"
-                     else "leave-one-subject-out", fontsize=9)
+                     else "leave-one-subject-out")
         ax.set_ylim(0.3, 1.0)
-        ax.set_ylabel("ROC AUC" if metric == "roc_auc" else metric, fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    return fig
+        ax.set_xlabel("held-out subject" if scheme == "subject" else "held-out run")
+        ax.set_ylabel("ROC AUC" if metric == "roc_auc" else metric)
+    from ..report.style import legend_outside, set_caption
+
+    legend_outside(axes[-1], *axes[0].get_legend_handles_labels())
+    return set_caption(fig, f"{'ROC AUC' if metric == 'roc_auc' else metric} of each model on each held-out fold "
+                            "(dots), its mean (solid line) and chance (dashed, 0.5)"
+                            + ("; dotted: 95th percentile of the permutation null of the mean." if summary is not None
+                               and "perm_auc_95" in summary else "."))
 
 
 def attention_figure(data: xr.Dataset, scheme: str | None = None):
@@ -570,9 +574,11 @@ def attention_figure(data: xr.Dataset, scheme: str | None = None):
         plot_attention_montage(diff, chans, ax=axes[li, 2], vmin=-m, vmax=m, cmap="RdBu_r",
                                title=f"layer {li + 1}: {labels[0]} − {labels[1]}",
                                colorbar_label="attention difference")
-    fig.suptitle(f"RBTransformer attention (query-key mean of both directions; disc: self-attention), {scheme}",
-                 fontsize=9)
-    return fig
+    fig.suptitle(f"RBTransformer attention (query-key mean of both directions; disc: self-attention), {scheme}")
+    from ..report.style import set_caption
+
+    return set_caption(fig, "Mean attention on held-out trials between electrodes, per layer: for each label and "
+                            "their difference (red: more attention for the first label).")
 
 
 def _erp_display(epochs: xr.DataArray):

@@ -517,9 +517,12 @@ def accuracy_figure(per_fold: pd.DataFrame, chance: float):
     ax.set_xlabel("held-out run")
     ax.set_ylabel("accuracy (8 blocks)")
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title("Haxby 2001, 8-way category decoding, leave-one-run-out", fontsize=9)
-    return fig
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title("Haxby 2001, 8-way category decoding, leave-one-run-out")
+    from ..report.style import set_caption
+
+    return set_caption(fig, "Accuracy of each model on each held-out run (8 blocks per run); the legend gives the "
+                            f"mean ± sd over runs; dashed: chance ({chance:.3f}).")
 
 
 def roi_embedding_figure(ex: dict[str, Any]):
@@ -533,29 +536,35 @@ def roi_embedding_figure(ex: dict[str, Any]):
     n = ex["sim"].shape[0]
     img = np.full(shape[:2], np.nan)
     img[ijk[:, 0], ijk[:, 1]] = ex["parcel"]
-    ax1.imshow(img.T, origin="lower", cmap="tab20", interpolation="nearest")
+    from ..report.style import mark_categorical, set_caption
+
+    mark_categorical(ax1.imshow(img.T, origin="lower", cmap="tab20", interpolation="nearest"))
     for k in range(n):
         c = ijk[ex["parcel"] == k].mean(axis=0)
-        ax1.text(c[0], c[1], str(k), fontsize=5, ha="center", va="center")
+        ax1.text(c[0], c[1], str(k), fontsize=8, ha="center", va="center")
     ax1.set_xticks([])
     ax1.set_yticks([])
     ax1.set_title(f"{n} Ward parcels (training runs)", fontsize=8)
-    for ax, mat, title in ((ax0, ex["fc"], "correlation of ROI series (training runs)"),
-                           (ax2, ex["sim"],
-                            f"ROI-embedding cosine similarity\n(Spearman with left: {ex['rho_fc']:.2f})")):
+    for ax, mat, title, what in ((ax0, ex["fc"], "correlation of ROI series (training runs)", "Pearson r"),
+                                 (ax2, ex["sim"],
+                                  f"ROI-embedding cosine similarity\n(Spearman with left: {ex['rho_fc']:.2f})",
+                                  "cosine similarity")):
         im = ax.imshow(mat, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
         ax.set_title(title, fontsize=8)
-        ax.set_xlabel("ROI (ordered left to right)", fontsize=7)
-        fig.colorbar(im, ax=ax, shrink=0.75)
+        ax.set_xlabel("ROI (ordered left to right)")
+        ax.set_ylabel("ROI")
+        fig.colorbar(im, ax=ax, shrink=0.75, label=what)
     g = np.log2(ex["graph"] * n)  # log2 of the weight relative to uniform attention (1 / n_rois)
     lim = float(np.quantile(np.abs(g), 0.99)) or 1.0
     im = ax3.imshow(g, cmap="PuOr_r", vmin=-lim, vmax=lim, interpolation="nearest")
     ax3.set_title("graph attention from the embeddings, log2(weight x n_rois)\n"
                   f"(symmetrised: Spearman with FC {ex['rho_graph']:.2f})", fontsize=8)
-    ax3.set_xlabel("attended ROI", fontsize=7)
-    ax3.set_ylabel("ROI", fontsize=7)
-    fig.colorbar(im, ax=ax3, shrink=0.75)
-    return fig
+    ax3.set_xlabel("attended ROI")
+    ax3.set_ylabel("ROI")
+    fig.colorbar(im, ax=ax3, shrink=0.75, label="log2(weight x n_rois)")
+    return set_caption(fig, "Left to right: the Ward parcels used as ROIs; the correlation of the ROI time series; "
+                            "the cosine similarity of BrainMAE's learned ROI embeddings; the graph attention derived "
+                            "from them (log2 of the weight relative to uniform attention).")
 
 
 def reconstruction_figure(ex: dict[str, Any], n_show: int = 4):
@@ -577,9 +586,13 @@ def reconstruction_figure(ex: dict[str, Any], n_show: int = 4):
         ax.plot(t, x[r], color="0.1", marker="o", ms=3, lw=1, label="signal")
         ax.plot(t, rec[r].reshape(-1), color="#d62728", marker="x", ms=3, lw=1, label="reconstruction")
         ax.set_ylabel(f"ROI {r}", fontsize=7)
-    axes[0].legend(fontsize=7, loc="upper right")
+    axes[0].legend(loc="upper right")
     axes[-1].set_xlabel("time in window (s); grey = masked segments")
-    return fig
+    fig.supylabel("signal (z-scored)")
+    from ..report.style import set_caption
+
+    return set_caption(fig, f"Masked-autoencoder check on a held-out window: the signal of {len(rois)} ROIs (black) "
+                            "and BrainMAE's reconstruction (red); grey bands are the masked segments it had to fill in.")
 
 
 def confusion_figure(confusion: pd.DataFrame, classes: np.ndarray, models: tuple[str, ...]):
@@ -591,14 +604,20 @@ def confusion_figure(confusion: pd.DataFrame, classes: np.ndarray, models: tuple
     for ax, mname in zip(axes, models):
         sub = confusion[confusion["model"] == mname]
         mat = sub.pivot(index="true", columns="predicted", values="count").reindex(index=classes, columns=classes)
-        ax.imshow(mat.to_numpy(), cmap="Blues", interpolation="nearest")
+        vmax = float(np.nanmax(confusion["count"].to_numpy())) if len(confusion) else 1.0
+        im = ax.imshow(mat.to_numpy(), cmap="Blues", interpolation="nearest", vmin=0, vmax=vmax)
         for a in range(len(classes)):
             for b in range(len(classes)):
-                ax.text(b, a, int(mat.iat[a, b]), ha="center", va="center", fontsize=6)
-        ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=7)
-        ax.set_yticks(range(len(classes)), classes, fontsize=7)
+                v = int(mat.iat[a, b])
+                ax.text(b, a, v, ha="center", va="center", fontsize=8, color="w" if v > 0.6 * vmax else "k")
+        ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right")
+        ax.set_yticks(range(len(classes)), classes)
         acc = np.trace(mat.to_numpy()) / mat.to_numpy().sum()
-        ax.set_title(f"{_NAMES[mname]} ({acc:.2f})", fontsize=8)
+        ax.set_title(f"{_NAMES[mname]} ({acc:.2f})")
         ax.set_xlabel("predicted")
-    axes[0].set_ylabel("true")
-    return fig
+        ax.set_ylabel("true")
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label="blocks (summed over folds)")
+    from ..report.style import set_caption
+
+    return set_caption(fig, "Confusion matrices summed over the held-out runs: rows are the true category, columns "
+                            "the predicted one; the title gives the accuracy.")

@@ -415,12 +415,16 @@ def scores_figure(result: xr.Dataset):
     ax.axhline(0.0, color="grey", lw=1, label="chance (R² 0)")
     if "floor" in result.attrs:
         ax.axhline(float(result.attrs["floor"]), color="k", ls="--", lw=1, label=f"floor {result.attrs['floor']:.2f}")
-    ax.set_xticks(range(len(models)), models, rotation=20, ha="right", fontsize=8)
+    ax.set_xticks(range(len(models)), models, rotation=20, ha="right")
+    ax.set_xlabel("model")
     ax.set_ylabel("held-out R² (mean of vel_x, vel_y)")
     lo = min(0.0, float(np.nanmin(vals)) - 0.05)
     ax.set_ylim(lo, 1.0)
-    ax.legend(fontsize=7, loc="lower right")
-    return fig
+    from ..report.style import legend_outside, set_caption
+
+    legend_outside(ax)
+    return set_caption(fig, "Held-out R² of each model on each contiguous test block (dots), mean (bar) ± sd "
+                            "(error bar); R² 0 is chance.")
 
 
 def trace_figure(result: xr.Dataset, fold: int = 0, seconds: float = 20.0, models: list[str] | None = None):
@@ -448,10 +452,13 @@ def trace_figure(result: xr.Dataset, fold: int = 0, seconds: float = 20.0, model
             r2 = float(result["r2"].sel(model=model, fold=fold, target=target))
             a.plot(t, result["y_pred"].sel(model=model, target=target).values[idx], lw=1,
                    color=_COLORS[i % len(_COLORS)], label=f"{model} (fold R² {r2:.2f})")
-        a.set_ylabel(target)
-        a.legend(fontsize=7, ncol=2, loc="upper right")
+        a.set_ylabel(f"{target} (data units)")
+    from ..report.style import legend_outside, set_caption
+
+    legend_outside(axes[0])
     axes[-1].set_xlabel(f"time (s), test block of fold {fold}")
-    return fig
+    return set_caption(fig, f"True hand velocity (black) and each model's out-of-fold prediction over {seconds:g} s "
+                            f"of the test block of fold {fold}.")
 
 
 def embedding_figure(result: xr.Dataset, label: str, fold: int = 0):
@@ -480,5 +487,8 @@ def embedding_figure(result: xr.Dataset, label: str, fold: int = 0):
         a.set_xlabel(f"PC1 ({var[0]:.0%})")
         a.set_ylabel(f"PC2 ({var[1]:.0%})")
         a.set_aspect("equal", adjustable="datalim")
-    fig.suptitle(f"{label}: held-out embedding ({Z.shape[1]}-D, unit sphere), fold {fold}", fontsize=9)
-    return fig
+    fig.suptitle(f"{label}: held-out embedding ({Z.shape[1]}-D, unit sphere), fold {fold}")
+    from ..report.style import set_caption
+
+    return set_caption(fig, "The encoder's embedding of the held-out bins, projected on its first two principal "
+                            "components and coloured by movement direction (left, cyclic colours) and speed (right).")
