@@ -680,22 +680,34 @@ def heldout_layer_assignment(
     index = [np.flatnonzero(mi == m)[np.argsort(li[mi == m])] for m in range(len(models))]  # rdm rows by depth
     held = np.full((n_splits, len(models), len(regions)), np.nan)
     chosen = np.zeros((n_splits, len(models), len(regions)), dtype=int)
-    for s in range(n_splits):
-        perm = rng.permutation(n)
-        halves = (np.sort(perm[: n // 2]), np.sort(perm[n // 2:]))
-        for r, region in enumerate(regions):
-            B = np.asarray(brain.isel(rdm=np.flatnonzero(region_of == region)).values, dtype=np.float64)
-            sims = []
-            for half in halves:
-                sub_l = L[:, half][:, :, half]
-                sub_b = B[:, half][:, :, half]
-                sim = compare(sub_l, sub_b, method)
-                sims.append(np.asarray(getattr(sim, "values", sim), dtype=np.float64).mean(axis=1))
-            for m in range(len(models)):
-                on_a = sims[0][index[m]]
-                pick = int(np.nanargmax(on_a))
-                chosen[s, m, r] = li[index[m][pick]]
-                held[s, m, r] = sims[1][index[m][pick]]
+    in_region = [np.flatnonzero(region_of == region) for region in regions]
+    B = np.asarray(brain.isel(rdm=np.concatenate(in_region)).values, dtype=np.float64)
+    cols, start = [], 0
+    for idx in in_region:
+        cols.append(np.arange(start, start + idx.size))
+        start += idx.size
+    perms = [rng.permutation(n) for _ in range(n_splits)]
+    n_l, n_b = L.shape[0], B.shape[0]
+    chunk = 8  # splits per call of the comparison kernel (each stack is ranked once)
+    for c0 in range(0, n_splits, chunk):
+        block = perms[c0: c0 + chunk]
+        sims = []
+        for h in (0, 1):
+            halves = [np.sort(p[: n // 2]) if h == 0 else np.sort(p[n // 2:]) for p in block]
+            sub_l = np.concatenate([L[:, half][:, :, half] for half in halves])
+            sub_b = np.concatenate([B[:, half][:, :, half] for half in halves])
+            sim = compare(sub_l, sub_b, method)
+            sims.append(np.asarray(getattr(sim, "values", sim), dtype=np.float64))
+        for k in range(len(block)):
+            s = c0 + k
+            own = [x[k * n_l:(k + 1) * n_l, k * n_b:(k + 1) * n_b] for x in sims]  # this split's block
+            for r in range(len(regions)):
+                on_a_all = own[0][:, cols[r]].mean(axis=1)
+                on_b_all = own[1][:, cols[r]].mean(axis=1)
+                for m in range(len(models)):
+                    pick = int(np.nanargmax(on_a_all[index[m]]))
+                    chosen[s, m, r] = li[index[m][pick]]
+                    held[s, m, r] = on_b_all[index[m][pick]]
     mode = np.zeros((len(models), len(regions)), dtype=int)
     agree = np.zeros((len(models), len(regions)))
     for m in range(len(models)):
