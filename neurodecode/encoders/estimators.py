@@ -28,14 +28,59 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
+from sklearn.exceptions import NotFittedError as _SkNotFitted
 
 from ..errors import BadInputError
 
-__all__ = ["EncoderClassifier", "EncoderRegressor", "load_estimator", "as_array"]
+__all__ = ["EncoderClassifier", "EncoderRegressor", "load_estimator", "as_array", "NotFittedError",
+           "check_classification_target"]
+
+
+class NotFittedError(BadInputError, _SkNotFitted):
+    """``predict``/``transform``/``save`` before ``fit`` (also scikit-learn's ``NotFittedError``)."""
+
+
+def require_fitted(est: Any, attr: str) -> None:
+    """Raise :class:`NotFittedError` unless ``est`` has the fitted attribute ``attr``."""
+    if not hasattr(est, attr):
+        raise NotFittedError(f"this {type(est).__name__} is not fitted yet; call fit(X, y) first.")
+
+
+def check_classification_target(y: Any) -> np.ndarray:
+    """``y`` as an array of class labels; refuses continuous targets (they would become one class per value)."""
+    from sklearn.utils.multiclass import type_of_target
+
+    if y is None:
+        raise BadInputError("this classifier requires y to be passed, but the target y is None.")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        import warnings
+
+        from sklearn.exceptions import DataConversionWarning
+
+        warnings.warn("a column-vector y was passed when a 1d array was expected; it is raveled.",
+                      DataConversionWarning, stacklevel=3)
+        y = y.ravel()
+    try:
+        kind = type_of_target(y, input_name="y", raise_unknown=True)
+    except ValueError as err:
+        raise BadInputError(str(err)) from None
+    if kind.startswith("continuous"):
+        raise BadInputError(
+            f"y looks continuous ({np.unique(y).size} distinct non-integer values): a classifier would "
+            "treat every value as its own class. Use EncoderRegressor, or bin y into classes first."
+        )
+    if kind not in ("binary", "multiclass"):
+        raise BadInputError(f"y must hold one class label per sample (got a {kind} target).")
+    return y
 
 
 def as_array(X: Any, sfreq: float | None = None) -> tuple[np.ndarray, float | None]:
     """``X`` as a float32 ``(n, channels, times)`` array, and the sampling rate if ``X`` knows it."""
+    import scipy.sparse
+
+    if scipy.sparse.issparse(X):
+        raise BadInputError("sparse input is not supported: X must be a dense (n_samples, n_channels, n_times) array.")
     if hasattr(X, "dims") and hasattr(X, "values"):
         if X.ndim != 3:
             raise BadInputError(f"X must have 3 dims (sample, channel, time), got dims {X.dims}.")
@@ -49,11 +94,17 @@ def as_array(X: Any, sfreq: float | None = None) -> tuple[np.ndarray, float | No
             )
         sfreq = own if own is not None else sfreq
         X = X.values
+    if np.iscomplexobj(X):
+        raise BadInputError("Complex data not supported: X must hold real numbers (take np.abs or .real first).")
     arr = np.asarray(X, dtype=np.float32)
     if arr.ndim != 3:
-        raise BadInputError(f"X must be (n_samples, n_channels, n_times), got shape {arr.shape}.")
+        raise BadInputError(f"X must be (n_samples, n_channels, n_times), got shape {arr.shape}. Reshape your "
+                            "data (e.g. X[:, None, :] for one channel).")
     if arr.shape[0] == 0:
         raise BadInputError("X has no samples; check the selection that produced it.")
+    if arr.shape[1] * arr.shape[2] == 0:
+        raise BadInputError(f"X has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required "
+                            "(no channel or no time point).")
     if not np.all(np.isfinite(arr)):
         bad = int((~np.isfinite(arr)).any(axis=(1, 2)).sum())
         raise BadInputError(f"X holds NaN or inf in {bad} sample(s); drop or interpolate them first.")
@@ -125,6 +176,8 @@ class _EncoderEstimator(BaseEstimator):
             if sf is None:
                 raise BadInputError("the sampling rate is unknown: pass sfreq= or an xarray with attrs['sfreq'].")
             self.sfreq_ = sf
+            self.n_features_in_ = int(arr.shape[1] * arr.shape[2])
+            self.n_channels_in_, self.n_times_in_ = int(arr.shape[1]), int(arr.shape[2])
             if self.scale:
                 self.mean_ = arr.mean(axis=(0, 2), keepdims=True)[0]
                 self.std_ = arr.std(axis=(0, 2), keepdims=True)[0] + 1e-8
@@ -132,8 +185,9 @@ class _EncoderEstimator(BaseEstimator):
             self._check_fitted()
             if arr.shape[1:] != (self.model_.n_channels, self.model_.n_times):
                 raise BadInputError(
-                    f"X has shape {arr.shape[1:]} per sample but the model was fitted on "
-                    f"({self.model_.n_channels}, {self.model_.n_times})."
+                    f"X has {arr.shape[1] * arr.shape[2]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input: X has shape {arr.shape[1:]} per sample but the "
+                    f"model was fitted on ({self.model_.n_channels}, {self.model_.n_times})."
                 )
             if sf is not None and not np.isclose(sf, self.sfreq_, rtol=1e-3):
                 raise BadInputError(f"X is sampled at {sf} Hz but the model was fitted at {self.sfreq_} Hz; resample first.")
@@ -142,8 +196,10 @@ class _EncoderEstimator(BaseEstimator):
         return arr.astype(np.float32)
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise BadInputError(f"this {type(self).__name__} is not fitted yet; call fit(X, y) first.")
+        require_fitted(self, "model_")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "model_")
 
     def _build(self, n_channels: int, n_times: int, n_outputs: int):
         from .base import encoder_class
@@ -241,7 +297,7 @@ class EncoderClassifier(ClassifierMixin, TransformerMixin, _EncoderEstimator):
     def fit(self, X: Any, y: Any, groups: Any = None, X_pretrain: Any = None) -> EncoderClassifier:
         """Fit on ``X`` and labels ``y``; ``groups`` (runs/trials) shape the validation split."""
         Xa = self._prepare(X, fitting=True)
-        y = np.asarray(y)
+        y = check_classification_target(y)
         if y.shape != (Xa.shape[0],):
             raise BadInputError(f"y must have one label per sample: shape ({Xa.shape[0]},), got {y.shape}.")
         self.classes_, yi = np.unique(y, return_inverse=True)
@@ -278,8 +334,15 @@ class EncoderRegressor(RegressorMixin, TransformerMixin, _EncoderEstimator):
     :class:`EncoderClassifier`.
     """
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y may be (n, n_targets)
+        return tags
+
     def fit(self, X: Any, y: Any, groups: Any = None, X_pretrain: Any = None) -> EncoderRegressor:
         """Fit on ``X`` and targets ``y`` of shape (n,) or (n, n_targets)."""
+        if y is None:
+            raise BadInputError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         Xa = self._prepare(X, fitting=True)
         y = np.asarray(y, dtype=np.float32)
         if y.shape[0] != Xa.shape[0] or y.ndim not in (1, 2):
@@ -294,7 +357,7 @@ class EncoderRegressor(RegressorMixin, TransformerMixin, _EncoderEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets in the units of ``y``."""
-        out = self._outputs(X) * self.y_std_ + self.y_mean_
+        out = (self._outputs(X) * self.y_std_ + self.y_mean_).astype(np.float64)
         return out[:, 0] if self.y_ndim_ == 1 else out
 
     def _extra_state(self) -> dict[str, Any]:
@@ -314,6 +377,8 @@ def load_estimator(folder: str | os.PathLike) -> EncoderClassifier | EncoderRegr
     est = cls(**state["params"])
     est.model_ = load_encoder(folder / "encoder")
     est.sfreq_ = state["sfreq_"]
+    est.n_channels_in_, est.n_times_in_ = int(est.model_.n_channels), int(est.model_.n_times)
+    est.n_features_in_ = est.n_channels_in_ * est.n_times_in_
     if "mean_" in state:
         est.mean_ = np.asarray(state["mean_"], dtype=np.float32)
         est.std_ = np.asarray(state["std_"], dtype=np.float32)

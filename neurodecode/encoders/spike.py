@@ -516,6 +516,11 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         self.progress = progress
         self.num_threads = num_threads
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y may be (n, n_targets)
+        return tags
+
     # -- helpers -------------------------------------------------------------------------------
     def _windows(self, X: Any, fitting: bool) -> np.ndarray:
         from .estimators import as_array
@@ -526,20 +531,26 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
                 raise BadInputError("sqrt=True needs non-negative counts or rates; use sqrt=False.")
             arr = np.sqrt(arr)
         if fitting:
+            self.n_features_in_ = int(arr.shape[1] * arr.shape[2])
             self.mean_ = arr.mean(axis=(0, 2)).astype(np.float32)
             self.std_ = (arr.std(axis=(0, 2)) + 1e-3).astype(np.float32)
         else:
             self._check_fitted()
             if arr.shape[1:] != (self.encoder_.n_channels, self.encoder_.n_times):
                 raise BadInputError(
-                    f"X has windows of shape {arr.shape[1:]} but the decoder was fitted on "
+                    f"X has {arr.shape[1] * arr.shape[2]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input: windows of shape {arr.shape[1:]} but the decoder was fitted on "
                     f"({self.encoder_.n_channels} units, {self.encoder_.n_times} bins)."
                 )
         return ((arr - self.mean_[None, :, None]) / self.std_[None, :, None]).astype(np.float32)
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "encoder_"):
-            raise BadInputError("this SpikeContrastiveDecoder is not fitted yet; call fit(X, y) first.")
+        from .estimators import require_fitted
+
+        require_fitted(self, "encoder_")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "encoder_")
 
     def _trainer(self, **kw: Any):
         from ..train.trainer import Trainer, TrainConfig
@@ -586,10 +597,13 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         """
         from ..train.trainer import seed_everything
 
-        if bins is None and hasattr(X, "coords") and "bin" in X.coords:
+        is_xr = hasattr(X, "dims") and hasattr(X, "coords")  # (scipy sparse arrays have .coords too)
+        if bins is None and is_xr and "bin" in X.coords:
             bins = np.asarray(X["bin"].values)
-        if groups is None and hasattr(X, "coords") and "segment" in X.coords:
+        if groups is None and is_xr and "segment" in X.coords:
             groups = np.asarray(X["segment"].values)
+        if y is None:
+            raise BadInputError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         Xs = self._windows(X, fitting=True)
         y = np.asarray(y, dtype=np.float64)
         if y.ndim not in (1, 2) or y.shape[0] != Xs.shape[0]:
@@ -663,6 +677,7 @@ def load_decoder(folder: str | os.PathLike) -> SpikeContrastiveDecoder:
     dec = SpikeContrastiveDecoder(**state["params"])
     dec.encoder_ = load_encoder(folder / "encoder")
     dec.encoder_.eval()
+    dec.n_features_in_ = int(dec.encoder_.n_channels * dec.encoder_.n_times)
     dec.mean_ = np.asarray(state["mean_"], dtype=np.float32)
     dec.std_ = np.asarray(state["std_"], dtype=np.float32)
     dec.y_mean_ = np.asarray(state["y_mean_"])
