@@ -60,6 +60,7 @@ def test_python_blocks_parse_and_import_what_exists(page, index, code):
 def _cli_lines() -> list[tuple[str, str]]:
     out = []
     for page, _, code in SHELL:
+        code = re.sub(r"\\\n\s*", " ", code)  # join continued lines
         for line in code.splitlines():
             line = line.split(" #")[0].strip().removeprefix("$ ")
             if line.startswith("neurodecode ") and "..." not in line and "|" not in line:
