@@ -28,6 +28,7 @@ from .rdm import RDM_METHODS, rdm
 from ._methods import METHODS, Method, register
 from .similarity import similarity
 from .predictivity import assign_layers_heldout, predictivity, split_half_reliability
+from .rdm_unbalanced import rdm_unbalanced
 from .noise import cov_from_measurements, cov_from_residuals, prec_from_measurements, prec_from_residuals
 from .encoding import assign_layers, fit_encoding, normalise_by_ceiling
 from .inference import bootstrap, fdr, paired_test, permutation_test
@@ -59,6 +60,7 @@ __all__ = [
     "predictivity",
     "split_half_reliability",
     "assign_layers_heldout",
+    "rdm_unbalanced",
     "prec_from_residuals",
     "prec_from_measurements",
     "cov_from_residuals",
