@@ -25,7 +25,7 @@ from .ceiling import NoiseCeiling, noise_ceiling
 from .compare import compare
 from .convert import from_rsatoolbox, to_rsatoolbox
 from .rdm import RDM_METHODS, rdm
-from ._methods import METHODS, Method, register
+from ._methods import METHODS, Method, get_method, register
 from .similarity import similarity
 from .predictivity import assign_layers_heldout, predictivity, split_half_reliability
 from .rdm_unbalanced import rdm_unbalanced
@@ -53,6 +53,7 @@ __all__ = [
     "from_rsatoolbox",
     "METHODS",
     "Method",
+    "get_method",
     "register",
     "RDM_METHODS",
     "COMPARE_METHODS",

@@ -304,11 +304,14 @@ def compare(a: Any, b: Any, method: str = "spearman", *, sigma_k: Any = None, de
         dissimilarity and is allowed only at pairs missing from every RDM of both
         stacks (those pairs are left out).
     method : str
-        ``"spearman"`` (default), ``"pearson"``, ``"cosine"``, ``"kendall"``
-        (tau-b, as rsatoolbox's ``'kendall'``), ``"tau_a"``, ``"rho_a"``,
-        ``"corr_cov"`` or ``"cosine_cov"``; rsatoolbox spellings (``'corr'``,
-        ``'tau-a'``, ``'tau-b'``, ``'rho-a'``) are accepted. See the module
-        docstring and ``docs/rsa.md`` for the definitions.
+        An RDM method of the registry :data:`neurodecode.analysis.METHODS`
+        (``compares == "rdm"``): ``"spearman"`` (default), ``"pearson"``,
+        ``"cosine"``, ``"kendall"`` (tau-b, as rsatoolbox's ``'kendall'``),
+        ``"tau_a"``, ``"rho_a"``, ``"corr_cov"`` or ``"cosine_cov"``; aliases
+        (rsatoolbox spellings ``'corr'``, ``'tau-a'``, ``'tau-b'``, ``'rho-a'``)
+        are accepted. See the module docstring and ``docs/rsa.md``; activation
+        methods (CKA, shape metrics...) are compared with
+        :func:`neurodecode.analysis.similarity`.
     sigma_k : array-like, optional
         ``corr_cov`` / ``cosine_cov`` only: variances (n,) or covariance (n, n)
         of the pattern estimates (default: identity), as rsatoolbox's ``sigma_k``.
