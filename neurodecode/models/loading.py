@@ -158,6 +158,8 @@ def load_model(
     if prep is None:
         raise BadInputError(f"{where} does not say how to preprocess images: {PREPROCESS_HINT}.")
     model.eval()
+    if spec.lower().startswith("hf:"):
+        _check_hf_input_size(model, prep["size"], where)
     if device is not None:
         model.to(device)
     model.nd_model_id = ident
@@ -395,6 +397,26 @@ def _load_hf(spec: str, pretrained: bool, seed: int):
     source = {"kind": "hf", "spec": spec, "path": str(folder.resolve()), "config_sha256": digest,
               "model_type": str(getattr(config, "model_type", ""))}
     return net, f"hf:{folder.resolve().name}", source, prep
+
+
+def _check_hf_input_size(net, size: int | None, where: str) -> None:
+    """A preprocessing size other than the config's image size must run (ViT and CLIP need the exact size)."""
+    import torch
+
+    config = getattr(net, "config", None)
+    expected = getattr(getattr(config, "vision_config", config), "image_size", None)
+    if size is None or expected is None or (expected if isinstance(expected, int) else expected[0]) == size:
+        return
+    channels = int(getattr(getattr(config, "vision_config", config), "num_channels", 3))
+    dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()), torch.float32)
+    try:
+        with torch.inference_mode():
+            net(torch.zeros(1, channels, size, size, dtype=dtype))
+    except Exception as err:  # noqa: BLE001 - e.g. ViT's "Input image size doesn't match model"
+        raise BadInputError(
+            f"{where} takes {expected} px images (config image_size) and fails on the {size} px input of "
+            f"the preprocessing ({type(err).__name__}: {err}); use size={expected}."
+        ) from err
 
 
 def _vision_tower(net, spec: str):

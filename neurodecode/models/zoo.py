@@ -212,10 +212,13 @@ def layer_names(model: torch.nn.Module, kind: str = "blocks") -> list[str]:
     ----------
     model : torch.nn.Module
     kind : {"blocks", "top", "leaves", "all"}
-        ``"blocks"``: the network's building blocks in forward order; for a zoo model these are
-        listed by the model (EfficientNet-Lite0: ``stem``, ``block1a`` ... ``block7a``, ``head``),
-        for any other module the top-level children (or the leaf modules when the model has a
-        single child). ``"top"``: the top-level children. ``"leaves"``: every module without
+        ``"blocks"``: the network's building blocks in forward order, as listed by the model's
+        ``nd_blocks`` attribute when it has one: zoo models (EfficientNet-Lite0: ``stem``,
+        ``block1a`` ... ``block7a``, ``head``) and ``hf:`` transformers models (the encoder
+        blocks that run in a forward pass, e.g. ``layers.0`` ... for a ViT of transformers 5,
+        ``encoder.layer.0`` ... for older versions, ``vision_model.encoder.layers.0`` ... for
+        CLIP); for any other module the top-level children (or the leaf modules when the model
+        has a single child). Set ``model.nd_blocks = [...]`` on your own module to choose. ``"top"``: the top-level children. ``"leaves"``: every module without
         children. ``"all"``: every named submodule.
 
     Returns

@@ -148,6 +148,11 @@ def test_clip_uses_the_vision_tower(clip_dir, images):
     assert a.nd_model_id.endswith("-untrained-seed4")
 
 
+def test_hf_input_size_must_fit(vit_dir):
+    with pytest.raises(BadInputError, match="takes 32 px images.*64 px input.*use size=32"):
+        load_model(f"hf:{vit_dir}", preprocessing="inception,size=64")
+
+
 def test_hf_folder_errors(tmp_path):
     with pytest.raises(BadInputError, match="does not exist.*nothing is downloaded"):
         load_model(f"hf:{tmp_path / 'not_there'}")
