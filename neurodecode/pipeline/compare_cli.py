@@ -181,7 +181,12 @@ def main_compare(args: argparse.Namespace) -> int:
         print(f"{cfg['name']}: {len(result.steps)} steps ({len(result.cache_hits)} from the cache) in "
               f"{result.manifest['duration_s']:.1f} s -> {out}")
         print(f"  report: {out / 'report.html'}; pipeline: {target}")
-        _print_answer(out)
+        if (out / "tables" / "rsa.best_layer.csv").exists():
+            _print_answer(out)
+        else:  # e.g. time-resolved RSA: the steps' own answers
+            for step in result.steps:
+                if getattr(step, "answer", None):
+                    print(f"  {step.answer}")
     return 0
 
 

@@ -108,6 +108,8 @@ def compare_brain(
     from ..report.rsa_figures import mds_figure, rdm_heatmaps_figure, rsa_by_layer_figure
 
     layers_m, stack, report = _prepare(layer_rdms, brain, rdm_method)
+    if "time" in stack.coords and stack["time"].dims == ("rdm",):
+        return _over_time(layers_m, stack, report, method)
     scores = compare_layers(layers_m, stack, method=method, n_boot=n_boot, ci=ci, seed=seed, alpha=alpha,
                             regions=regions, heldout_splits=heldout_splits)
     best = best_layers(scores)
@@ -170,6 +172,33 @@ def compare_brain(
                                "ceiling_high", "heldout_layer", "heldout_score") if c in best.columns]
     result = StepResult(scores, metrics=metrics, tables=tables, figures=figures, notes=notes)
     return _answer(result, "Best layer per region and model: " + "; ".join(lines), best[answer_cols])
+
+
+def _over_time(layers: xr.DataArray, stack: xr.DataArray, report: pd.DataFrame, method: str) -> StepResult:
+    """Time-resolved RSA (brain = one RDM per time point, from epochs)."""
+    from ..analysis.layers import compare_layers_over_time
+    from ..report.rsa_figures import rsa_over_time_figure
+
+    scores = compare_layers_over_time(layers, stack, method=method)
+    table = scores["score"].to_dataframe().reset_index()
+    rows, metrics = [], {"n_stimuli": float(scores.attrs["n_stimuli"])}
+    for model in scores["model"].values:
+        for region in scores["region"].values:
+            z = scores["score"].sel(model=model, region=region)
+            flat = int(np.nanargmax(np.where(np.isfinite(z.values), z.values, -np.inf)))
+            li, ti = np.unravel_index(flat, z.shape)
+            row = {"model": str(model), "region": str(region), "layer": str(z["layer"].values[li]),
+                   "time": float(z["time"].values[ti]), "score": float(z.values[li, ti])}
+            rows.append(row)
+            metrics[f"peak_score.{region}.{model}"] = row["score"]
+            metrics[f"peak_time.{region}.{model}"] = row["time"]
+    peaks = pd.DataFrame(rows)
+    lines = [f"{r['region']}: {r['model']} peaks at {r['time']:.3f} s with layer {r['layer']} "
+             f"({method} {r['score']:.3f})" for r in rows]
+    result = StepResult(scores, metrics=metrics, tables={"scores_over_time": table, "peaks": peaks, "stimuli": report},
+                        figures=[("Time-resolved RSA", rsa_over_time_figure(scores, method=method))],
+                        notes=lines + ["time-resolved: no bootstrap CIs or noise ceilings per time point here"])
+    return _answer(result, "Time-resolved RSA: " + "; ".join(lines), peaks)
 
 
 def _scores_table(scores: xr.Dataset) -> pd.DataFrame:

@@ -477,3 +477,43 @@ def rsa_vs_trsa_figure(
     if best_text:
         caption += "Stars: best layer under tRSA (" + "; ".join(best_text) + ")."
     return set_caption(fig, caption)
+
+
+@styled
+def rsa_over_time_figure(scores: Any, *, method: str = "spearman", title: str | None = None):
+    """Time-resolved RSA: layer x time maps of the RDM correlation, one panel per (model, region).
+
+    ``scores``: a Dataset with ``score`` on (model, layer, region, time) and ``best_layer`` on (model,
+    region, time) (:func:`neurodecode.analysis.compare_layers_over_time`). Sequential colour scale over
+    the values' range; the best layer at each time point is marked with a white dot.
+    """
+    models = [str(m) for m in scores["model"].values]
+    regions = [str(r) for r in scores["region"].values]
+    layers = [str(la) for la in scores["layer"].values]
+    times = np.asarray(scores["time"].values, dtype=float)
+    fig = new_figure(max(4.5, 4.2 * len(regions)), max(3.2, 2.6 * len(models)))
+    axes = np.atleast_2d(fig.subplots(len(models), len(regions), squeeze=False))
+    values = np.asarray(scores["score"].values, dtype=float)
+    vmin, vmax = float(np.nanmin(values)), float(np.nanmax(values))
+    image = None
+    for m, model in enumerate(models):
+        for r, region in enumerate(regions):
+            ax = axes[m, r]
+            z = values[m, :, r, :]
+            step = float(np.median(np.diff(times))) if times.size > 1 else 1.0
+            image = ax.imshow(z, aspect="auto", origin="lower", vmin=vmin, vmax=vmax,
+                              extent=(times[0] - step / 2, times[-1] + step / 2, -0.5, len(layers) - 0.5))
+            with np.errstate(invalid="ignore"):
+                best = np.nanargmax(np.where(np.isfinite(z), z, -np.inf), axis=0)
+            ax.plot(times, best, "o", ms=2.5, mfc="white", mec="k", mew=0.4)
+            ax.set_yticks(range(len(layers)), layers)
+            ax.set_title(f"{model}: {style.pretty(region)}")
+            ax.set_xlabel("time (s)")
+            if r == 0:
+                ax.set_ylabel("layer")
+    if image is not None:
+        fig.colorbar(image, ax=axes.ravel().tolist(), label=f"RDM correlation ({_method_label(method)})",
+                     shrink=0.8)
+    fig.suptitle(title or "Time-resolved RSA: layers vs brain RDMs over time")
+    return set_caption(fig, f"RDM correlation ({_method_label(method)}) of each layer with the brain RDM of each "
+                            "time point, averaged over subjects; white dots: the best layer at each time.")

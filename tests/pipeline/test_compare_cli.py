@@ -137,3 +137,28 @@ def test_model_file_errors_name_the_file(user_study, tmp_path, capsys):
             "--out", str(tmp_path / "out"), "-q"]
     assert main(argv) == 2
     assert "missing.py" in capsys.readouterr().err
+
+
+def test_epochs_brain_gives_time_resolved_rsa(user_study, tmp_path, capsys):
+    """EEG-like epochs (trial, channel, time) with a stimulus coord: one RDM per time point."""
+    import xarray as xr
+
+    root, ids = user_study
+    rng = np.random.default_rng(0)
+    n_t = 5
+    pattern = rng.normal(size=(len(ids), 16))
+    data = rng.normal(size=(2 * len(ids), 16, n_t)) * 0.5
+    data[:, :, 2:] += np.repeat(pattern, 2, axis=0)[:, :, None]
+    epochs = xr.DataArray(data, dims=("trial", "channel", "time"),
+                          coords={"stimulus": ("trial", np.repeat(ids, 2)), "time": np.arange(n_t) * 0.05,
+                                  "channel": [f"E{i}" for i in range(16)]}, name="epochs",
+                          attrs={"sfreq": 20.0, "subject": "s1"})
+    io.save(epochs, tmp_path / "my_epochs.nc")
+    argv = ["compare", "--stimuli", str(root / "stimuli"), "--brain", str(tmp_path / "my_epochs.nc"),
+            "--model", f"{root / 'my_net.py'}:build", "--out", str(tmp_path / "out")]
+    assert main(argv) == 0
+    peaks = pd.read_csv(tmp_path / "out" / "tables" / "rsa.peaks.csv")
+    assert {"model", "region", "layer", "time", "score"} <= set(peaks.columns)
+    scores = io.open(tmp_path / "out" / "rsa.nc", chunks=None)
+    assert scores["score"].sizes["time"] == n_t
+    assert "peaks at" in capsys.readouterr().out
