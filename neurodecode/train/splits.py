@@ -34,6 +34,7 @@ from ..errors import BadInputError
 
 __all__ = [
     "LeakError",
+    "LeakWarning",
     "check_no_leak",
     "ByRun",
     "BySession",
@@ -45,11 +46,17 @@ __all__ = [
 
 #: coords that identify one continuous recording; windows are only compared within one.
 STREAM_COORDS = ("subject", "session", "run")
+#: set by make_windows on epochs without onsets: each source epoch is its own time line
+WINDOW_STREAM = "window_stream"
 _MAX_LISTED = 10
 
 
 class LeakError(BadInputError):
     """A train/test split shares a trial, a sample, or overlapping time spans across sides."""
+
+
+class LeakWarning(UserWarning):
+    """The guard cannot check everything: windows without time spans, or windows that skip samples."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -178,6 +185,15 @@ def _overlaps(tr_s, tr_e, te_s, te_e) -> np.ndarray:
     return hit
 
 
+def _epoch_spans(obj) -> tuple[np.ndarray, np.ndarray]:
+    """``[onset + time[0], onset + time[-1] + 1/sfreq)`` per epoch (seconds on the recording clock)."""
+    onset = _as_1d(_coord_values(obj, "onset")[0], "coord 'onset'").astype(float)
+    t = np.asarray(obj["time"].values, dtype=float)
+    sfreq = obj.attrs.get("sfreq")
+    step = 1.0 / float(sfreq) if sfreq else (float(np.median(np.diff(t))) if len(t) > 1 else 0.0)
+    return onset + t[0], onset + t[-1] + step
+
+
 def check_no_leak(
     train_idx,
     test_idx,
@@ -196,9 +212,15 @@ def check_no_leak(
     2. no group (trial id) has samples on both sides: ``groups`` (values per sample, or the name
        of a coord of ``obj``); by default the ``trial_id`` coord of ``obj`` when it has one;
     3. no train window overlaps a test window in time: spans ``[times, times + window)`` when
-       ``times`` is given, else the ``window_start`` / ``window_stop`` coords of ``obj``. Spans
-       are compared only within one continuous recording (``stream``: values per sample or coord
-       name(s); by default the coords among ``subject``, ``session``, ``run`` that ``obj`` has).
+       ``times`` is given, else the ``window_start`` / ``window_stop`` coords of ``obj``, else,
+       for epochs with an ``onset`` coord, ``[onset + time[0], onset + time[-1] + 1/sfreq)``
+       (epochs cut around events closer than the epoch length overlap). Spans are compared only
+       within one continuous recording (``stream``: values per sample or coord name(s); by
+       default the coords among ``subject``, ``session``, ``run`` and ``window_stream`` (windows
+       of epochs without onsets: one time line per epoch) that ``obj`` has).
+
+    Samples that share a group id (windows of one trial) without any time spans to check warn
+    (:class:`LeakWarning`): windows of different trials may still overlap in time.
 
     Parameters
     ----------
@@ -278,7 +300,17 @@ def check_no_leak(
     elif obj is not None and "window_start" in obj.coords and "window_stop" in obj.coords:
         starts = _as_1d(_coord_values(obj, "window_start")[0], "coord 'window_start'").astype(float)
         stops = _as_1d(_coord_values(obj, "window_stop")[0], "coord 'window_stop'").astype(float)
+    elif obj is not None and "onset" in obj.coords and "time" in obj.dims and obj["onset"].ndim == 1 \
+            and "time" not in obj["onset"].dims and obj.sizes["time"] > 0:
+        starts, stops = _epoch_spans(obj)
     if starts is None:
+        if g is not None and obj is None and len(pd.unique(pd.Series(g, dtype=object))) < len(g):
+            import warnings
+
+            warnings.warn(
+                f"{gname} repeats (several windows per trial?) but no time spans were given, so windows of "
+                "different trials that overlap in time cannot be checked; pass times= and window= (seconds) "
+                "or an xarray obj with window_start/window_stop or onset coords.", LeakWarning, stacklevel=2)
         return
     top = max(tr.max(), te.max())
     if top >= len(starts):
@@ -292,8 +324,8 @@ def check_no_leak(
         skeys, _ = _keys(obj, stream)
     elif stream is not None:
         skeys = _as_1d(stream, "stream", len(starts))
-    elif obj is not None and any(c in obj.coords for c in STREAM_COORDS):
-        skeys, _ = _keys(obj, [c for c in STREAM_COORDS if c in obj.coords])
+    elif obj is not None and any(c in obj.coords for c in (*STREAM_COORDS, WINDOW_STREAM)):
+        skeys, _ = _keys(obj, [c for c in (*STREAM_COORDS, WINDOW_STREAM) if c in obj.coords])
     else:
         skeys = np.zeros(len(starts), dtype=np.int8)
     codes, uniq = pd.factorize(pd.Series(skeys, dtype=object))
@@ -576,6 +608,12 @@ def make_windows(obj, length: float, step: float):
     if not (length > 0 and step > 0):
         raise BadInputError(f"length and step must be positive seconds, got length={length}, step={step}.")
     n_len, n_step = int(round(length * sfreq)), int(round(step * sfreq))
+    if n_len < n_step:
+        import warnings
+
+        warnings.warn(f"make_windows: window ({length} s) shorter than its hop ({step} s): "
+                      f"{(n_step - n_len)} sample(s) between windows are never used; was the length meant "
+                      "in seconds?", LeakWarning, stacklevel=2)
     if n_len < 1 or n_step < 1:
         raise BadInputError(
             f"length={length} s / step={step} s are shorter than one sample at {sfreq} Hz; make them longer."
@@ -616,8 +654,13 @@ def make_windows(obj, length: float, step: float):
     metadata.update(window_start=w_start, window_stop=w_start + n_len / sfreq)
     if kind == "epochs":
         metadata["trial_id"] = ids[src]
+        if "onset" not in ep.coords:  # spans are relative to each epoch: one time line per epoch
+            metadata[WINDOW_STREAM] = ids[src]
     left = n_t - (starts[-1] + n_len)
-    attrs = {k: v for k, v in obj.attrs.items() if k not in ("nd_kind", "sfreq")}
+    # make_epochs' own arguments (an epochs' tmin/tmax attrs among them) must not come twice
+    attrs = {k: v for k, v in obj.attrs.items()
+             if k not in ("nd_kind", "sfreq", "tmin", "tmax", "ch_types", "metadata", "trial", "data", "ch_names")}
+    attrs["source_tmin"] = obj.attrs.get("tmin")
     attrs["windows_report"] = (
         [f"last {left} sample(s) of each of {n_tr} trial(s) did not fill a window and were not used"]
         if left else []
