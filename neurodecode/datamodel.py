@@ -531,7 +531,7 @@ def make_recording(
         ``subject``, ``session``, ``run``, ``source`` and anything else to keep.
     """
     xr = _xr()
-    data = np.asarray(data)
+    data = data if hasattr(data, "dask") else np.asarray(data)  # a dask array stays lazy
     if data.ndim != 2:
         raise DataModelError(f"recording: data must be 2-D (channel, time), got shape {data.shape}.")
     n_ch, n_t = data.shape

@@ -376,11 +376,33 @@ def from_mne(inst, *, stim_events: bool | str = "auto", stim_channel: str | Sequ
     )
 
 
-def _raw_to_recording(raw, *, stim_events, stim_channel, **attrs: Any):
+def _lazy_raw_data(raw, chunk_samples: int):
+    """``raw``'s data as a dask array read ``chunk_samples`` at a time (float64, like ``get_data``)."""
+    import threading
+
+    import dask
+    import dask.array as da
+
+    n_ch, n_t = len(raw.ch_names), int(raw.n_times)
+    lock = threading.Lock()  # one file handle: read one block at a time
+
+    def read(start: int, stop: int) -> np.ndarray:
+        with lock:
+            return raw.get_data(start=start, stop=stop)
+
+    blocks = []
+    for start in range(0, n_t, chunk_samples):
+        stop = min(start + chunk_samples, n_t)
+        blocks.append(da.from_delayed(dask.delayed(read, pure=False)(start, stop), shape=(n_ch, stop - start),
+                                      dtype=np.float64))
+    return da.concatenate(blocks, axis=1)
+
+
+def _raw_to_recording(raw, *, stim_events, stim_channel, chunk_samples: int | None = None, **attrs: Any):
     info = raw.info
-    if not getattr(raw, "preload", True):
+    if chunk_samples is None and not getattr(raw, "preload", True):
         raw = raw.copy().load_data(verbose=False)
-    data = raw.get_data()
+    data = raw.get_data() if chunk_samples is None else _lazy_raw_data(raw, int(chunk_samples))
     ev = _events_from_raw(raw, stim_events, stim_channel)
     events = make_events(
         ev["onset"].to_numpy(dtype=float),
@@ -629,6 +651,7 @@ def read_eeg(
     run: str | int | None = None,
     stim_events: bool | str = "auto",
     stim_channel: str | Sequence[str] | None = None,
+    chunks: float | None = None,
     **kwargs: Any,
 ):
     """Read an EEG/MEG file into a ``recording`` (or ``epochs`` for an epoched EEGLAB file).
@@ -644,6 +667,11 @@ def read_eeg(
         Stored in attrs (and as trial coords by :func:`neurodecode.preprocess.eeg.epoch`).
     stim_events, stim_channel
         See :func:`from_mne`.
+    chunks : float, optional
+        Read lazily, this many seconds at a time: the signal is a dask array whose blocks are read
+        from the file when computed (events and metadata are read at once), so filtering
+        (:func:`neurodecode.preprocess.eeg.filter`) and saving run chunk by chunk with memory bounded
+        by the chunk size. Not for Muse CSV or epoched EEGLAB files (read in memory).
     **kwargs
         Passed to the MNE reader (e.g. ``eog=[...]``, ``misc=[...]``), or to :func:`read_muse_csv`.
 
@@ -670,7 +698,7 @@ def read_eeg(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            inst = reader(path, preload=True, verbose=False, **kwargs)
+            inst = reader(path, preload=chunks is None, verbose=False, **kwargs)
         except Exception as err:  # noqa: BLE001 - MNE raises many types for bad files
             text = str(err)
             if fmt == "eeglab" and "read_epochs_eeglab" in text:
@@ -693,7 +721,14 @@ def read_eeg(
                 f"{fmt.upper()} file {str(path)!r} looks truncated: MNE reported {msg!r}. Re-download or re-export it."
             )
         log.info("MNE warning while reading %s: %s", path.name, msg)
-    rec = from_mne(inst, stim_events=stim_events, stim_channel=stim_channel, **meta)
+    if chunks is not None and isinstance(inst, mne.io.BaseRaw):
+        if not float(chunks) > 0:
+            raise BadInputError(f"chunks must be a positive number of seconds, got {chunks!r}.")
+        step = max(1, int(round(float(chunks) * float(inst.info["sfreq"]))))
+        rec = _raw_to_recording(inst, stim_events=stim_events, stim_channel=stim_channel, chunk_samples=step,
+                                **meta)
+    else:
+        rec = from_mne(inst, stim_events=stim_events, stim_channel=stim_channel, **meta)
     log.info(
         "read %s: %d channels x %d samples at %g Hz, %d events", path.name, rec.sizes["channel"],
         rec.sizes["time"], rec.attrs["sfreq"], rec.sizes.get("event", 0),

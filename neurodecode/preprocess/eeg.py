@@ -198,6 +198,44 @@ def _restore_order(obj, kind: str, data: np.ndarray, order: tuple[str, ...]) -> 
 
 # --------------------------------------------------------------------------- filtering
 
+_FIR_DESIGN = ("filter_length", "l_trans_bandwidth", "h_trans_bandwidth", "fir_window", "fir_design", "phase")
+
+
+def _filter_lazy(obj, kind: str, sfreq: float, l_freq, h_freq, idx: np.ndarray, mne_kwargs: dict[str, Any]):
+    """Chunk-by-chunk FIR filtering of a recording whose signal is a dask array, or None to filter in memory.
+
+    Each chunk is filtered with :func:`mne.filter.filter_data` together with ``len(h)`` samples of its
+    neighbours on each side (``map_overlap``), which are then dropped; the outer chunks are not
+    extended, so MNE pads the recording's two ends exactly as it does for the whole array. The FIR
+    filter reaches ``len(h) // 2`` samples to each side, so every kept sample sees the same input as
+    in the in-memory path (equal up to floating-point rounding). Peak memory is a few chunks.
+    IIR filters (infinite response) are filtered in memory.
+    """
+    sig = _signal(obj, kind)
+    if kind != "recording" or not hasattr(sig.data, "dask") or mne_kwargs.get("method", "fir") != "fir":
+        return None
+    mne = _mne()
+    order = ("channel", "time")
+    data = sig.transpose(*order).data.astype(np.float64)
+    design = {k: mne_kwargs[k] for k in _FIR_DESIGN if k in mne_kwargs}
+    h = mne.filter.create_filter(None, sfreq, l_freq, h_freq, method="fir", verbose=False, **design)
+    depth = int(len(h))
+    n_t = data.shape[1]
+    if n_t <= 3 * depth:
+        return None  # shorter than a few filter lengths: nothing to gain
+    chunk = max(int(max(data.chunks[1])), 2 * depth)
+    data = data.rechunk({0: -1, 1: chunk})
+    kwargs = dict(mne_kwargs)
+
+    def run(block: np.ndarray) -> np.ndarray:
+        return mne.filter.filter_data(np.array(block, dtype=np.float64), sfreq, l_freq, h_freq, picks=idx,
+                                      copy=False, verbose=False, **kwargs)
+
+    out = data.map_overlap(run, depth={0: 0, 1: depth}, boundary="none", trim=True, dtype=np.float64,
+                           meta=np.array((), dtype=np.float64))
+    return out, order
+
+
 
 def filter(obj, l_freq: float | None, h_freq: float | None, *, picks=None, bandstop: bool = False,  # noqa: A001
            **mne_kwargs: Any):
@@ -253,12 +291,16 @@ def filter(obj, l_freq: float | None, h_freq: float | None, *, picks=None, bands
     idx = _pick(obj, picks, DATA_CH_TYPES, "filter")
     if kind == "epochs":
         mne_kwargs.setdefault("pad", "edge")  # as mne.Epochs.filter (Raw.filter pads with reflect_limited)
-    data, order = _data_axis_last(obj, kind)
-    if idx.size:
+    lazy = _filter_lazy(obj, kind, sfreq, l_freq, h_freq, idx, mne_kwargs) if idx.size else None
+    if lazy is not None:
+        data, order = lazy
+    else:
+        data, order = _data_axis_last(obj, kind)
+    if idx.size and lazy is None:
         data = mne.filter.filter_data(
             data, sfreq, l_freq, h_freq, picks=idx, copy=False, verbose=False, **mne_kwargs
         )
-    else:
+    elif not idx.size:
         log.warning("filter: no channel to filter (picks=%r, channel types %s).", picks, sorted(set(_ch_types(obj))))
     attrs = _copy_attrs(obj)
     if bandstop:
