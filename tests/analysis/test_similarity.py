@@ -67,6 +67,14 @@ def test_debiased_cka_is_song_unbiased_hsic(shape):
     assert similarity(x, y, "debiased_cka") == pytest.approx(ref, abs=1e-12)
 
 
+def test_float32_layers_agree_with_float64():
+    x, y = _data(20, 60, 300, 40)
+    for method in ("linear_cka", "debiased_cka"):
+        assert similarity(x.astype(np.float32), y.astype(np.float32), method) == pytest.approx(
+            similarity(x.astype(np.float32).astype(np.float64), y.astype(np.float32).astype(np.float64), method),
+            abs=1e-7)
+
+
 def test_rbf_cka():
     from scipy.spatial.distance import cdist
 
