@@ -26,7 +26,7 @@ import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -453,7 +453,7 @@ def epoch(
     reject: Mapping[str, float] | None = None,
     flat: Mapping[str, float] | None = None,
     reject_by_annotation: bool = True,
-    on_edge: str = "drop",
+    on_edge: Literal["drop", "raise"] = "drop",
     detrend: int | None = None,
     return_report: bool = False,
 ):

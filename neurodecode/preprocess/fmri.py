@@ -18,7 +18,7 @@ import copy
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -576,8 +576,8 @@ def glm_betas(
     *,
     hrf_model: str = "glover",
     runs: Any = "run",
-    mode: str = "condition",
-    stat: str = "beta",
+    mode: Literal["condition", "trial"] = "condition",
+    stat: Literal["beta", "t"] = "beta",
     drift_model: str | None = "cosine",
     high_pass: float = 0.01,
     drift_order: int = 1,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -93,8 +93,8 @@ def smooth(
     binned,
     sigma: float,
     *,
-    kernel: str = "gaussian",
-    mode: str = "reflect",
+    kernel: Literal["gaussian", "boxcar"] = "gaussian",
+    mode: Literal["reflect", "constant", "nearest", "mirror", "wrap"] = "reflect",
     truncate: float = 4.0,
 ):
     """Smooth binned spikes along ``time``.
@@ -292,7 +292,7 @@ def align(
     labels: Sequence[Any] | None = None,
     metadata: Mapping[str, Sequence[Any]] | pd.DataFrame | None = None,
     onset_column: str | None = None,
-    outside: str = "drop",
+    outside: Literal["drop", "raise"] = "drop",
     rate: bool = False,
 ):
     """Cut windows ``[onset + tmin, onset + tmax)`` around event onsets into (trial, unit, time).
@@ -459,7 +459,7 @@ def spike_history(
     binned,
     n_lags: int,
     *,
-    incomplete: str = "drop",
+    incomplete: Literal["drop", "mark"] = "drop",
     dim: str = "time",
     dtype: Any = None,
 ):

@@ -64,3 +64,10 @@ def test_dataset_selection_that_matches_nothing(tmp_path):
 
 def test_shipped_pipelines_pass(capsys):
     assert main(["validate", "eeg_n170_decode", "fmri_haxby_preprocess", "spikes_m1_decode"]) == 0
+
+
+def test_option_parameters_are_checked_at_validation(tmp_path):
+    cfg = _eeg(tmp_path)
+    cfg["steps"].append({"id": "ep", "op": "eeg.epoch", "params": {"tmin": -0.1, "tmax": 0.5, "on_edge": "dropp"}})
+    with pytest.raises(ConfigError, match=r"on_edge.*'drop'"):
+        load_config(_write(tmp_path, cfg))
