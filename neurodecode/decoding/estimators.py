@@ -357,3 +357,13 @@ def _make_pca_knn(ctx: EstimatorContext):
     n_comp = max(1, min(20, n_feat, max(ctx.n_samples // 2, 1)))
     knn = KNeighborsRegressor(10, weights="distance") if ctx.task == "regression" else KNeighborsClassifier(10)
     return make_pipeline(Flatten(), StandardScaler(), PCA(n_components=n_comp, random_state=ctx.seed), knn)
+
+
+@register_estimator("eegnet", tasks=("classification",), ndims=(2,), permutable=False,
+                    description="EEGNet-8,2 (Lawhern et al. 2018), Adam, early stopping on 15% of the training fold")
+def _make_eegnet(ctx: EstimatorContext):
+    from ..encoders.estimators import EncoderClassifier
+
+    return EncoderClassifier("eegnet", encoder_params={"dropout": 0.25}, sfreq=_need_sfreq(ctx, "eegnet"),
+                             max_epochs=150, patience=20, lr=1e-3, batch_size=32, weight_decay=0.0,
+                             seed=ctx.seed, device="cpu", num_threads=1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .._lazy import attach
 
-_SUBMODULES = ("bde", "base", "estimators", "rbtransformer", "brainmae", "spike", "contrastive")
+_SUBMODULES = ("bde", "base", "estimators", "rbtransformer", "brainmae", "spike", "contrastive", "eegnet")
 _NAMES = {
     "band_de": "bde",
     "DEFAULT_BANDS": "bde",
@@ -24,6 +24,7 @@ _NAMES = {
     "BrainMAE": "brainmae",
     "SpikeContrastive": "spike",
     "BrainCLIP": "contrastive",
+    "EEGNet": "eegnet",
 }
 
 __getattr__, __dir__, __all__ = attach(__name__, submodules=_SUBMODULES, names=_NAMES)

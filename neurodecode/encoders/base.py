@@ -38,6 +38,7 @@ _LAZY = {
     "brainmae": "neurodecode.encoders.brainmae",
     "spike_contrastive": "neurodecode.encoders.spike",
     "brain_clip": "neurodecode.encoders.contrastive",
+    "eegnet": "neurodecode.encoders.eegnet",
 }
 FORMAT_VERSION = 1
 
