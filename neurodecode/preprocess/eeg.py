@@ -92,6 +92,8 @@ def check_finite(obj) -> None:
         validate(obj, kind)
         return
     sig = _signal(obj, kind)
+    if hasattr(sig.data, "dask"):
+        return  # lazy data: checked chunk by chunk when computed (see _filter_lazy)
     values = np.asarray(sig.transpose(..., "channel", "time").values)
     if not np.issubdtype(values.dtype, np.floating) and not np.issubdtype(values.dtype, np.complexfloating):
         return
@@ -227,9 +229,16 @@ def _filter_lazy(obj, kind: str, sfreq: float, l_freq, h_freq, idx: np.ndarray, 
     data = data.rechunk({0: -1, 1: chunk})
     kwargs = dict(mne_kwargs)
 
+    names = [str(c) for c in sig["channel"].values]
+
     def run(block: np.ndarray) -> np.ndarray:
-        return mne.filter.filter_data(np.array(block, dtype=np.float64), sfreq, l_freq, h_freq, picks=idx,
-                                      copy=False, verbose=False, **kwargs)
+        block = np.array(block, dtype=np.float64)
+        bad = ~np.isfinite(block)
+        if bad.any():
+            channels = sorted({names[i] for i in np.flatnonzero(bad.any(axis=1))})
+            raise DataModelError(f"recording: NaN/inf values in channel(s) {', '.join(channels)}; drop or "
+                                 "interpolate them, or crop the bad samples before filtering.")
+        return mne.filter.filter_data(block, sfreq, l_freq, h_freq, picks=idx, copy=False, verbose=False, **kwargs)
 
     out = data.map_overlap(run, depth={0: 0, 1: depth}, boundary="none", trim=True, dtype=np.float64,
                            meta=np.array((), dtype=np.float64))

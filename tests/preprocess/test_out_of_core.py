@@ -44,3 +44,15 @@ def test_chunked_filter_matches_mne_raw_filter(fif):
     lazy = pp.filter(read_eeg(fif, chunks=10.0), 1.0, 40.0)
     expected = raw.get_data()
     np.testing.assert_allclose(lazy["signal"].values, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
+
+
+def test_nan_in_lazy_data_is_caught_when_computed(fif, tmp_path):
+    from neurodecode.errors import DataModelError
+
+    lazy = read_eeg(fif, chunks=10.0)
+    data = lazy["signal"].data.copy()
+    data[3, 20_000] = np.nan
+    lazy = lazy.assign(signal=lazy["signal"].copy(data=data))
+    filtered = pp.filter(lazy, 1.0, 40.0)  # building the graph reads nothing
+    with pytest.raises(DataModelError, match="NaN/inf values in channel.*EEG003"):
+        filtered["signal"].values
