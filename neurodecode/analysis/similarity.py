@@ -69,7 +69,9 @@ class _Rep:
 
 
 def _check_finite(a: np.ndarray, what: str, name: str | None) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
+    a = np.asarray(a)
+    if a.dtype != np.float32:  # float32 layers stay float32 (the kernels choose their precision)
+        a = np.asarray(a, dtype=np.float64)
     if a.size == 0:
         raise BadInputError(f"{what}: representation {name or ''!s} is empty (shape {a.shape}).")
     if not np.isfinite(a).all():
