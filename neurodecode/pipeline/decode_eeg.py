@@ -400,7 +400,15 @@ def _decode(epochs, *, classes, schemes, models, run_coords, min_runs, erp, bde,
     figures.append((f"ERP {classes[0]} vs {classes[1]} (all epochs, baseline -0.1..0 s for display)",
                     partial(_erp_display, epochs)))
     tables = {"folds": table, "summary": summary, "skipped": pd.DataFrame(skipped)}
-    return StepResult(data, metrics=metrics, tables=tables, figures=figures, notes=notes)
+    answer_rows = [summary[summary["scheme"] == sc].sort_values("roc_auc_mean").iloc[-1]
+                   for sc in pd.unique(summary["scheme"])]
+    answer = " ".join(
+        f"{'Within subject (leave one run out)' if r['scheme'] == 'run_within_subject' else 'Across subjects'}, "
+        f"{r['model']} separates {classes[0]} from {classes[1]} best: ROC AUC {r['roc_auc_mean']:.3f} ± "
+        f"{r['roc_auc_sd']:.3f} over {int(r['n_folds'])} folds (chance 0.5)." for r in answer_rows)
+    keep = [c for c in ("scheme", "model", "n_folds", "roc_auc_mean", "roc_auc_sd", "perm_p") if c in summary]
+    return StepResult(data, metrics=metrics, tables=tables, figures=figures, notes=notes,
+                      answer=answer, answer_table=summary[keep].reset_index(drop=True))
 
 
 def _fit_rbt(Xtr, ytr, Xte, groups, sfreq, enc_params, cfg, seed):

@@ -494,7 +494,15 @@ def decode_brainmae(
     ]
     tables = {"per_fold": per_fold, "confusion": confusion, "folds": pd.DataFrame(fold_info),
               "windows": pd.concat(window_rows, ignore_index=True)}
-    return StepResult(data, metrics=metrics, tables=tables, figures=figures, notes=notes)
+    best = max(MODELS, key=lambda m: metrics[f"{m}.accuracy.mean"])
+    answer = (f"{_NAMES[best]} decodes the {len(classes)} categories best: accuracy "
+              f"{metrics[f'{best}.accuracy.mean']:.3f} ± {metrics[f'{best}.accuracy.std']:.3f} over "
+              f"{len(per_fold)} held-out runs (chance {chance:.3f}).")
+    answer_table = pd.DataFrame({"model": [_NAMES[m] for m in MODELS],
+                                 "accuracy_mean": [metrics[f"{m}.accuracy.mean"] for m in MODELS],
+                                 "accuracy_sd": [metrics[f"{m}.accuracy.std"] for m in MODELS]})
+    return StepResult(data, metrics=metrics, tables=tables, figures=figures, notes=notes,
+                      answer=answer, answer_table=answer_table)
 
 
 # --------------------------------------------------------------------------- figures

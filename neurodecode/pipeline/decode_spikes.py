@@ -393,7 +393,16 @@ def decode_velocity(
     for label in embeddings:
         figures.append((f"{label}: test-block embedding coloured by movement direction and speed",
                         lambda label=label: embedding_figure(data, label, fold=k_fig)))
-    return StepResult(data, metrics=metrics, tables={"folds": table}, figures=figures, notes=notes)
+    means = r2_mean.mean(axis=1)
+    sds = r2_mean.std(axis=1, ddof=1) if n_folds > 1 else np.zeros(len(models))
+    best = int(np.nanargmax(means))
+    answer = (f"{models[best]} decodes hand velocity best: held-out R² {means[best]:.3f} ± {sds[best]:.3f} "
+              f"over {n_folds} contiguous test blocks (baseline {baseline} {base_r2:.3f}; chance ≈ 0).")
+    answer_table = pd.DataFrame({"model": models, "r2_mean": means, "r2_sd": sds,
+                                 "folds_better_than_baseline": [int((r2_mean[i] > r2_mean[b_idx]).sum())
+                                                                for i in range(len(models))]})
+    return StepResult(data, metrics=metrics, tables={"folds": table}, figures=figures, notes=notes,
+                      answer=answer, answer_table=answer_table)
 
 
 # --------------------------------------------------------------------------- figures
