@@ -298,7 +298,7 @@ class _Writer:
         if isinstance(value, dict):
             items = []
             for k, v in value.items():
-                if not isinstance(k, (str, int, float, bool, type(None))):
+                if not _plain_key(k):
                     raise UnstorableError(f"{where}: dict key of type {type(k).__name__}")
                 items.append([self.encode(k, where), self.encode(v, f"{where}[{k!r}]")])
             return {"t": "dict", "items": items}
@@ -359,6 +359,13 @@ class _Writer:
         out.to_csv(path, index=False, float_format=None)
         return {"t": "frame", "file": self._record(path), "columns": columns, "dtypes": dtypes,
                 "index": index_names, "n_rows": len(df)}
+
+
+def _plain_key(k: Any) -> bool:
+    """A dict key the store rebuilds exactly: None, bool, int, float, str, or a tuple of those."""
+    if isinstance(k, tuple):
+        return all(_plain_key(x) for x in k)
+    return k is None or isinstance(k, (str, int, float, bool))
 
 
 def _cell(x: Any) -> Any:
@@ -423,7 +430,8 @@ class _Reader:
                 raise CacheReadError(f"malformed {t} node")
             return value
         if t == "float":
-            return float(node["v"])
+            value = float(node["v"])
+            return np.nan if value != value else value  # the nan singleton, so tuple keys holding it match
         if t == "xarray":
             from .. import io
 

@@ -44,6 +44,8 @@ def test_every_kind_of_output_round_trips(tmp_path):
                                                                                                        dtype=object),
         "scalar": np.float32(2.5), "sims": {0.5: sims, 2.0: None}, "table": _frame(), "tuple": (1, "a", float("nan")),
         "indexed": pd.DataFrame({"v": [1.0, 2.0]}, index=pd.Index(["p", "q"], name="key")),
+        "by_condition": {("true embedding", np.nan): [np.zeros((2, 3))], ("noise", 0.5): [np.ones(2)]},
+        "history": [{"epoch": 0, "loss": float("nan")}],
     }
     store = StepCache(tmp_path)
     assert store.put("ab" * 32, value, {"id": "s", "summary": {}}, {"report": _frame()})
@@ -62,6 +64,8 @@ def test_every_kind_of_output_round_trips(tmp_path):
     pd.testing.assert_frame_equal(back["table"], _frame())
     pd.testing.assert_frame_equal(back["indexed"], value["indexed"])
     pd.testing.assert_frame_equal(store.tables("ab" * 32)["report"], _frame())
+    np.testing.assert_array_equal(back["by_condition"][("true embedding", np.nan)][0], np.zeros((2, 3)))
+    assert back["history"][0]["epoch"] == 0 and np.isnan(back["history"][0]["loss"])
     assert not list(tmp_path.rglob("*.pkl"))
 
 
