@@ -38,6 +38,8 @@ __all__ = [
     "combine_brain",
     "compare_layers",
     "compare_layers_over_time",
+    "layer_activations",
+    "compare_layer_activations",
     "best_layers",
     "heldout_layer_assignment",
     "trsa_layers",
@@ -642,6 +644,156 @@ def compare_layers_over_time(
     )
 
 
+def layer_activations(
+    images: xr.DataArray,
+    models: Sequence[Any],
+    *,
+    layers: str | list[str] = "blocks",
+    pooling: str | None = "avg",
+    batch_size: int = 32,
+    device: str | None = None,
+    progress: bool = False,
+) -> tuple[dict[str, xr.Dataset], list[dict[str, Any]]]:
+    """Activations of every requested layer of every model (label -> activations Dataset) and model info.
+
+    The activations counterpart of :func:`layer_rdms`, for comparison methods that take (stimulus,
+    feature) representations (CKA, shape metrics, ...: :func:`neurodecode.analysis.similarity`).
+    """
+    from .. import models as zoo
+
+    specs = model_specs(models)
+    out, info = {}, []
+    for spec in specs:
+        net = _load(spec, device)
+        acts = zoo.extract(net, images, layers=layers, batch_size=batch_size, device=device, pooling=pooling,
+                           progress=progress, model_id=spec["label"])
+        out[spec["label"]] = acts
+        info.append({"label": spec["label"], "name": spec["name"], "pretrained": spec["pretrained"],
+                     "seed": spec["seed"], "model_id": str(getattr(net, "nd_model_id", spec["name"])),
+                     "preprocessing": _jsonable(getattr(net, "nd_preprocessing", spec.get("preprocessing"))),
+                     "layers": {str(n): int(acts[n].shape[1]) for n in acts.data_vars}})
+        del net
+    return out, info
+
+
+def _response_groups(brain: xr.DataArray, region: str | None) -> tuple[xr.DataArray, list[tuple[str, str, np.ndarray]]]:
+    """(stimulus, feature) responses and their (region, subject, feature indices) groups."""
+    if not isinstance(brain, xr.DataArray) or brain.ndim != 2:
+        raise BadInputError("brain: activation methods compare (stimulus or trial, neuroid) responses; got "
+                            f"{type(brain).__name__} with dims {list(getattr(brain, 'dims', []))}. Give responses, "
+                            "or use --metric rsa with brain RDMs.")
+    if not np.isfinite(np.asarray(brain.values, dtype=float)).all():
+        raise BadInputError("brain: the responses hold NaN or inf values; clean them first.")
+    resp = _per_stimulus(brain, "brain responses")
+    feature = next(d for d in resp.dims if d != "stimulus")
+    resp = resp.transpose("stimulus", feature)
+    default = str(region or brain.attrs.get("region") or brain.name or "brain")
+    n = resp.sizes[feature]
+    regions = _as_str_ids(resp[feature]["region"].values) if "region" in resp[feature].coords else np.asarray([default] * n, dtype=object)
+    subjects = _as_str_ids(resp[feature]["subject"].values) if "subject" in resp[feature].coords else np.asarray(["1"] * n, dtype=object)
+    groups = [(r, sub, np.flatnonzero((regions == r) & (subjects == sub)))
+              for r, sub in dict.fromkeys(zip(regions.tolist(), subjects.tolist()))]
+    return resp, groups
+
+
+def compare_layer_activations(
+    activations: dict[str, xr.Dataset],
+    brain: xr.DataArray,
+    *,
+    method: str = "debiased_cka",
+    n_boot: int = 200,
+    ci: float = 0.95,
+    seed: int = 0,
+    region: str | None = None,
+    **options: Any,
+) -> xr.Dataset:
+    """Every layer of every model vs brain responses with an activation method (CKA, shape metrics, ...).
+
+    Parameters
+    ----------
+    activations : dict of label -> activations Dataset
+        (stimulus, feature) per layer (:func:`layer_activations`).
+    brain : DataArray
+        Responses (``stimulus`` or ``trial`` x ``neuroid``) with ``region``/``subject`` coords on the
+        feature dim (trials of one stimulus are averaged); stimuli are matched by id.
+    method : str
+        An activation method of :data:`neurodecode.analysis.METHODS` (``debiased_cka``, ``linear_cka``,
+        ``procrustes``, ...). Distances (``kind == "distance"``) are reported as they are: the best layer
+        is then the one with the *smallest* value.
+    n_boot, ci, seed : int, float, int
+        Percentile CIs from resampling stimuli (rows of both representations together).
+
+    Returns
+    -------
+    Dataset
+        ``score``, ``ci_low``, ``ci_high`` on (model, layer, region) (mean over the subjects of a region);
+        ``ceiling_low``/``ceiling_high`` NaN (no ceiling for activation methods here); ``best_layer`` and
+        ``best_score`` on (model, region); attrs ``method``, ``kind``, ``n_stimuli``.
+    """
+    from ._methods import get_method
+    from .similarity import similarity
+
+    spec = get_method(method, compares="activations", what="compare_layer_activations")
+    resp, groups = _response_groups(brain, region)
+    labels = list(activations)
+    first = activations[labels[0]]
+    stim = xr.DataArray(np.zeros(first.sizes["stimulus"]), dims="stimulus", coords={"stimulus": first["stimulus"].values})
+    (stim_m, resp_m), _ = match_stimuli([stim, resp], names=["images", "brain"])
+    keep = _as_str_ids(stim_m["stimulus"].values)
+    pos = {s: i for i, s in enumerate(_as_str_ids(first["stimulus"].values))}
+    rows = np.asarray([pos[s] for s in keep])
+    Y = np.asarray(resp_m.values, dtype=np.float64)
+    regions = list(dict.fromkeys(g[0] for g in groups))
+    grid = [(label, str(layer)) for label in labels for layer in activations[label].data_vars]
+    layers_union: list[str] = []
+    for _, layer in grid:
+        if layer not in layers_union:
+            layers_union.append(layer)
+    shape = (len(labels), len(layers_union), len(regions))
+    score, lo, hi = (np.full(shape, np.nan) for _ in range(3))
+    rng = np.random.default_rng(seed)
+    n = rows.size
+    boots = [rng.integers(0, n, size=n) for _ in range(n_boot)]
+    q = (1 - ci) / 2
+    for m, label in enumerate(labels):
+        for layer in activations[label].data_vars:
+            X = np.asarray(activations[label][layer].values, dtype=np.float64)[rows]
+            l_i = layers_union.index(str(layer))
+            for r, reg in enumerate(regions):
+                members = [g[2] for g in groups if g[0] == reg]
+                est = np.mean([similarity(X, Y[:, idx], method, **options) for idx in members])
+                draws = []
+                for b in boots:
+                    vals = [similarity(X[b], Y[b][:, idx], method, **options) for idx in members]
+                    draws.append(np.mean(vals))
+                draws = np.asarray(draws, dtype=float)
+                score[m, l_i, r] = est
+                if draws.size:
+                    lo[m, l_i, r], hi[m, l_i, r] = np.nanquantile(draws, [q, 1 - q])
+    sign = -1.0 if spec.kind == "distance" else 1.0
+    best_idx = np.argmax(np.where(np.isfinite(score), sign * score, -np.inf), axis=1)
+    dims = ("model", "layer", "region")
+    return xr.Dataset(
+        {"score": (dims, score), "ci_low": (dims, lo), "ci_high": (dims, hi),
+         "ceiling_low": ("region", np.full(len(regions), np.nan)),
+         "ceiling_high": ("region", np.full(len(regions), np.nan)),
+         "best_layer": (("model", "region"), np.asarray([[layers_union[best_idx[m, r]] for r in range(len(regions))]
+                                                         for m in range(len(labels))], dtype=object)),
+         "best_score": (("model", "region"), np.take_along_axis(score, best_idx[:, None, :], axis=1)[:, 0, :]),
+         "n_subjects": ("region", [sum(1 for g in groups if g[0] == reg) for reg in regions])},
+        coords={"model": labels, "layer": layers_union, "region": regions,
+                "depth": ("layer", np.arange(len(layers_union)))},
+        attrs={"method": spec.name, "kind": spec.kind, "n_boot": n_boot, "ci": ci, "seed": seed,
+               "n_stimuli": int(n), "bootstrap": "stimuli", "options": _json_dumps(options)},
+    )
+
+
+def _json_dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(_jsonable(value), sort_keys=True)
+
+
 def heldout_layer_assignment(
     layer_rdms: xr.DataArray,
     brain: xr.DataArray,
@@ -747,7 +899,8 @@ def best_layers(scores: xr.Dataset) -> pd.DataFrame:
                    **({"relative_depth": float(scores["relative_depth"].sel(model=model, layer=layer))}
                       if "relative_depth" in scores else {}),
                    "score": float(scores["score"].sel(sel)), "ci_low": float(scores["ci_low"].sel(sel)),
-                   "ci_high": float(scores["ci_high"].sel(sel)), "p_fdr": float(scores["p_fdr"].sel(sel)),
+                   "ci_high": float(scores["ci_high"].sel(sel)),
+                   "p_fdr": float(scores["p_fdr"].sel(sel)) if "p_fdr" in scores else np.nan,
                    "ceiling_low": c_lo, "ceiling_high": float(scores["ceiling_high"].sel(region=region)),
                    "fraction_of_lower_ceiling": float(scores["score"].sel(sel)) / c_lo if np.isfinite(c_lo) else np.nan,
                    "n_subjects": int(scores["n_subjects"].sel(region=region))}
@@ -756,7 +909,7 @@ def best_layers(scores: xr.Dataset) -> pd.DataFrame:
                             "heldout_score": float(scores["heldout_score"].sel(model=model, region=region)),
                             "heldout_score_sd": float(scores["heldout_score_sd"].sel(model=model, region=region)),
                             "heldout_agreement": float(scores["heldout_agreement"].sel(model=model, region=region))})
-            if m == 0 and len(models) > 1:
+            if m == 0 and len(models) > 1 and "p_vs_other_models" in scores:
                 row["p_vs_other_models"] = float(scores["p_vs_other_models"].sel(region=region))
             rows.append(row)
     return pd.DataFrame(rows)

@@ -111,9 +111,26 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
     brain_ref: Any = brain_names[0] if len(brain_names) == 1 else brain_names
     layers: Any = args.layers if args.layers in ("blocks", "top", "leaves", "all") else [
         s.strip() for s in args.layers.split(",") if s.strip()]
+    if args.metric != "rsa":
+        if len(brain_names) != 1:
+            raise BadInputError(f"--metric {args.metric}: give one --brain file of responses (stimulus or trial x "
+                                "neuroid, with region/subject coords on neuroid).")
+        pooling = args.pooling or "avg"
+        steps = [{"id": "similarity", "op": "rsa.layer_similarity",
+                  "inputs": {"images": "stimuli", "brain": brain_names[0]},
+                  "params": {"models": specs, "metric": args.metric, "layers": layers, "pooling": pooling,
+                             "batch_size": args.batch_size, "n_boot": min(args.n_boot, 200), "seed": args.seed}}]
+        cfg = {"name": args.name,
+               "description": (f"Layers of {', '.join(s['label'] for s in specs)} vs the brain responses in "
+                               f"{args.brain[0]} on the stimuli in {args.stimuli} ({args.metric}); written by "
+                               "`neurodecode compare`.")}
+        if plugins:
+            cfg["plugins"] = list(dict.fromkeys(plugins))
+        cfg.update({"data": data, "steps": steps, "outputs": {"save": ["similarity"], "tables": True}})
+        return cfg
     steps: list[dict[str, Any]] = [
         {"id": "layer_rdms", "op": "rsa.layer_rdms", "input": "stimuli",
-         "params": {"models": specs, "layers": layers, "pooling": args.pooling, "method": args.rdm_method,
+         "params": {"models": specs, "layers": layers, "pooling": args.pooling or "flatten", "method": args.rdm_method,
                     "batch_size": args.batch_size, "n_sim": 4 if args.trsa else 0, "seed": args.seed}},
         {"id": "rsa", "op": "rsa.compare_brain", "inputs": {"layer_rdms": "layer_rdms", "brain": brain_ref},
          "params": {"method": args.compare_method, "rdm_method": args.rdm_method, "n_boot": args.n_boot,
@@ -139,14 +156,15 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
 def _print_answer(out: Path) -> None:
     import pandas as pd
 
-    table = out / "tables" / "rsa.best_layer.csv"
-    if not table.exists():
+    found = sorted((out / "tables").glob("*best_layer.csv"))
+    if not found:
         return
+    table = found[0]
     best = pd.read_csv(table)
     print("best layer per model and region (score with 95% CI; noise ceiling; held-out choice):")
     for row in best.itertuples():
         ceiling = (f"ceiling {row.ceiling_low:.3f}-{row.ceiling_high:.3f}" if pd.notna(row.ceiling_low)
-                   else "no ceiling (1 RDM)")
+                   else "no ceiling")
         held = ""
         if hasattr(row, "heldout_layer") and pd.notna(getattr(row, "heldout_layer", None)):
             held = f"; held-out {row.heldout_layer} {row.heldout_score:.3f} ({row.heldout_agreement:.0%} of splits)"
@@ -163,8 +181,9 @@ def main_compare(args: argparse.Namespace) -> int:
     from .runner import run
 
     if args.metric != "rsa":
-        raise BadInputError(f"--metric {args.metric!r}: only 'rsa' runs from images and brain RDMs here; "
-                            "compare activations with neurodecode.analysis.similarity in Python.")
+        from ..analysis._methods import get_method
+
+        get_method(args.metric, compares="activations", what="--metric")  # an error listing the methods
     cfg = build_config(args)
     out = Path(args.out).expanduser().resolve()
     config = load_config(cfg)
@@ -181,7 +200,7 @@ def main_compare(args: argparse.Namespace) -> int:
         print(f"{cfg['name']}: {len(result.steps)} steps ({len(result.cache_hits)} from the cache) in "
               f"{result.manifest['duration_s']:.1f} s -> {out}")
         print(f"  report: {out / 'report.html'}; pipeline: {target}")
-        if (out / "tables" / "rsa.best_layer.csv").exists():
+        if list((out / "tables").glob("*best_layer.csv")):
             _print_answer(out)
         else:  # e.g. time-resolved RSA: the steps' own answers
             for step in result.steps:
@@ -217,8 +236,11 @@ def add_subparser(subparsers: Any) -> None:
     p.add_argument("--control", action="store_true",
                    help="also compare the untrained version (seeded with --seed) of each zoo model")
     p.add_argument("--layers", default="blocks", help="blocks (default) or a comma list of layer names")
-    p.add_argument("--pooling", default="flatten", help="pooling of activations before the RDM (default flatten)")
-    p.add_argument("--metric", default="rsa", choices=["rsa"], help="comparison (rsa)")
+    p.add_argument("--pooling", default=None,
+                   help="pooling of activations (default flatten for rsa, avg for activation methods)")
+    p.add_argument("--metric", default="rsa",
+                   help="rsa (layer RDMs vs brain RDMs/responses/epochs, default), or an activation method of "
+                        "neurodecode.analysis.METHODS (debiased_cka, linear_cka, procrustes, ...) for brain responses")
     p.add_argument("--rdm-method", default="correlation", help="RDM method for layers and brain responses")
     p.add_argument("--compare-method", default="spearman", help="RDM comparison method (default spearman)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")

@@ -20,7 +20,7 @@ import xarray as xr
 
 from .ops import StepResult
 
-__all__ = ["layer_rdms", "brain_rdms", "compare_brain", "trsa"]
+__all__ = ["layer_rdms", "brain_rdms", "compare_brain", "trsa", "layer_similarity"]
 
 
 def _answer(result: StepResult, text: str, table: pd.DataFrame | None = None) -> StepResult:
@@ -199,6 +199,51 @@ def _over_time(layers: xr.DataArray, stack: xr.DataArray, report: pd.DataFrame, 
                         figures=[("Time-resolved RSA", rsa_over_time_figure(scores, method=method))],
                         notes=lines + ["time-resolved: no bootstrap CIs or noise ceilings per time point here"])
     return _answer(result, "Time-resolved RSA: " + "; ".join(lines), peaks)
+
+
+def layer_similarity(
+    images: xr.DataArray,
+    brain: xr.DataArray,
+    *,
+    models: list[Any],
+    metric: str = "debiased_cka",
+    layers: str | list[str] = "blocks",
+    pooling: str | None = "avg",
+    batch_size: int = 32,
+    n_boot: int = 200,
+    ci: float = 0.95,
+    seed: int = 0,
+    device: str | None = None,
+) -> StepResult:
+    """Layers of networks vs brain responses with an activation method (CKA, Procrustes, ...): scores and CIs.
+
+    See :func:`neurodecode.analysis.layers.compare_layer_activations`; activations are extracted here and
+    not kept (only the scores are cached).
+    """
+    from ..analysis.layers import best_layers, compare_layer_activations, layer_activations
+    from ..report.rsa_figures import rsa_by_layer_figure
+
+    acts, info = layer_activations(images, models, layers=layers, pooling=pooling, batch_size=batch_size,
+                                   device=device, progress=True)
+    scores = compare_layer_activations(acts, brain, method=metric, n_boot=n_boot, ci=ci, seed=seed)
+    del acts
+    scores.attrs["models"] = json.dumps(info)
+    best = best_layers(scores)
+    kind = scores.attrs["kind"]
+    lines = [f"{r['region']}: {r['model']} best layer {r['layer']} ({metric} {r['score']:.3f}, {int(ci * 100)}% CI "
+             f"{r['ci_low']:.3f} to {r['ci_high']:.3f}{'; a distance: lower is closer' if kind == 'distance' else ''})"
+             for r in best.to_dict("records")]
+    notes = [f"{m['label']}: model {m['model_id']}, preprocessing {json.dumps(m['preprocessing'])}" for m in info]
+    notes += lines + ["no noise ceiling for activation methods here (it needs repeated measurements)"]
+    metrics = {f"best_score.{r['region']}.{r['model']}": r["score"] for r in best.to_dict("records")}
+    fig = rsa_by_layer_figure(scores, method=metric, alpha=None,
+                              ceiling_notes={str(r): "no ceiling for activation methods" for r in scores["region"].values},
+                              title=f"{metric} by layer")
+    result = StepResult(scores, metrics=metrics, tables={"scores": scores[["score", "ci_low", "ci_high"]].to_dataframe()
+                                                          .reset_index(), "best_layer": best},
+                        figures=[(f"{metric} by layer", fig)], notes=notes)
+    return _answer(result, "Best layer per region and model: " + "; ".join(lines),
+                   best[["region", "model", "layer", "score", "ci_low", "ci_high"]])
 
 
 def _scores_table(scores: xr.Dataset) -> pd.DataFrame:

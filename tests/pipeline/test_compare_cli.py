@@ -162,3 +162,39 @@ def test_epochs_brain_gives_time_resolved_rsa(user_study, tmp_path, capsys):
     scores = io.open(tmp_path / "out" / "rsa.nc", chunks=None)
     assert scores["score"].sizes["time"] == n_t
     assert "peaks at" in capsys.readouterr().out
+
+
+def test_activation_metric_on_responses(user_study, tmp_path, capsys):
+    """--metric debiased_cka: layer activations vs brain responses (trial x neuroid, two regions)."""
+    import xarray as xr
+
+    from neurodecode.analysis import similarity
+
+    root, ids = user_study
+    rng = np.random.default_rng(1)
+    resp = rng.normal(size=(3 * len(ids), 24))
+    neuroid_region = ["V4"] * 12 + ["IT"] * 12
+    responses = xr.DataArray(resp, dims=("trial", "neuroid"),
+                             coords={"stimulus": ("trial", np.repeat(ids, 3)), "region": ("neuroid", neuroid_region)},
+                             name="responses")
+    io.save(responses, tmp_path / "responses.nc")
+    argv = ["compare", "--stimuli", str(root / "stimuli"), "--brain", str(tmp_path / "responses.nc"),
+            "--model", f"{root / 'my_net.py'}:build", "--metric", "debiased_cka", "--n-boot", "20",
+            "--out", str(tmp_path / "out")]
+    assert main(argv) == 0
+    assert "best layer per model and region" in capsys.readouterr().out
+    best = pd.read_csv(tmp_path / "out" / "tables" / "similarity.best_layer.csv")
+    assert set(best["region"]) == {"V4", "IT"}
+    scores = io.open(tmp_path / "out" / "similarity.nc", chunks=None)
+    # equals similarity() on the per-stimulus means, computed here independently of the pipeline
+    from neurodecode import models
+    net = models.load_model(f"{root / 'my_net.py'}:build")
+    images = __import__("neurodecode").loaders.read_images(root / "stimuli")
+    acts = models.extract(net, images, layers=["pool"], pooling="avg")
+    means = resp.reshape(len(ids), 3, 24).mean(axis=1)
+    order = [ids.index(str(s)) for s in images["stimulus"].values]
+    expected = similarity(acts["pool"].values, means[order][:, 12:], "debiased_cka")
+    got = float(scores["score"].sel(model="build_trained", layer="pool", region="IT"))
+    assert got == pytest.approx(expected, abs=1e-8)
+    assert main(argv[:-2] + ["--metric", "no_such_metric", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown method 'no_such_metric'" in capsys.readouterr().err
