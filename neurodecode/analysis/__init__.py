@@ -33,8 +33,9 @@ from .noise import cov_from_measurements, cov_from_residuals, prec_from_measurem
 from .encoding import assign_layers, fit_encoding, normalise_by_ceiling
 from .inference import bootstrap, fdr, paired_test, permutation_test
 from .trsa import geodesic, geotopological, plot_sweep, rgtm, sweep
-from .layers import (best_layers, brain_rdms, combine_brain, compare_layers, compare_layers_over_time,
-                     heldout_layer_assignment, layer_rdms, match_stimuli, trsa_layers)
+from .layers import (best_layers, brain_rdms, combine_brain, compare_layer_activations, compare_layers,
+                     compare_layers_over_time, heldout_layer_assignment, layer_activations, layer_rdms,
+                     match_stimuli, trsa_layers)
 
 def __getattr__(name: str):
     if name == "COMPARE_METHODS":  # the RDM comparison methods of the registry
@@ -86,6 +87,8 @@ __all__ = [
     "compare_layers",
     "compare_layers_over_time",
     "combine_brain",
+    "layer_activations",
+    "compare_layer_activations",
     "best_layers",
     "heldout_layer_assignment",
     "trsa_layers",
