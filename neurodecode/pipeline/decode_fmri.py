@@ -538,8 +538,8 @@ def roi_embedding_figure(ex: dict[str, Any]):
     embeddings and the embedding-derived graph attention (mean over layers and heads)."""
     from ..report.figures import new_figure
 
-    fig = new_figure(13, 3.5)
-    ax1, ax0, ax2, ax3 = fig.subplots(1, 4, width_ratios=[0.75, 1, 1, 1])
+    fig = new_figure(10.5, 8.6)
+    (ax1, ax0), (ax2, ax3) = fig.subplots(2, 2)
     ijk, shape = ex["ijk"], ex["shape"]
     n = ex["sim"].shape[0]
     img = np.full(shape[:2], np.nan)
@@ -555,7 +555,7 @@ def roi_embedding_figure(ex: dict[str, Any]):
     ax1.set_title(f"{n} Ward parcels (training runs)", fontsize=8)
     for ax, mat, title, what in ((ax0, ex["fc"], "correlation of ROI series (training runs)", "Pearson r"),
                                  (ax2, ex["sim"],
-                                  f"ROI-embedding cosine similarity\n(Spearman with left: {ex['rho_fc']:.2f})",
+                                  f"ROI-embedding cosine similarity\n(Spearman with the ROI correlations: {ex['rho_fc']:.2f})",
                                   "cosine similarity")):
         im = ax.imshow(mat, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
         ax.set_title(title, fontsize=8)
@@ -570,9 +570,9 @@ def roi_embedding_figure(ex: dict[str, Any]):
     ax3.set_xlabel("attended ROI")
     ax3.set_ylabel("ROI")
     fig.colorbar(im, ax=ax3, shrink=0.75, label="log2(weight x n_rois)")
-    return set_caption(fig, "Left to right: the Ward parcels used as ROIs; the correlation of the ROI time series; "
-                            "the cosine similarity of BrainMAE's learned ROI embeddings; the graph attention derived "
-                            "from them (log2 of the weight relative to uniform attention).")
+    return set_caption(fig, "Top: the Ward parcels used as ROIs and the correlation of the ROI time series. Bottom: "
+                            "the cosine similarity of BrainMAE's learned ROI embeddings and the graph attention "
+                            "derived from them (log2 of the weight relative to uniform attention).")
 
 
 def reconstruction_figure(ex: dict[str, Any], n_show: int = 4):

@@ -27,7 +27,7 @@ h3{margin-bottom:.3em;color:#444}
 nav{background:#fff;border:1px solid #ddd;padding:.5em 1em;border-radius:6px}
 nav a{margin-right:1em;white-space:nowrap}
 table{border-collapse:collapse;margin:.5em 0;font-size:.85em;background:#fff}
-th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f0f0f0}
 code,pre{font-family:SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em}
 pre{background:#fff;border:1px solid #ddd;padding:.6em;overflow-x:auto;max-height:30em}
