@@ -122,8 +122,8 @@ def remove_temporaries(folder: Path, *, older_than_s: float | None = None) -> li
 def owned_paths(manifest: Any) -> set[str]:
     """Paths (relative to the output folder) a manifest says the run wrote."""
     out: set[str] = set()
-    if not isinstance(manifest, dict):
-        return out
+    if not isinstance(manifest, dict) or "manifest_version" not in manifest:
+        return out  # not a neurodecode manifest: claims nothing
     for entry in (manifest.get("outputs") or {}).values():
         for item in (entry or {}).get("files", []) if isinstance(entry, dict) else []:
             if isinstance(item, dict) and isinstance(item.get("path"), str):
