@@ -1,0 +1,27 @@
+"""The generic `decode` op: tables, answer, figures, time-resolved scores with clusters."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurodecode.datamodel import make_epochs
+from neurodecode.pipeline.decode_op import decode
+from neurodecode.pipeline.ops import OPS
+
+
+def test_decode_op_tables_answer_and_time_course():
+    rng = np.random.default_rng(0)
+    y = np.tile(["a", "b", "c"], 30)
+    X = rng.standard_normal((90, 4, 30))
+    X[y == "b", 0, 10:20] += 1.5
+    ep = make_epochs(X, 100.0, list("wxyz"), -0.1, metadata={"label": y, "run": np.repeat(["1", "2", "3"], 30)})
+    res = decode(ep, classes=["a", "b"], estimators=["lda"], cv="run", n_perm=3, time_resolved=True)
+    scores = res.tables["scores"]
+    assert {"model", "fold", "score", "chance"} <= set(scores.columns) and len(scores) == 3
+    assert res.answer.startswith("best: ") and "chance 0.500" in res.answer
+    assert res.data["time_score"].dims == ("fold", "time")
+    assert "time_clusters" in res.tables and (res.tables["time_clusters"]["p_value"] <= 1).all()
+    assert any("time-resolved" in n for n in res.notes)
+    for _title, make in res.figures:
+        assert make() is not None
+    assert "decode" in OPS.names() and "decoding.epochs" in OPS.names()
