@@ -58,7 +58,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             logging.getLogger("neurodecode").removeHandler(handler)
     if not args.quiet:
         hits = len(result.cache_hits)
-        print(f"{cfg.name}: {len(result.steps)} steps ({hits} from the cache) in "
+        cached = f": {', '.join(result.cache_hits)}" if 0 < hits < len(result.steps) else ""
+        print(f"{cfg.name}: {len(result.steps)} steps ({hits} from the cache{cached}) in "
               f"{result.manifest['duration_s']:.1f} s -> {result.out_dir}")
         for sid, paths in result.outputs.items():
             shown = ", ".join(str(p.relative_to(result.out_dir)) for p in paths[:3])
