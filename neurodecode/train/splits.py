@@ -219,8 +219,6 @@ def check_no_leak(
        default the coords among ``subject``, ``session``, ``run`` and ``window_stream`` (windows
        of epochs without onsets: one time line per epoch) that ``obj`` has).
 
-    Samples that share a group id (windows of one trial) without any time spans to check warn
-    (:class:`LeakWarning`): windows of different trials may still overlap in time.
 
     Parameters
     ----------
@@ -304,13 +302,6 @@ def check_no_leak(
             and "time" not in obj["onset"].dims and obj.sizes["time"] > 0:
         starts, stops = _epoch_spans(obj)
     if starts is None:
-        if g is not None and obj is None and len(pd.unique(pd.Series(g, dtype=object))) < len(g):
-            import warnings
-
-            warnings.warn(
-                f"{gname} repeats (several windows per trial?) but no time spans were given, so windows of "
-                "different trials that overlap in time cannot be checked; pass times= and window= (seconds) "
-                "or an xarray obj with window_start/window_stop or onset coords.", LeakWarning, stacklevel=2)
         return
     top = max(tr.max(), te.max())
     if top >= len(starts):
@@ -483,6 +474,18 @@ class ByTrial(_LeaveOneGroupOut):
 
     def _check_groups(self, X, groups):
         return self._groups(X, groups)
+
+    def split(self, X, y=None, groups=None):
+        """As :meth:`_Splitter.split`; windows given as numpy data (no time spans) warn."""
+        if not _is_xr(X):
+            import warnings
+
+            warnings.warn(
+                "ByTrial on numpy data: windows of different trials that overlap in time cannot be checked "
+                "without their time spans; pass an xarray X with window_start/window_stop (make_windows) or "
+                "onset coords, or check folds with check_no_leak(..., times=, window=).", LeakWarning,
+                stacklevel=2)
+        yield from super().split(X, y, groups)
 
     def _folds(self, X, y, groups):
         from sklearn.model_selection import GroupKFold
