@@ -890,10 +890,10 @@ def run(
             manifest = _manifest(cfg, runner, out, started, t0, saved, tables, scheduler, workers, cache_root)
             manifest["finished"] = _now()
             manifest["duration_s"] = round(time.perf_counter() - t0, 3)
-            if any(r.figures for r in runner.records):  # every figure as SVG and PNG in figures/
-                from ..report.figures import write_figure_files
+            from ..report.figures import write_figure_files
 
-                manifest["files"]["figures"] = write_figure_files(out, runner.records)
+            # every figure as SVG and PNG in figures/ (a folder left by an earlier run is replaced or removed)
+            manifest["files"]["figures"] = write_figure_files(out, runner.records)
             report_path = None
             if cfg.outputs.report.enabled:
                 from ..report import write_report

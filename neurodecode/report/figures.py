@@ -141,7 +141,8 @@ def write_figure_files(out_dir: str | Path, steps: Sequence[Any], *, folder: str
 
     ``steps`` are step records (objects or dicts with ``id`` and ``figures``, each figure a
     :func:`render_figure` record). The folder is replaced as a whole (atomically), so it never
-    mixes figures of two runs. Returns the written paths relative to ``out_dir``.
+    mixes figures of two runs; without any figure, an existing folder is removed. Returns the written
+    paths relative to ``out_dir``.
     """
     import shutil
 
@@ -149,6 +150,11 @@ def write_figure_files(out_dir: str | Path, steps: Sequence[Any], *, folder: str
 
     out_dir = Path(out_dir)
     final = out_dir / folder
+    if not any((step.get("figures") if isinstance(step, Mapping) else getattr(step, "figures", None))
+               for step in steps):
+        if final.is_dir():  # no figure this time: no stale ones from an earlier run either
+            shutil.rmtree(final)
+        return []
     tmp = atomic_path(final)
     tmp.mkdir(parents=True)
     written: list[str] = []

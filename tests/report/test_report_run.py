@@ -110,3 +110,22 @@ def test_report_without_answers_shows_the_last_notes_and_clips_at_words():
     assert "No step states its result in words" in result and "word word" in result
     row = re.search(r"<td>(word[^<]*)</td></tr>", html).group(1)
     assert row.endswith("word …") and len(row) <= 302
+
+
+def test_figure_files_replace_an_earlier_runs_and_vanish_without_figures(tmp_path):
+    from neurodecode.report.figures import new_figure, render_figure, write_figure_files
+    from neurodecode.report.style import set_caption
+
+    fig = new_figure(2, 2)
+    ax = fig.subplots()
+    ax.plot([0, 1], [1, 0])
+    ax.set_xlabel("x (s)")
+    ax.set_ylabel("y (a.u.)")
+    record = render_figure(set_caption(fig, "a line"), "A/B: line")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "old.01_stale.png").write_bytes(b"old")
+    written = write_figure_files(tmp_path, [{"id": "s 1", "figures": [record]}])
+    assert written == ["figures/s_1.01_a_b_line.png", "figures/s_1.01_a_b_line.svg"]
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["s_1.01_a_b_line.png", "s_1.01_a_b_line.svg"]
+    assert write_figure_files(tmp_path, [{"id": "s", "figures": []}]) == []
+    assert not (tmp_path / "figures").exists()
