@@ -63,8 +63,13 @@ def _example_pages() -> dict[str, str]:
         match = re.match(r'\s*"""(.*?)"""', path.read_text(encoding="utf-8"), re.S)
         if match:
             doc = match.group(1).strip() + "\n\n"
-        pages[f"examples/{path.stem}.md"] = (f"# Example: `{path.name}`\n\n{doc}```python\n"
-                                             f"{path.read_text(encoding='utf-8')}\n```\n")
+        source = path.read_text(encoding="utf-8")
+        shown = ""
+        for name in dict.fromkeys(re.findall(r'(?:docs/figures/|"figures" / ")([\w\-]+\.png)', source)):
+            if (ROOT / "docs" / "figures" / name).exists():  # the figure the example writes
+                shown += f"![{name}](../figures/{name})\n\n"
+        pages[f"examples/{path.stem}.md"] = (f"# Example: `{path.name}`\n\n{doc}{shown}```python\n"
+                                             f"{source}\n```\n")
     return pages
 
 
