@@ -50,6 +50,26 @@ def _run_name(rec: Any, index: int) -> str:
     return Path(str(src)).stem if src else str(index + 1)
 
 
+def _join_epochs(items: list[Any], labels: Sequence[str] | str | None) -> Any:
+    import xarray as xr
+
+    out = []
+    for i, ep in enumerate(items):
+        ep = ep.copy()
+        if "run" not in ep.coords:
+            ep = ep.assign_coords(run=("trial", np.full(ep.sizes["trial"], _run_name(ep, i), dtype=object)))
+        if labels is not None:
+            wanted = [labels] if isinstance(labels, str) else list(labels)
+            if "label" not in ep.coords:
+                raise BadInputError(f"epochs {i} have no 'label' coord to select {wanted} from.")
+            ep = ep.isel(trial=np.flatnonzero(np.isin(np.asarray(ep["label"].values).astype(str), wanted)))
+        out.append(ep)
+    joined = xr.concat(out, dim="trial", combine_attrs="override") if len(out) > 1 else out[0]
+    joined = joined.assign_coords(trial=np.arange(joined.sizes["trial"]))
+    joined.attrs["decode_window"] = "the data were already epoched (window as given in the files)"
+    return joined
+
+
 def epochs_from_recordings(
     recordings: Any,
     labels: Sequence[str] | str | None = None,
@@ -97,9 +117,12 @@ def epochs_from_recordings(
     recs = list(recordings) if isinstance(recordings, (list, tuple)) else [recordings]
     if not recs:
         raise BadInputError("no recordings given; pass at least one file/recording.")
-    for i, rec in enumerate(recs):
-        if kind_of(rec) != "recording":
-            raise BadInputError(f"item {i} is a {kind_of(rec)}, not a continuous recording with events.")
+    kinds = [kind_of(rec) for rec in recs]
+    if all(k == "epochs" for k in kinds):  # already epoched (e.g. an EEGLAB epochs file): select and join
+        return _join_epochs(recs, labels)
+    for i, k in enumerate(kinds):
+        if k != "recording":
+            raise BadInputError(f"item {i} is a {k}, not a continuous recording with events (or epochs).")
     wanted = [labels] if isinstance(labels, str) else (list(labels) if labels is not None else None)
     durations = []
     for rec in recs:
