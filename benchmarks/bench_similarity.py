@@ -35,8 +35,9 @@ def _layers(rng, n, widths, rank=200):
     base = rng.normal(size=(n, rank)).astype(np.float32)
     out = []
     for w in widths:
-        mix = rng.normal(size=(rank, w)).astype(np.float32) / np.sqrt(rank)
-        out.append(base @ mix + 0.5 * rng.normal(size=(n, w)).astype(np.float32))
+        mix = rng.normal(size=(rank, w)).astype(np.float32) / np.float32(np.sqrt(rank))  # stays float32
+        out.append(base @ mix + np.float32(0.5) * rng.normal(size=(n, w)).astype(np.float32))
+    assert all(a.dtype == np.float32 for a in out)
     return out
 
 
