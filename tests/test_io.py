@@ -82,8 +82,8 @@ def test_recording_with_events_roundtrip(tmp_path, fmt):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_open_is_lazy_by_default(tmp_path, fmt):
-    bold = dm.make_bold(np.arange(60.0).reshape(6, 10), 2.5, ijk=np.zeros((10, 3), int), affine=np.eye(4),
-                        shape=(2, 5, 1))
+    ijk = np.array([[i, j, 0] for i in range(2) for j in range(5)])  # every voxel of the (2, 5, 1) volume once
+    bold = dm.make_bold(np.arange(60.0).reshape(6, 10), 2.5, ijk=ijk, affine=np.eye(4), shape=(2, 5, 1))
     back, _ = _roundtrip(bold, tmp_path, fmt, chunks="auto")
     assert hasattr(back.data, "dask"), "io.open should return dask-backed data"
     np.testing.assert_array_equal(back.values, bold.values)
