@@ -55,7 +55,7 @@ def main() -> None:
     print(f"CondDiffusion {chans}, token_dim {args.token_dim}: {model.n_parameters / 1e6:.2f} M parameters, "
           f"{args.threads} torch thread(s)")
     t0, c0 = time.perf_counter(), time.process_time()
-    model.fit(images.values, feats, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
+    model.fit(images.values, feats, max_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"fit {args.epochs} epochs: wall {wall:.1f} s ({wall / args.epochs:.2f} s/epoch), "
           f"process CPU {cpu:.1f} s ({cpu / args.epochs:.2f} s/epoch); "

@@ -49,3 +49,21 @@ def test_renamed_parameter_warns_and_forwards():
         assert h(num_threads=3) == 3
     with pytest.raises(TypeError, match="both"):
         h(num_threads=1, threads=1)
+
+
+def test_renamed_library_parameters_warn_and_still_work():
+    from neurodecode.encoders.estimators import EncoderClassifier
+    from neurodecode.generative.heads import MLPHead
+    from neurodecode.train.trainer import TrainConfig, resolve_device
+
+    with pytest.warns(FutureWarning) as caught:
+        head = MLPHead(epochs=5, num_threads=1)
+    assert head.max_epochs == 5 and head.threads == 1
+    assert {str(w.message).split("'")[1] for w in caught} == {"epochs", "num_threads"}
+    with pytest.warns(FutureWarning, match="'num_threads' is now called 'threads'"):
+        assert TrainConfig(num_threads=2).threads == 2
+    params = EncoderClassifier().get_params()
+    assert "threads" in params and "num_threads" not in params  # scikit-learn sees the new names only
+    with pytest.warns(FutureWarning):
+        assert EncoderClassifier(num_threads=1).threads == 1
+    assert resolve_device(None) == resolve_device("auto")  # None means "auto"

@@ -30,6 +30,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError as _SkNotFitted
 
+from .._deprecate import renamed_params
 from ..errors import BadInputError
 
 __all__ = ["EncoderClassifier", "EncoderRegressor", "load_estimator", "as_array", "NotFittedError",
@@ -114,6 +115,7 @@ def as_array(X: Any, sfreq: float | None = None) -> tuple[np.ndarray, float | No
 class _EncoderEstimator(BaseEstimator):
     _task = "base"
 
+    @renamed_params(num_threads="threads")
     def __init__(
         self,
         encoder: str = "rbtransformer",
@@ -135,7 +137,7 @@ class _EncoderEstimator(BaseEstimator):
         device: str = "auto",
         amp: str | bool = "auto",
         progress: bool = False,
-        num_threads: int | None = None,
+        threads: int | None = None,
     ) -> None:
         self.encoder = encoder
         self.encoder_params = encoder_params
@@ -155,7 +157,7 @@ class _EncoderEstimator(BaseEstimator):
         self.device = device
         self.amp = amp
         self.progress = progress
-        self.num_threads = num_threads
+        self.threads = threads
 
     # -- helpers -------------------------------------------------------------------------------
     def _trainer(self, **kw):
@@ -164,7 +166,7 @@ class _EncoderEstimator(BaseEstimator):
         cfg = TrainConfig(
             max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
             warmup_epochs=self.warmup_epochs, patience=self.patience, seed=self.seed, device=self.device,
-            amp=self.amp, progress=self.progress, num_threads=self.num_threads,
+            amp=self.amp, progress=self.progress, threads=self.threads,
         )
         return Trainer(cfg, **kw)
 
@@ -286,8 +288,9 @@ class EncoderClassifier(ClassifierMixin, TransformerMixin, _EncoderEstimator):
         Epochs of the encoder's self-supervised objective before supervised training.
     finetune : {"all", "head"}
         Train every parameter, or only the head (a linear probe of the pretrained encoder).
-    max_epochs, batch_size, lr, weight_decay, warmup_epochs, patience, seed, device, amp, progress, num_threads
-        Passed to :class:`~neurodecode.train.trainer.TrainConfig`.
+    max_epochs, batch_size, lr, weight_decay, warmup_epochs, patience, seed, device, amp, progress, threads
+        Passed to :class:`~neurodecode.train.trainer.TrainConfig` (``num_threads``, the old name of
+        ``threads``, still works for one release, with a warning).
     val_fraction : float
         Part of the training data (whole ``groups`` when given to ``fit``) held out for early stopping.
     scale : bool

@@ -57,6 +57,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from torch import nn
 
 from .._threads import torch_threads
+from .._deprecate import renamed_params
 from ..errors import BadInputError
 from .base import BrainEncoder, make_head, register_encoder
 
@@ -468,11 +469,13 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         epoch visits every reference once; ``batch_size`` references and as many negatives per step.
     seed, device, progress
         Passed to the trainer.
-    num_threads : int, optional
+    threads : int, optional
         Torch intra-op threads while fitting / embedding (restored afterwards). The network is small,
         so on a busy machine 1 thread can be several times faster than oversubscribed cores.
+        (``num_threads``, the old name, still works for one release, with a warning.)
     """
 
+    @renamed_params(num_threads="threads")
     def __init__(
         self,
         *,
@@ -494,7 +497,7 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         seed: int = 0,
         device: str = "cpu",
         progress: bool = False,
-        num_threads: int | None = None,
+        threads: int | None = None,
     ) -> None:
         self.mode = mode
         self.time_offset = time_offset
@@ -514,7 +517,7 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         self.seed = seed
         self.device = device
         self.progress = progress
-        self.num_threads = num_threads
+        self.threads = threads
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -561,7 +564,7 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         return Trainer(cfg, **kw)
 
     def _embed(self, Xs: np.ndarray) -> np.ndarray:
-        with torch_threads(self.num_threads, "num_threads"):
+        with torch_threads(self.threads, "threads"):
             return self._trainer().predict(self.encoder_, Xs, batch_size=2048, fn=lambda m, x: m.embed(x))
 
     def _make_head(self, Z: np.ndarray, y: np.ndarray) -> None:
@@ -622,7 +625,7 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
             Xs.shape[1], Xs.shape[2], 1.0, 0, out_dim=self.out_dim, hidden=self.hidden, depth=self.depth,
             kernel=self.kernel, dropout=self.dropout, temperature=self.temperature,
         )
-        with torch_threads(self.num_threads, "num_threads"):
+        with torch_threads(self.threads, "threads"):
             res = self._trainer().fit(self.encoder_, sampler, step_fn=lambda m, b: m.pretrain_loss(b))
         self.history_ = res.history
         self.encoder_.eval()

@@ -12,7 +12,7 @@ sampling time. Sampling runs DDIM with classifier-free guidance
 (:mod:`neurodecode.generative.guidance`)::
 
     model = CondDiffusion(image_size=32, embed_dim=feats.shape[1])
-    model.fit(images, feats, epochs=300)            # images (n, H, W, 3) uint8, feats (n, d)
+    model.fit(images, feats, max_epochs=300)            # images (n, H, W, 3) uint8, feats (n, d)
     out = model.sample(feats[:8], seeds=0, steps=50, guidance_scale=3.0)   # (8, 32, 32, 3) in [0, 1]
     model.save("out/cond_diffusion"); model = CondDiffusion.load("out/cond_diffusion")
 """
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .._deprecate import renamed_params
 from ..errors import BadInputError
 from ._store import load_folder, save_folder
 
@@ -218,17 +219,18 @@ class CondDiffusion:
         return DDPMScheduler(num_train_timesteps=self.config["num_train_timesteps"],
                              beta_schedule=self.config["beta_schedule"])
 
+    @renamed_params(epochs="max_epochs", num_threads="threads")
     def fit(
         self,
         images: Any,
         embeds: Any,
-        epochs: int = 100,
+        max_epochs: int = 100,
         batch_size: int = 32,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         warmup_epochs: float = 0.0,
         progress: bool = False,
-        num_threads: int | None = None,
+        threads: int | None = None,
     ) -> CondDiffusion:
         """Train by DDPM noise prediction (continues from the current weights on a second call).
 
@@ -239,14 +241,15 @@ class CondDiffusion:
         embeds : array (n, embed_dim)
             One conditioning embedding per image. Their mean and std (per dim) are stored at the
             first call and used to z-score every embedding given to the model.
-        epochs, batch_size, lr, weight_decay, warmup_epochs :
+        max_epochs, batch_size, lr, weight_decay, warmup_epochs :
             Passed to :class:`neurodecode.train.trainer.TrainConfig` (AdamW, cosine decay, no
             early stopping: the loss of a diffusion model on its training set is noisy).
         progress : bool
             Show the trainer's progress bar.
-        num_threads : int, optional
+        threads : int, optional
             torch threads while training (restored after); 1 is often fastest on a busy CPU
-            (see docs/generative.md). ``None`` leaves torch's setting.
+            (see docs/generative.md). ``None`` leaves torch's setting. (``epochs`` and ``num_threads``,
+            the old names of ``max_epochs`` and ``threads``, still work for one release, with a warning.)
 
         Returns
         -------
@@ -283,10 +286,10 @@ class CondDiffusion:
                 tokens = torch.where(drop[:, None, None], model.null_tokens(n).to(tokens.dtype), tokens)
             return F.mse_loss(model(xt, t, tokens).float(), noise.float())
 
-        cfg = TrainConfig(max_epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
+        cfg = TrainConfig(max_epochs=int(max_epochs), batch_size=int(batch_size), lr=float(lr),
                           weight_decay=float(weight_decay), warmup_epochs=float(warmup_epochs), patience=None,
                           seed=self.config["seed"] + len(self.history_), device=str(self.device),
-                          progress=progress, num_threads=num_threads)
+                          progress=progress, threads=threads)
         result = Trainer(cfg).fit(self.net, train=(x, torch.from_numpy(e)), step_fn=step)
         offset = len(self.history_)
         self.history_ += [{**row, "epoch": offset + int(row["epoch"])} for row in result.history]

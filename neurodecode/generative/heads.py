@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .._deprecate import renamed_params
 from ..errors import BadInputError
 from ._store import load_folder, save_folder
 
@@ -303,18 +304,20 @@ class MLPHead:
         Hidden layer widths (Linear -> GELU -> Dropout each); ``()`` gives a linear model.
     dropout : float
         Dropout after each hidden layer.
-    epochs, batch_size, lr, weight_decay, patience :
-        Passed to :class:`neurodecode.train.trainer.TrainConfig` (``max_epochs`` = ``epochs``).
+    max_epochs, batch_size, lr, weight_decay, patience :
+        Passed to :class:`neurodecode.train.trainer.TrainConfig` (``epochs``, the old name of
+        ``max_epochs``, still works for one release, with a warning).
     val_fraction : float
-        Share of the training samples held out for early stopping; 0 trains for ``epochs``.
+        Share of the training samples held out for early stopping; 0 trains for ``max_epochs``.
     seed : int
         Seeds the weights, the batch order and the validation split.
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
     progress : bool
         Show the trainer's progress bar.
-    num_threads : int, optional
-        torch threads while training (restored after); ``None`` leaves torch's setting.
+    threads : int, optional
+        torch threads while training (restored after); ``None`` leaves torch's setting
+        (``num_threads``, the old name, still works for one release, with a warning).
 
     Attributes
     ----------
@@ -326,11 +329,12 @@ class MLPHead:
 
     kind = "mlp_head"
 
+    @renamed_params(epochs="max_epochs", num_threads="threads")
     def __init__(
         self,
         hidden: Sequence[int] = (1024,),
         dropout: float = 0.1,
-        epochs: int = 200,
+        max_epochs: int = 200,
         batch_size: int = 64,
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
@@ -339,7 +343,7 @@ class MLPHead:
         seed: int = 0,
         device: str = "auto",
         progress: bool = False,
-        num_threads: int | None = None,
+        threads: int | None = None,
     ) -> None:
         if not 0.0 <= float(dropout) < 1.0:
             raise BadInputError(f"dropout must be in [0, 1), got {dropout}.")
@@ -349,7 +353,7 @@ class MLPHead:
             raise BadInputError(f"hidden widths must be positive, got {tuple(hidden)}.")
         self.hidden = [int(h) for h in hidden]
         self.dropout = float(dropout)
-        self.epochs = int(epochs)
+        self.max_epochs = int(max_epochs)
         self.batch_size = int(batch_size)
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
@@ -358,13 +362,13 @@ class MLPHead:
         self.seed = int(seed)
         self.device = str(device)
         self.progress = bool(progress)
-        self.num_threads = None if num_threads is None else int(num_threads)
+        self.threads = None if threads is None else int(threads)
 
     def _config(self) -> dict[str, Any]:
         return {
             "hidden": self.hidden,
             "dropout": self.dropout,
-            "epochs": self.epochs,
+            "max_epochs": self.max_epochs,
             "batch_size": self.batch_size,
             "lr": self.lr,
             "weight_decay": self.weight_decay,
@@ -373,7 +377,7 @@ class MLPHead:
             "seed": self.seed,
             "device": self.device,
             "progress": self.progress,
-            "num_threads": self.num_threads,
+            "threads": self.threads,
         }
 
     def _trainer(self):
@@ -381,7 +385,7 @@ class MLPHead:
 
         return Trainer(
             TrainConfig(
-                max_epochs=self.epochs,
+                max_epochs=self.max_epochs,
                 batch_size=self.batch_size,
                 lr=self.lr,
                 weight_decay=self.weight_decay,
@@ -389,7 +393,7 @@ class MLPHead:
                 seed=self.seed,
                 device=self.device,
                 progress=self.progress,
-                num_threads=self.num_threads,
+                threads=self.threads,
             )
         )
 

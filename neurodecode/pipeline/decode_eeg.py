@@ -189,7 +189,8 @@ def decode(
     attention_scheme: str | None = None,
     n_perm: int = 1000,
     seed: int = 0,
-    torch_threads: int | None = 1,
+    threads: int | None = 1,
+    torch_threads: int | None = None,
 ) -> StepResult:
     """Decode ``classes`` from EEG epochs with leak-free CV (see the module docstring).
 
@@ -222,7 +223,7 @@ def decode(
         Label permutations of the chance estimate (0: none).
     seed : int
         Seed of the networks and of the permutations.
-    torch_threads : int or None
+    threads : int or None
         Torch intra-op threads while this op trains (restored afterwards). The default 1 is the
         fastest for this tiny network (4 tokens of 16 dims): on a busy 2-core machine, 2 threads made
         each training step about 20 times slower. ``None`` leaves torch's setting alone.
@@ -236,7 +237,12 @@ def decode(
     """
     from .._threads import torch_threads as limit_threads
 
-    with limit_threads(torch_threads if "rbtransformer" in models else None, "torch_threads"):
+    if torch_threads is not None:  # the old name of ``threads`` (deprecated)
+        from .._deprecate import warn_renamed
+
+        warn_renamed("eeg.decode", "torch_threads", "threads")
+        threads = torch_threads
+    with limit_threads(threads if "rbtransformer" in models else None, "threads"):
         return _decode(epochs, classes=classes, schemes=schemes, models=models, run_coords=run_coords,
                        min_runs=min_runs, erp=erp, bde=bde, rbtransformer=rbtransformer,
                        attention_scheme=attention_scheme, n_perm=n_perm, seed=seed)

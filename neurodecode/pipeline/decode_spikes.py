@@ -40,7 +40,7 @@ _DEFAULT_BASELINES = [
 _DEFAULT_ENCODERS = [{
     "label": "contrastive_behaviour", "mode": "behaviour", "n_times": 10, "time_offset": 1, "out_dim": 8, "hidden": 32,
     "depth": 1, "temperature": 0.1, "dropout": 0.1, "sqrt": True, "decoder": "knn", "n_neighbors": 50,
-    "max_epochs": 10, "batch_size": 512, "lr": 3e-3, "num_threads": 1,
+    "max_epochs": 10, "batch_size": 512, "lr": 3e-3, "threads": 1,
 }]
 
 

@@ -413,7 +413,8 @@ def reconstruct(
     n_tokens: int = 4,
     token_dim: int = 64,
     attention_head_dim: int = 1,
-    epochs: int = 150,
+    max_epochs: int = 150,
+    epochs: int | None = None,
     batch_size: int = 8,
     lr: float = 2e-3,
     steps: int = 15,
@@ -443,8 +444,9 @@ def reconstruct(
         :class:`~neurodecode.generative.cond_unet.CondDiffusion` size (pixel space, the images'
         size from ``simulate_brains``). ``attention_head_dim=1`` (diffusers passes it on as the
         number of heads: one head) halves the CPU time of a training step against 8 heads.
-    epochs, batch_size, lr : int, int, float
+    max_epochs, batch_size, lr : int, int, float
         Diffusion training on the training images and their true embeddings (shared by all SNRs).
+        ``epochs``, the old name of ``max_epochs``, still works for one release, with a warning.
     steps, guidance_scale, eta : int, float, float
         DDIM steps (of the full schedule), classifier-free guidance scale and DDIM eta of sampling
         (1: noise re-injected at each step, which gives clean samples from a briefly trained model).
@@ -478,7 +480,12 @@ def reconstruct(
     model = CondDiffusion(size, embed_dim=emb.shape[1], n_tokens=n_tokens, token_dim=token_dim,
                           attention_head_dim=attention_head_dim, block_out_channels=list(block_out_channels),
                           seed=seed, device=device)
-    model.fit(images[train], emb[train], epochs=epochs, batch_size=batch_size, lr=lr)
+    if epochs is not None:  # the old name of ``max_epochs`` (deprecated, one release)
+        from .._deprecate import warn_renamed
+
+        warn_renamed("generative.reconstruct", "epochs", "max_epochs")
+        max_epochs = int(epochs)
+    model.fit(images[train], emb[train], max_epochs=max_epochs, batch_size=batch_size, lr=lr)
     fit_seconds = time.perf_counter() - t0
     preds = bundle["predicted"] if source == "ridge" else bundle["clip_embeddings"]
     truth = images[test]
@@ -541,7 +548,7 @@ def reconstruct(
             grid[f"SNR {_fmt(snr)}: {cond.split(' (')[0]}"] = per_subject[0][show]
     notes = [
         f"CondDiffusion ({model.n_parameters / 1e6:.2f} M parameters, {size} px, blocks {list(block_out_channels)}) "
-        f"trained once for {epochs} epochs (batch {batch_size}) on the {train.size} training images conditioned on "
+        f"trained once for {max_epochs} epochs (batch {batch_size}) on the {train.size} training images conditioned on "
         f"their true embeddings ({fit_seconds:.0f} s); DDIM {steps} steps (eta {eta:g}), guidance "
         f"{guidance_scale:g}, the same noise seeds for every condition ({sample_seconds:.0f} s for all sampling).",
         f"Per subject: a ridge head maps the held-out voxels to pixels (low level); the {source}-predicted "

@@ -27,7 +27,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import InitVar, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,10 +78,10 @@ class TrainConfig:
         Show a tqdm progress bar over epochs.
     num_workers : int
         DataLoader worker processes.
-    num_threads : int or None
+    threads : int or None
         torch intra-op threads while training (restored afterwards). Small models on a busy CPU
         often train several times faster with 1 thread than with all cores; ``None`` leaves torch's
-        setting alone.
+        setting alone. (``num_threads``, its old name, still works for one release, with a warning.)
     drop_last : bool
         Drop the last incomplete batch (useful for contrastive losses and batch norm).
     """
@@ -101,10 +101,20 @@ class TrainConfig:
     checkpoint_dir: str | None = None
     progress: bool = True
     num_workers: int = 0
-    num_threads: int | None = None
+    threads: int | None = None
     drop_last: bool = False
+    #: the old name of ``threads`` (deprecated; accepted for one release)
+    num_threads: InitVar[int | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, num_threads: int | None = None) -> None:
+        if num_threads is not None:
+            from .._deprecate import warn_renamed
+
+            warn_renamed("TrainConfig", "num_threads", "threads", stacklevel=4)
+            if self.threads is not None and self.threads != num_threads:
+                raise BadInputError(f"TrainConfig got threads={self.threads} and num_threads={num_threads}; "
+                                    "pass threads only.")
+            self.threads = num_threads
         if self.max_epochs < 1 or self.batch_size < 1:
             raise BadInputError(f"max_epochs ({self.max_epochs}) and batch_size ({self.batch_size}) must be >= 1.")
         if not (self.lr > 0):
@@ -152,11 +162,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(device: str = "auto"):
-    """``"auto"`` -> CUDA when available, else CPU; checks that a requested CUDA device exists."""
+def resolve_device(device: str | None = "auto"):
+    """``"auto"`` (or ``None``) -> CUDA when available, else CPU; checks that a requested CUDA device exists."""
     import torch
 
-    if device == "auto":
+    if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
@@ -416,7 +426,7 @@ class Trainer:
         """
         from .._threads import torch_threads
 
-        with torch_threads(self.config.num_threads, "num_threads"):
+        with torch_threads(self.config.threads, "threads"):
             return self._fit(model, train, val, step_fn, loss_fn, parameters)
 
     def _fit(self, model, train, val, step_fn, loss_fn, parameters) -> TrainResult:

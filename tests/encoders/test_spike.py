@@ -192,7 +192,7 @@ def test_time_contrastive_embedding_recovers_a_circular_latent():
     tr, te = np.arange(int(0.7 * n)), np.arange(int(0.7 * n) + 5, n)
     # self-supervised: the latent is never shown to the encoder (y is only used by the head)
     dec = SpikeContrastiveDecoder(mode="time", time_offset=2, out_dim=4, hidden=16, depth=1, max_epochs=8,
-                                  batch_size=256, decoder="ridge", num_threads=1, seed=0)
+                                  batch_size=256, decoder="ridge", threads=1, seed=0)
     dec.fit(win.isel(sample=tr), lat[tr])
     Z = dec.transform(win.values)
     assert Z.shape == (n, 4)
@@ -207,7 +207,7 @@ def test_decoder_save_load_round_trip(tmp_path):
     y = latent[2:]
     for head in ("knn", "ridge"):
         dec = SpikeContrastiveDecoder(mode="behaviour", out_dim=3, hidden=8, depth=1, max_epochs=1, batch_size=64,
-                                      decoder=head, n_neighbors=5, num_threads=1).fit(X[:400], y[:400])
+                                      decoder=head, n_neighbors=5, threads=1).fit(X[:400], y[:400])
         dec.save(tmp_path / head)
         back = load_decoder(tmp_path / head)
         np.testing.assert_array_equal(back.transform(X[400:]), dec.transform(X[400:]))

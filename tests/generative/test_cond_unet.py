@@ -36,8 +36,8 @@ def toy():
     emb = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
     model = CondDiffusion(image_size=SIZE, embed_dim=8, n_tokens=2, token_dim=16, block_out_channels=(16, 32),
                           attention_head_dim=8, seed=0)
-    model.fit(np.repeat(ims, 8, axis=0), np.repeat(emb, 8, axis=0), epochs=100, batch_size=32, lr=5e-3,
-              num_threads=1)
+    model.fit(np.repeat(ims, 8, axis=0), np.repeat(emb, 8, axis=0), max_epochs=100, batch_size=32, lr=5e-3,
+              threads=1)
     return model, ims, emb
 
 
@@ -88,8 +88,8 @@ def test_bad_inputs():
     with pytest.raises(BadInputError, match="not trained"):
         model.sample(np.zeros((1, 8)))
     with pytest.raises(BadInputError, match="embed_dim=8"):
-        model.fit(squares(), np.zeros((4, 5)), epochs=1)
+        model.fit(squares(), np.zeros((4, 5)), max_epochs=1)
     with pytest.raises(BadInputError, match="one embedding per image"):
-        model.fit(squares(), np.zeros((3, 8)), epochs=1)
+        model.fit(squares(), np.zeros((3, 8)), max_epochs=1)
     with pytest.raises(BadInputError, match="divisible"):
         CondDiffusion(image_size=30, embed_dim=8, block_out_channels=(16, 32, 32))

@@ -120,8 +120,8 @@ def test_mlp_head_learns_a_nonlinear_map_and_round_trips(tmp_path):
     X = rng.normal(size=(400, 4))
     Y = np.einsum("nh,hsd->nsd", np.tanh(X @ W1) ** 2, W2)  # a (seq=2, dim=3) target, even in X
     Xtr, Ytr, Xte, Yte = X[:300], Y[:300], X[300:], Y[300:]
-    head = MLPHead(hidden=(64,), dropout=0.0, epochs=200, batch_size=100, lr=1e-2, patience=None,
-                   num_threads=1).fit(Xtr, Ytr)
+    head = MLPHead(hidden=(64,), dropout=0.0, max_epochs=200, batch_size=100, lr=1e-2, patience=None,
+                   threads=1).fit(Xtr, Ytr)
     pred = head.predict(Xte)
     assert pred.shape == (100, 2, 3)
     assert len(head.history_) == 200 and np.isfinite(head.history_[-1]["val_loss"])

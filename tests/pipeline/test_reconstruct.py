@@ -27,7 +27,7 @@ def recon(data_home, tmp_path_factory):
     steps = _steps(cfg)
     steps["simulate"]["params"].update(snrs=[0.02, 2.0], n_voxels=[120, 200])
     steps["retrieval"]["params"].update(max_epochs=8, n_draws=50)
-    steps["reconstruct"]["params"].update(epochs=2, steps=3, n_show=4)
+    steps["reconstruct"]["params"].update(max_epochs=2, steps=3, n_show=4)
     out = tmp_path_factory.mktemp("reconstruct")
     return run(cfg, out, progress=False), out
 

@@ -155,9 +155,11 @@ def test_num_threads_is_set_while_training_and_restored():
         seen.append(torch.get_num_threads())
         return torch.nn.functional.cross_entropy(m(batch[0]), batch[1])
 
-    Trainer(max_epochs=1, num_threads=1, progress=False).fit(torch.nn.Linear(6, 2), (X, y), step_fn=step)
+    Trainer(max_epochs=1, threads=1, progress=False).fit(torch.nn.Linear(6, 2), (X, y), step_fn=step)
     assert set(seen) == {1}
     assert torch.get_num_threads() == before
+    with pytest.warns(FutureWarning, match="'num_threads' is now called 'threads'"):  # the old name, one release
+        assert Trainer(max_epochs=1, num_threads=1, progress=False).config.threads == 1
 
 
 def test_custom_step_and_parameter_subset():
