@@ -366,4 +366,4 @@ def _make_eegnet(ctx: EstimatorContext):
 
     return EncoderClassifier("eegnet", encoder_params={"dropout": 0.25}, sfreq=_need_sfreq(ctx, "eegnet"),
                              max_epochs=150, patience=20, lr=1e-3, batch_size=32, weight_decay=0.0,
-                             seed=ctx.seed, device="cpu", num_threads=1)
+                             seed=ctx.seed, device="cpu", threads=1)

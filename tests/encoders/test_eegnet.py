@@ -61,6 +61,6 @@ def test_eegnet_through_cross_validate_on_cpu():
     X[y == "b", 1] += np.sin(np.linspace(0, 6 * np.pi, 64))
     ep = make_epochs(X, 64.0, ["a", "b", "c", "d"], 0.0, metadata={"label": y})
     est = EncoderClassifier("eegnet", sfreq=64.0, max_epochs=1, patience=None, batch_size=20, device="cpu",
-                            num_threads=1)
+                            threads=1)
     res = decoding.cross_validate(ep, "label", {"eegnet": est}, cv=2, n_perm=0)
     assert res["score"].shape == (1, 2) and np.isfinite(res["score"].values).all()
