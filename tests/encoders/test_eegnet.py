@@ -42,9 +42,9 @@ def test_max_norm_constraints_hold_in_forward():
     with torch.no_grad():
         m.conv_spatial.weight.mul_(100.0)
         m.head.weight.mul_(100.0)
-    w = m._max_norm(m.conv_spatial.weight, 1.0)
+    w = m._max_norm(m.conv_spatial.weight, 1.0).detach()
     assert float(w.flatten(1).norm(dim=1).max()) <= 1.0 + 1e-6
-    assert float(m._max_norm(m.head.weight, 0.25).norm(dim=1).max()) <= 0.25 + 1e-6
+    assert float(m._max_norm(m.head.weight, 0.25).detach().norm(dim=1).max()) <= 0.25 + 1e-6
 
 
 def test_eegnet_through_cross_validate_on_cpu():
