@@ -66,11 +66,27 @@ class DataSpec(_Strict):
     files: list[str] | None = Field(None, description="explicit paths (relative to the YAML file; $VARS expand)")
     loader: str | None = Field(None, description="registered loader for `files`, e.g. eeg.read_muse_csv")
     params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the loader")
+    bids: str | None = Field(None, description="a BIDS dataset folder read with datasets.from_bids, `select` "
+                                               "picking subject/session/task/run/datatype... (relative to "
+                                               "the YAML file; $VARS expand)")
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSpec:
-        if (self.dataset is None) == (self.files is None):
-            raise ValueError("give either `dataset` (with an optional `select`) or `files` with a `loader`")
+        given = [k for k in ("dataset", "files", "bids") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give either `dataset` (with an optional `select`), `files` with a `loader`, or "
+                             "`bids` (a BIDS folder, with an optional `select`)"
+                             + (f"; got {' and '.join(given)}" if given else ""))
+        if self.bids is not None:
+            from ..datasets.loaders import BIDS_KEYS
+
+            unknown = [k for k in self.select if k not in BIDS_KEYS]
+            if unknown:
+                raise ValueError(f"`select` of `bids` takes {', '.join(BIDS_KEYS)}; unknown "
+                                 f"{unknown[0]!r}{did_you_mean(unknown[0], BIDS_KEYS)}")
+            if self.loader is not None or self.params:
+                raise ValueError("`loader` and `params` only apply to `files`; use `select` with `bids`")
+            return self
         if self.files is not None:
             if not self.files:
                 raise ValueError("`files` is empty; list at least one path")
@@ -133,6 +149,8 @@ class OutputsSpec(_Strict):
     format: Literal["netcdf", "zarr"] = "netcdf"
     tables: bool = Field(True, description="write the steps' tables (e.g. rejection reports) as CSV")
     report: ReportSpec = Field(default_factory=ReportSpec, description="true/false or report options")
+    bids_derivatives: bool = Field(False, description="also write the saved steps, tables and metrics as a "
+                                                      "BIDS-derivatives dataset in <out>/bids (docs/bids.md)")
 
     @field_validator("report", mode="before")
     @classmethod

@@ -331,6 +331,7 @@ class _Runner:
         data = self.cfg.data_sources[name]
         spec = data.model_dump(mode="json", exclude_none=True)
         spec.pop("files", None)  # paths are identified by their checksums, not where they live
+        spec.pop("bids", None)
         if data.loader:
             params = LOADERS.get(data.loader).validate_params(data.params)
             spec["params"] = _params_json({k: v for k, v in params.items() if k not in self.path_params.get(name, {})})
@@ -408,6 +409,15 @@ class _Runner:
             files = {s.entry.path: Path(s.path) for s in statuses if s.status != "missing"}
             if not files:
                 files = {str(k): Path(v) for k, v in datasets.files(data.dataset).items()}
+        elif data.bids is not None:
+            from .. import datasets
+
+            # the files of the BIDS selection (data, companions, sidecars, events, derivatives) identify the input
+            root = resolve_path(data.bids, self.cfg.base_dir, key=f"{self._prefix(name)}.bids")
+            select = {k: v for k, v in data.select.items() if k not in ("space", "confounds")}
+            base = root.resolve()
+            files = {(p.relative_to(base).as_posix() if p.is_relative_to(base) else str(p)): p
+                     for p in datasets.bids_files(root, **select)}
         else:
             entries, covered = self._expand_files(name)
             self.entries[name] = entries
@@ -442,6 +452,12 @@ class _Runner:
 
             logger.info("loading dataset %s with selection %s", data.dataset, data.select)
             return datasets.load(data.dataset, **data.select)
+        if data.bids is not None:
+            from .. import datasets
+
+            root = resolve_path(data.bids, self.cfg.base_dir, key=f"{self._prefix(name)}.bids")
+            logger.info("reading BIDS dataset %s with selection %s", root, data.select)
+            return datasets.from_bids(root, **data.select)
         op = LOADERS.get(data.loader)  # type: ignore[arg-type]
         params, _ = self._loader_params(name)
         fn = op.resolve()
@@ -888,6 +904,10 @@ def run(
             metrics = runner.metrics()
             write_atomic(out / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True))
             manifest = _manifest(cfg, runner, out, started, t0, saved, tables, scheduler, workers, cache_root)
+            if cfg.outputs.bids_derivatives:
+                from .bids_out import write_run_derivatives
+
+                manifest["files"]["bids_derivatives"] = write_run_derivatives(out, cfg, runner, metrics).name
             manifest["finished"] = _now()
             manifest["duration_s"] = round(time.perf_counter() - t0, 3)
             from ..report.figures import write_figure_files

@@ -155,3 +155,98 @@ def test_check_derivatives_finds_broken_files(tmp_path):
     for rel, what in files.items():
         assert any(p.startswith(rel) and what in p for p in problems), (rel, what, problems)
         assert any(p.startswith(rel) and "no JSON sidecar" in p for p in problems)
+
+
+# --------------------------------------------------------------------------- the pipeline option
+
+
+def _pipeline(root, tmp_path):
+    import yaml
+
+    cfg = {
+        "name": "mi_bids",
+        "data": {"bids": str(root), "select": {"subject": "001", "task": "imagery", "run": 8}},
+        "steps": [
+            {"id": "epochs", "op": "eeg.epoch", "figures": False,
+             "params": {"tmin": 0.5, "tmax": 2.5, "event_labels": ["T1", "T2"], "baseline": None}},
+        ],
+        "outputs": {"save": ["epochs"], "bids_derivatives": True, "report": False},
+        "metrics": [{"name": "n_trials", "step": "epochs", "fn": "count", "dim": "trial", "by": ["label"]}],
+    }
+    path = tmp_path / "mi_bids.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def test_pipeline_reads_bids_and_writes_derivatives(mi_bids, tmp_path):
+    """data: {bids: ROOT, select: ...} hashes the selection's files; outputs.bids_derivatives writes <out>/bids."""
+    import shutil
+
+    from neurodecode.datasets import from_bids
+    from neurodecode.pipeline import run
+    from neurodecode.pipeline.bids_out import config_hash
+    from neurodecode.pipeline.config import load_config
+    from neurodecode.report.bids import check_derivatives, read_derivatives
+
+    root = tmp_path / "ds"
+    shutil.copytree(mi_bids, root)
+    cfg_path = _pipeline(root, tmp_path)
+    out = tmp_path / "out"
+    result = run(cfg_path, out)
+    names = {i["name"] for i in result.manifest["inputs"]["files"]}
+    assert {"sub-001/eeg/sub-001_task-imagery_run-8_eeg.edf", "sub-001/eeg/sub-001_task-imagery_run-8_events.tsv",
+            "sub-001/eeg/sub-001_task-imagery_run-8_channels.tsv", "sub-001/eeg/sub-001_task-imagery_run-8_eeg.json",
+            "dataset_description.json"} <= names
+    assert not any("run-4" in n for n in names)  # only the selection's files identify the input
+    assert all(len(i["sha256"]) == 64 for i in result.manifest["inputs"]["files"])
+
+    bids = out / "bids"
+    assert check_derivatives(bids) == []
+    desc = json.loads((bids / "dataset_description.json").read_text())
+    assert desc["NeurodecodePipeline"] == {"Name": "mi_bids", "Hash": config_hash(load_config(cfg_path))}
+    assert desc["SourceDatasets"] == [{"URL": root.resolve().as_uri()}]
+    epochs = read_derivatives(bids, desc="epochs")
+    assert list(epochs) == ["sub-001/eeg/sub-001_task-imagery_run-8_desc-epochs_epo.nc"]
+    saved = result.open("epochs")
+    np.testing.assert_array_equal(next(iter(epochs.values())).values, saved.values)
+    metrics = next(iter(read_derivatives(bids, desc="metrics").values()))
+    assert dict(zip(metrics["name"], metrics["value"])) == result.metrics
+    # the epochs equal what from_bids + the library give
+    from neurodecode.preprocess import eeg as peeg
+
+    rec = from_bids(root, subject="001", task="imagery", run=8)
+    direct = peeg.epoch(rec, 0.5, 2.5, event_labels=["T1", "T2"], baseline=None)
+    np.testing.assert_allclose(saved.values, direct.values)
+
+    # an edited events.tsv is a new input: new checksum, new data key, the step is recomputed
+    events = root / "sub-001" / "eeg" / "sub-001_task-imagery_run-8_events.tsv"
+    table = pd.read_csv(events, sep="\t", keep_default_na=False)
+    first_t2 = table.index[table["trial_type"] == "T2"][0]
+    table.loc[first_t2, "trial_type"] = "T1"  # one cue relabelled
+    table.to_csv(events, sep="\t", index=False)
+    changed = run(cfg_path, out)
+    assert changed.cache_hits == []
+    assert changed.manifest["inputs"]["key"] != result.manifest["inputs"]["key"]
+    rel = "sub-001/eeg/sub-001_task-imagery_run-8_events.tsv"
+    before_sha = {i["name"]: i["sha256"] for i in result.manifest["inputs"]["files"]}
+    after_sha = {i["name"]: i["sha256"] for i in changed.manifest["inputs"]["files"]}
+    assert [k for k in before_sha if before_sha[k] != after_sha[k]] == [rel]
+    before = (saved["label"].values == "T1").sum()
+    assert (changed.open("epochs")["label"].values == "T1").sum() == before + 1
+
+
+def test_pipeline_bids_selection_errors(mi_bids, tmp_path):
+    from neurodecode.errors import ConfigError
+    from neurodecode.pipeline import run
+    from neurodecode.pipeline.config import load_config
+
+    with pytest.raises(ConfigError, match="either"):
+        load_config({"name": "x", "data": {"bids": str(mi_bids), "dataset": "haxby2001"},
+                     "steps": [{"id": "a", "op": "eeg.filter", "params": {"l_freq": 1.0, "h_freq": None}}]})
+    with pytest.raises(ConfigError, match="subjects.*did you mean 'subject'"):
+        load_config({"name": "x", "data": {"bids": str(mi_bids), "select": {"subjects": "001"}},
+                     "steps": [{"id": "a", "op": "eeg.filter", "params": {"l_freq": 1.0, "h_freq": None}}]})
+    cfg = {"name": "x", "data": {"bids": str(mi_bids), "select": {"task": "imagry"}},
+           "steps": [{"id": "a", "op": "eeg.filter", "params": {"l_freq": 1.0, "h_freq": None}}]}
+    with pytest.raises(BadInputError, match="did you mean task='imagery'"):
+        run(cfg, tmp_path / "o")
