@@ -121,6 +121,11 @@ def run_decode(args: argparse.Namespace) -> int:
         table = pd.read_csv(summary)
         for line in answer_lines(table, str(table["scoring"].iloc[0]), str(table["cv"].iloc[0])):
             print(line)
+    for step in result.steps:
+        if step.id == "decode":
+            for note in step.notes:
+                if note.startswith("time-resolved"):
+                    print(note)
     return 0
 
 

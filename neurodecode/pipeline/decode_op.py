@@ -214,7 +214,8 @@ def decode(
         sig = clusters[clusters["p_value"] < 0.05]
         notes.append(f"time-resolved ({time_estimator}): peak {float(tc.mean('fold').max()):.3f} at "
                      f"{float(tc['time'][int(tc.mean('fold').values.argmax())]):.3f} s; "
-                     f"{len(sig)} cluster(s) above chance at p < 0.05"
+                     f"{len(sig)} cluster(s) above chance at p < 0.05 (cluster test over "
+                     f"{tc.sizes['fold']} folds: smallest possible p = {1 / 2 ** min(tc.sizes['fold'], 30):.3g})"
                      + ("" if sig.empty else ": " + ", ".join(f"{r.start:.3f}..{r.stop:.3f} s"
                                                                for r in sig.itertuples())))
         out["time_score"] = tc.isel(model=0, drop=True).rename(fold="fold")
