@@ -32,9 +32,8 @@ import difflib
 import json
 import logging
 import os
-import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -258,7 +257,9 @@ def _check_root(root: str | os.PathLike) -> Path:
     if not path.exists():
         raise BadInputError(f"BIDS root {str(path)!r} does not exist; check the path.")
     if not path.is_dir():
-        raise BadInputError(f"BIDS root {str(path)!r} is a file; give the dataset folder (holding dataset_description.json).")
+        raise BadInputError(
+            f"BIDS root {str(path)!r} is a file; give the dataset folder (holding dataset_description.json)."
+        )
     if not (path / "dataset_description.json").is_file():
         subs = [p.name for p in path.iterdir() if p.is_dir() and p.name.startswith("sub-")]
         if not subs:
@@ -794,6 +795,3 @@ def bids_files(
                 out.update(p for p in folder.iterdir() if p.is_file() and p.name.startswith(run_prefix))
     return sorted(out)
 
-
-def _entity_values(files: Iterable[BidsFile], key: str) -> list[str]:
-    return sorted({f.entities[key] for f in files if key in f.entities})

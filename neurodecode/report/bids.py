@@ -457,10 +457,8 @@ def read_derivatives(
             found[rel] = (pd.read_csv(path, sep="\t", na_values=["n/a"]) if path.suffix == ".tsv"
                           else io.open(path, chunks=None))
     if not found:
-        raise BadInputError(
-            f"no file of {root} matches {({k: v for k, v in want.items() if v is not None} | ({'suffix': suffix} if suffix else {}))}; "
-            f"it holds {sorted(present)}."
-        )
+        asked = {k: v for k, v in want.items() if v is not None} | ({"suffix": suffix} if suffix else {})
+        raise BadInputError(f"no file of {root} matches {asked}; it holds {sorted(present)}.")
     return found
 
 
@@ -590,7 +588,8 @@ def check_derivatives(folder: str | os.PathLike) -> list[str]:
             elif "session" in seen:
                 problems.append(f"{rel}: has ses-{seen['session']} but is not in a ses- folder")
             if len(rest) > 1 or (rest and rest[0] not in rules["datatypes"]):
-                problems.append(f"{rel}: folder {'/'.join(rest)} is not a BIDS datatype ({', '.join(rules['datatypes'])})")
+                known = ", ".join(rules["datatypes"])
+                problems.append(f"{rel}: folder {'/'.join(rest)} is not a BIDS datatype ({known})")
         elif "subject" in seen:
             problems.append(f"{rel}: a file with sub- must sit under sub-{seen['subject']}/")
         if ext != ".json":

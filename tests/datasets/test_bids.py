@@ -31,20 +31,13 @@ EDF_RUNS = {4: "S001R04.edf", 8: "S001R08.edf"}
 HAXBY_RUNS = (1, 2)
 
 
-def _quiet():
-    ctx = warnings.catch_warnings()
-    ctx.__enter__()
-    warnings.simplefilter("ignore")
-    return ctx
-
-
 @pytest.fixture(scope="module")
 def eeg_bids(tmp_path_factory, data_home):
     """A BIDS EEG dataset: sub-001 (2 EDF runs), sub-02 (BrainVision), sub-03 (EEGLAB); and the sources."""
     root = tmp_path_factory.mktemp("bids_eeg") / "ds"
     sources = {}
-    ctx = _quiet()
-    try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mne-bids' notes on missing optional metadata
         for run, name in EDF_RUNS.items():
             path = require_data(data_home / "eegmmidb_s001" / name, "eegmmidb_s001")
             raw = mne.io.read_raw_edf(path, verbose=False)
@@ -66,8 +59,6 @@ def eeg_bids(tmp_path_factory, data_home):
         mne_bids.write_raw_bids(el, mne_bids.BIDSPath(subject="03", task="sample", datatype="eeg", root=root),
                                 overwrite=True, verbose=False)
         sources[("03", None)] = el
-    finally:
-        ctx.__exit__(None, None, None)
     return root, sources
 
 
