@@ -696,6 +696,8 @@ def from_bids(
         ``"fmriprep"``) holding, for the same run, ``desc-preproc_bold`` (read instead of the raw
         series when present), ``desc-brain_mask`` (used as the voxel mask) and
         ``desc-confounds_timeseries.tsv`` (coords ``confound_<name>`` on ``time``).
+        EEG/MEG/iEEG: the recording of the same subject/session/task/run is read from the
+        derivatives folder instead (e.g. ``sub-01_task-x_desc-clean_eeg.fif``; exactly one must fit).
     space : str, optional
         The ``space-`` entity of the derivative files when several spaces exist (``"MNI152NLin2009cAsym"``).
     confounds : list of str, str, bool or None
