@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_SUBMODULES = ("estimators", "cross_validation", "time_resolved", "clusters", "epoching", "cli", "eegnet_estimator")
+_SUBMODULES = ("estimators", "cross_validation", "time_resolved", "clusters", "epoching", "cli")
 _NAMES = {
     "cross_validate": "cross_validation",
     "scores_table": "cross_validation",

@@ -16,7 +16,7 @@ from neurodecode.errors import DatasetError
 
 EXPECTED = {
     "kriegeskorte92", "muse_n170", "eeglab_sample", "haxby2001", "reaching_m1", "reaching_s1",
-    "nwb_mtl", "nwb_phy", "mne_testing", "cichy92_fmri", "cowley_v4",
+    "nwb_mtl", "nwb_phy", "mne_testing", "cichy92_fmri", "cowley_v4", "eegmmidb_s001",
 }
 RAW = re.compile(r"^https://raw\.githubusercontent\.com/([\w.-]+/[\w.-]+)/([0-9a-f]{40})/(.+)$")
 REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
@@ -49,11 +49,16 @@ def test_card_contents(name):
     assert card.title and card.description and card.licence and card.licence_short
     assert card.modality in {"rdm", "eeg", "fmri", "spikes", "eeg+meg"}
     assert card.citations and all(c.text for c in card.citations)
-    assert card.sources and all(re.fullmatch(r"[0-9a-f]{40}", s.commit) for s in card.sources)
+    # a source is pinned: a git commit, or a release version of a versioned archive (PhysioNet)
+    assert card.sources and all(re.fullmatch(r"[0-9a-f]{40}|v\d+(\.\d+)*", s.commit) for s in card.sources)
     assert card.required_files, "a dataset needs at least one downloadable file"
     for f in card.files:
         if f.local_only:
             assert not f.required
+            continue
+        versioned = [s for s in card.sources if not re.fullmatch(r"[0-9a-f]{40}", s.commit)]
+        if any(f.url.startswith(f"https://{s.repository}/") for s in versioned):
+            assert f.path.rsplit("/", 1)[-1] == f.url.rsplit("/", 1)[-1]
             continue
         m = RAW.match(f.url)
         assert m, f"{name}: {f.url} is not a pinned raw.githubusercontent.com URL"
