@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .._deprecate import renamed_params
+from .._docs import fill_doc
 from ..errors import BadInputError
 from ._store import load_folder, save_folder
 
@@ -290,6 +291,7 @@ def _build_mlp(in_dim: int, hidden: Sequence[int], out_dim: int, dropout: float)
     return nn.Sequential(*layers)
 
 
+@fill_doc
 class MLPHead:
     """A torch MLP from brain embeddings to conditioning targets, trained with the project Trainer.
 
@@ -309,15 +311,12 @@ class MLPHead:
         ``max_epochs``, still works for one release, with a warning).
     val_fraction : float
         Share of the training samples held out for early stopping; 0 trains for ``max_epochs``.
-    seed : int
-        Seeds the weights, the batch order and the validation split.
-    device : str
-        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    %(seed)s
+    %(device)s
     progress : bool
         Show the trainer's progress bar.
-    threads : int, optional
-        torch threads while training (restored after); ``None`` leaves torch's setting
-        (``num_threads``, the old name, still works for one release, with a warning).
+    %(threads)s
+        (``num_threads``, the old name, still works for one release, with a warning.)
 
     Attributes
     ----------
