@@ -134,6 +134,24 @@ def merge_results(results: list[StepResult], labels: list[str]) -> StepResult:
     return merged
 
 
+# --------------------------------------------------------------------------- inner progress bars
+
+import contextvars as _contextvars
+
+_PROGRESS: _contextvars.ContextVar[bool | None] = _contextvars.ContextVar("neurodecode_progress", default=None)
+
+
+def show_progress() -> bool:
+    """Whether an op should draw inner progress bars: the run's ``progress`` setting (``--no-progress``,
+    ``--quiet``), or, when unset, whether stderr is a terminal."""
+    value = _PROGRESS.get()
+    if value is None:
+        import sys
+
+        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+    return bool(value)
+
+
 # --------------------------------------------------------------------------- helpers
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .ops import StepResult
+from .ops import StepResult, show_progress
 
 __all__ = ["layer_rdms", "brain_rdms", "compare_brain", "trsa", "layer_similarity"]
 
@@ -55,7 +55,7 @@ def layer_rdms(
 
     out, info = compute(images, models, layers=layers, pooling=pooling, method=method, batch_size=batch_size,
                         n_sim=n_sim, sim_units=sim_units, sim_noise=sim_noise, seed=seed, device=device,
-                        progress=True)
+                        progress=show_progress())
     out.attrs["models"] = json.dumps(info)
     notes = [f"{m['label']}: model {m['model_id']}, preprocessing {json.dumps(m['preprocessing'])}, "
              f"{len(m['layers'])} layers ({', '.join(f'{k} {v}' for k, v in list(m['layers'].items())[:3])}, ... "
@@ -171,7 +171,18 @@ def compare_brain(
     answer_cols = [c for c in ("region", "model", "layer", "score", "ci_low", "ci_high", "ceiling_low",
                                "ceiling_high", "heldout_layer", "heldout_score") if c in best.columns]
     result = StepResult(scores, metrics=metrics, tables=tables, figures=figures, notes=notes)
-    return _answer(result, "Best layer per region and model: " + "; ".join(lines), best[answer_cols])
+    first = models[0]
+    short = []
+    for region in regions_used:
+        row = best[(best["region"] == region) & (best["model"] == first)].iloc[0]
+        text = f"{region} {row['layer']} ({row['score']:.2f}"
+        if np.isfinite(row["ceiling_low"]):
+            text += f", lower ceiling {row['ceiling_low']:.2f}"
+        short.append(text + ")")
+    sentence = f"Best layer of {first} per region ({method}): " + "; ".join(short) + "."
+    if len(models) > 1:
+        sentence += " The table gives every model, with CIs and the layer chosen on held-out stimuli."
+    return _answer(result, sentence, best[answer_cols])
 
 
 def _over_time(layers: xr.DataArray, stack: xr.DataArray, report: pd.DataFrame, method: str) -> StepResult:
@@ -224,7 +235,7 @@ def layer_similarity(
     from ..report.rsa_figures import rsa_by_layer_figure
 
     acts, info = layer_activations(images, models, layers=layers, pooling=pooling, batch_size=batch_size,
-                                   device=device, progress=True)
+                                   device=device, progress=show_progress())
     scores = compare_layer_activations(acts, brain, method=metric, n_boot=n_boot, ci=ci, seed=seed)
     del acts
     scores.attrs["models"] = json.dumps(info)
@@ -242,7 +253,7 @@ def layer_similarity(
     result = StepResult(scores, metrics=metrics, tables={"scores": scores[["score", "ci_low", "ci_high"]].to_dataframe()
                                                           .reset_index(), "best_layer": best},
                         figures=[(f"{metric} by layer", fig)], notes=notes)
-    return _answer(result, "Best layer per region and model: " + "; ".join(lines),
+    return _answer(result, f"Best layer per region and model ({metric}): see the table.",
                    best[["region", "model", "layer", "score", "ci_low", "ci_high"]])
 
 

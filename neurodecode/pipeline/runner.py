@@ -871,6 +871,20 @@ def run(
         from .config import find_pipeline
 
         config = find_pipeline(config)
+    from .ops import _PROGRESS
+
+    token = _PROGRESS.set(progress)
+    try:
+        return _run(config, out_dir, scheduler=scheduler, workers=workers, force=force, cache_dir=cache_dir,
+                    progress=progress, processes=processes)
+    finally:
+        _PROGRESS.reset(token)
+
+
+def _run(config: Any, out_dir: Any, *, scheduler: str | None, workers: int | None, force: bool,
+         cache_dir: Any, progress: bool | None, processes: bool) -> RunResult:
+    from .. import __version__
+
     cfg = load_config(config)
     out = Path(out_dir).expanduser().resolve()
     if cache_dir is not None:
