@@ -140,8 +140,8 @@ def test_clip_uses_the_vision_tower(clip_dir, images):
     for name, h in zip(layer_names(model), hidden):
         np.testing.assert_allclose(ds[name].values, h.mean(axis=1), rtol=1e-4, atol=1e-5)
     # untrained control: the architecture from config.json, seeded initialisation
-    a = load_model(f"hf:{clip_dir}", pretrained=False, seed=4, preprocessing="inception")
-    b = load_model(f"hf:{clip_dir}", pretrained=False, seed=4, preprocessing="inception")
+    a = load_model(f"hf:{clip_dir}", pretrained=False, seed=4, preprocessing="inception,size=32")
+    b = load_model(f"hf:{clip_dir}", pretrained=False, seed=4, preprocessing="inception,size=32")
     sa, sb, sm = a.state_dict(), b.state_dict(), model.state_dict()
     assert sa.keys() == sm.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
     assert any(not torch.equal(sa[k], sm[k]) for k in sa)
