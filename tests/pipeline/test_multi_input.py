@@ -57,6 +57,19 @@ def _write_numbers(folder, values, sub=""):
         (target / f"{name}.txt").write_text(str(value))
 
 
+@pytest.fixture(autouse=True)
+def _forget_test_plugins():
+    """The plugin registers test ops; remove them (and the import record) so other tests see the real registry."""
+    yield
+    from neurodecode.pipeline import plugins
+    from neurodecode.pipeline.ops import LOADERS, OPS
+
+    OPS.unregister("test.weighted_sum")
+    LOADERS.unregister("test.read_numbers")
+    for key in [k for k in plugins._LOADED if k.endswith("my_ops.py")]:
+        plugins._LOADED.pop(key)
+
+
 @pytest.fixture()
 def project(tmp_path):
     (tmp_path / "my_ops.py").write_text(PLUGIN)
