@@ -43,19 +43,38 @@ def _cv_arg(text: str) -> str | int:
 def build_config(inputs: list[str], *, label: str, tmin: float | None = None, tmax: float | None = None,
                  cv: str | int | None = None, models: list[str] | None = None, time_resolved: bool = False,
                  n_perm: int = 100, band: Any = "auto", scoring: str | None = None, seed: int = 0,
-                 name: str = "decode") -> dict[str, Any]:
-    """The pipeline (a plain dict, as in a YAML file) that ``neurodecode decode`` runs."""
+                 name: str = "decode", bids: str | None = None,
+                 bids_select: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The pipeline (a plain dict, as in a YAML file) that ``neurodecode decode`` runs.
+
+    ``bids``: a BIDS folder read with :func:`neurodecode.datasets.from_bids` (``bids_select``: subject,
+    session, task, run, datatype), instead of ``inputs``.
+    """
     from ..errors import BadInputError
 
-    if not inputs:
+    if bids is not None:
+        if inputs:
+            raise BadInputError("decode: give files/a dataset or --bids ROOT, not both.")
+        root = Path(bids).expanduser()
+        if not root.is_dir():
+            raise BadInputError(f"decode: --bids {bids!r} is not a folder; give the root of a BIDS dataset.")
+        select = {k: ([x.strip() for x in v.split(",")] if isinstance(v, str) and "," in v else v)
+                  for k, v in (bids_select or {}).items() if v is not None}
+        data_bids: dict[str, Any] = {"bids": str(root.resolve())}
+        if select:
+            data_bids["select"] = select
+        inputs = []
+    if not inputs and bids is None:
         raise BadInputError("decode: give at least one file or a registered dataset name.")
     paths = [Path(p) for p in inputs]
-    if all(p.exists() for p in paths):
+    if bids is not None:
+        data: dict[str, Any] = data_bids
+    elif all(p.exists() for p in paths):
         bad = [str(p) for p in paths if not str(p).lower().endswith(_EEG_SUFFIXES)]
         if bad:
             raise BadInputError(f"decode: {bad} are not EEG/MEG files this command reads "
                                 f"({', '.join(_EEG_SUFFIXES)}).")
-        data: dict[str, Any] = {"files": [str(p.resolve()) for p in paths], "loader": "eeg.read_eeg"}
+        data = {"files": [str(p.resolve()) for p in paths], "loader": "eeg.read_eeg"}
     elif len(inputs) == 1 and not any(c in inputs[0] for c in "/\\."):
         data = {"dataset": inputs[0]}
     else:
@@ -99,7 +118,9 @@ def run_decode(args: argparse.Namespace) -> int:
 
     cfg = build_config(args.inputs, label=args.label, tmin=args.tmin, tmax=args.tmax, cv=args.cv,
                        models=args.model, time_resolved=args.time_resolved, n_perm=args.n_perm,
-                       band=args.band, scoring=args.scoring, seed=args.seed)
+                       band=args.band, scoring=args.scoring, seed=args.seed, bids=args.bids,
+                       bids_select={"subject": args.subject, "session": args.session, "task": args.task,
+                                    "run": args.run, "datatype": args.datatype})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "pipeline.yaml", yaml.safe_dump(cfg, sort_keys=False))
@@ -137,7 +158,14 @@ def add_subparser(subparsers: Any) -> None:
         description="Decode event labels from EEG/MEG files (each file one run) or a registered dataset; writes "
                     "manifest, metrics, tables (decode.scores.csv), report and pipeline.yaml into --out and ends "
                     "with the answer.")
-    p.add_argument("inputs", nargs="+", metavar="FILES_OR_DATASET")
+    p.add_argument("inputs", nargs="*", metavar="FILES_OR_DATASET")
+    p.add_argument("--bids", metavar="ROOT", help="read the recordings from a BIDS folder (neurodecode.datasets."
+                                                   "from_bids) instead of FILES; select with --subject/--task/...")
+    p.add_argument("--subject", help="with --bids: subject label(s), comma-separated")
+    p.add_argument("--session", help="with --bids: session label")
+    p.add_argument("--task", help="with --bids: task label")
+    p.add_argument("--run", type=int, action="append", help="with --bids: run number (repeat for several)")
+    p.add_argument("--datatype", help="with --bids: eeg, meg or ieeg")
     p.add_argument("--label", required=True,
                    help="a trial coord name, or a comma list of event labels to decode between, e.g. T1,T2")
     p.add_argument("--tmin", type=float, help="epoch start (s); default by event duration (stated in the output)")

@@ -43,3 +43,32 @@ def test_build_config_choices(tmp_path):
     assert build_config(["eegmmidb_s001"], label="label")["data"] == {"dataset": "eegmmidb_s001"}
     with pytest.raises(BadInputError, match="no such file"):
         build_config([str(tmp_path / "missing.edf")], label="T1,T2")
+
+
+@pytest.mark.realdata
+def test_decode_cli_on_a_bids_tree(data_home, tmp_path, capsys):
+    """`neurodecode decode --bids ROOT --task T`: a BIDS dataset written with mne-bids from two real EDF runs."""
+    import warnings
+
+    import mne
+    import mne_bids
+
+    folder = require_data(data_home / "eegmmidb_s001", "eegmmidb_s001")
+    root = tmp_path / "bids"
+    for run in (6, 10):  # imagined both fists (T1) / both feet (T2)
+        raw = mne.io.read_raw_edf(folder / f"S001R{run:02d}.edf", verbose=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mne_bids.write_raw_bids(raw, mne_bids.BIDSPath(subject="001", task="imagery", run=run, datatype="eeg",
+                                                           root=root), overwrite=True, verbose=False)
+    out = tmp_path / "out"
+    status = main(["decode", "--bids", str(root), "--task", "imagery", "--subject", "001", "--label", "T1,T2",
+                   "--cv", "run", "--model", "csp_lda", "--n-perm", "0", "--out", str(out), "--quiet"])
+    assert status == 0, capsys.readouterr().err
+    scores = pd.read_csv(next((out / "tables").glob("*scores.csv")))
+    assert len(scores) == 2 and scores["score"].mean() > 0.85
+    cfg = yaml.safe_load((out / "pipeline.yaml").read_text())
+    assert cfg["data"]["bids"] == str(root.resolve()) and cfg["data"]["select"]["task"] == "imagery"
+    assert main(["decode", "--bids", str(root), "--task", "imagery2", "--label", "T1,T2", "--out",
+                 str(tmp_path / "x"), "--quiet"]) == 2
+    assert "imagery" in capsys.readouterr().err
