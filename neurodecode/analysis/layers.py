@@ -167,10 +167,7 @@ def layer_rdms(
                                   kind=("rdm", ["full"] * len(names)), sim=("rdm", [-1] * len(names)),
                                   depth=("rdm", np.arange(len(names))))
         stacks.append(full)
-        info.append({"label": spec["label"], "name": spec["name"], "pretrained": spec["pretrained"],
-                     "seed": spec["seed"], "model_id": str(getattr(net, "nd_model_id", spec["name"])),
-                     "preprocessing": _jsonable(getattr(net, "nd_preprocessing", spec.get("preprocessing"))),
-                     "layers": {n: int(acts[n].shape[1]) for n in names}})
+        info.append(_model_info(spec, net, acts))
         if k == 0 and n_sim > 0:
             sims: dict[str, Any] = {}
             meta: dict[str, list[Any]] = {"layer": [], "sim": []}
@@ -202,6 +199,14 @@ def layer_rdms(
     out.attrs.update({"nd_kind": "rdm", "method": method, "pooling": str(pooling),
                       "sim_units": sim_units, "sim_noise": sim_noise, "n_sim": n_sim, "seed": seed})
     return out, info
+
+
+def _model_info(spec: dict[str, Any], net: Any, acts: xr.Dataset) -> dict[str, Any]:
+    """What the manifest records of one model: label, id, preprocessing, layer sizes."""
+    return {"label": spec["label"], "name": spec["name"], "pretrained": spec["pretrained"], "seed": spec["seed"],
+            "model_id": str(getattr(net, "nd_model_id", spec["name"])),
+            "preprocessing": _jsonable(getattr(net, "nd_preprocessing", spec.get("preprocessing"))),
+            "layers": {str(n): int(acts[n].shape[1]) for n in acts.data_vars}}
 
 
 def _jsonable(value: Any) -> Any:
@@ -308,21 +313,14 @@ def brain_rdms(brain: Any, *, method: str = "correlation", region: str | None = 
     if brain.ndim != 2:
         raise BadInputError(f"brain: expected an RDM stack (rdm, stimulus, stimulus_), responses (stimulus or "
                             f"trial, neuroid) or epochs (trial, channel, time); got dims {list(brain.dims)}.")
-    resp = _per_stimulus(brain, "brain responses")
-    feature = next(d for d in resp.dims if d != "stimulus")
-    regions = _as_str_ids(resp[feature]["region"].values) if "region" in resp[feature].coords else None
-    subjects = _as_str_ids(resp[feature]["subject"].values) if "subject" in resp[feature].coords else None
-    n_feat = resp.sizes[feature]
-    regions = regions if regions is not None else np.asarray([default_region] * n_feat, dtype=object)
-    subjects = subjects if subjects is not None else np.asarray(["1"] * n_feat, dtype=object)
-    groups = list(dict.fromkeys(zip(regions.tolist(), subjects.tolist())))
+    resp, groups = _response_groups(brain, region)
+    feature = resp.dims[1]
     parts, labels = {}, []
-    for reg, sub in groups:
-        idx = np.flatnonzero((regions == reg) & (subjects == sub))
+    for reg, sub, idx in groups:
         if idx.size < 2:
             raise BadInputError(f"brain: region {reg!r} of subject {sub!r} has {idx.size} {feature}(s); an RDM "
                                 "needs at least 2 response dimensions.")
-        parts[f"{reg}/{sub}"] = resp.isel({feature: idx}).transpose("stimulus", feature)
+        parts[f"{reg}/{sub}"] = resp.isel({feature: idx})
         labels.append((reg, sub))
     out = compute_rdm(parts, method)
     out = out.assign_coords(region=("rdm", [r for r, _ in labels]), subject=("rdm", [s for _, s in labels]))
@@ -668,10 +666,7 @@ def layer_activations(
         acts = zoo.extract(net, images, layers=layers, batch_size=batch_size, device=device, pooling=pooling,
                            progress=progress, model_id=spec["label"])
         out[spec["label"]] = acts
-        info.append({"label": spec["label"], "name": spec["name"], "pretrained": spec["pretrained"],
-                     "seed": spec["seed"], "model_id": str(getattr(net, "nd_model_id", spec["name"])),
-                     "preprocessing": _jsonable(getattr(net, "nd_preprocessing", spec.get("preprocessing"))),
-                     "layers": {str(n): int(acts[n].shape[1]) for n in acts.data_vars}})
+        info.append(_model_info(spec, net, acts))
         del net
     return out, info
 

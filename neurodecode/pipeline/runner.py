@@ -865,8 +865,6 @@ def run(
     DatasetError, BadInputError, StepError
         Missing inputs, bad data, or a failing step (names the step and op).
     """
-    from .. import __version__
-
     if isinstance(config, (str, os.PathLike)):  # a shipped pipeline's name works as with `neurodecode run`
         from .config import find_pipeline
 
