@@ -66,3 +66,22 @@ def test_pipeline_run_accepts_a_shipped_pipeline_name_like_the_cli(tmp_path):
         pipeline.run("eeg_n170_preprocess", tmp_path / "out", scheduler="tcp://127.0.0.1:1", workers=1)
     with pytest.raises(ConfigError, match="no_such_pipeline"):
         pipeline.run("no_such_pipeline", tmp_path / "out2")
+
+
+def test_functions_named_like_their_module_stay_functions():
+    """``analysis.rdm`` is the function even after ``import neurodecode.analysis.rdm`` (lazy_loader's guard)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import neurodecode.analysis.layers, neurodecode.analysis.rdm, neurodecode.analysis.compare\n"
+        "import neurodecode.analysis as a\n"
+        "import sys\n"
+        "bad = [n for n in ('rdm', 'compare', 'similarity', 'predictivity', 'rdm_unbalanced')"
+        " if not callable(getattr(a, n))]\n"
+        "import neurodecode.decoding\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'mne', 'torch'})\n"
+        "print(bad, heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "[]"], out.stdout

@@ -21,75 +21,74 @@ Conventions match rsatoolbox (see ``docs/rsa.md``); :func:`to_rsatoolbox` and
 
 from __future__ import annotations
 
-from .ceiling import NoiseCeiling, noise_ceiling
-from .compare import compare
-from .convert import from_rsatoolbox, to_rsatoolbox
-from .rdm import RDM_METHODS, rdm
-from ._methods import METHODS, Method, get_method, register
-from .similarity import similarity
-from .predictivity import assign_layers_heldout, predictivity, split_half_reliability
-from .rdm_unbalanced import rdm_unbalanced
-from .noise import cov_from_measurements, cov_from_residuals, prec_from_measurements, prec_from_residuals
-from .encoding import assign_layers, fit_encoding, normalise_by_ceiling
-from .inference import bootstrap, fdr, paired_test, permutation_test
-from .trsa import geodesic, geotopological, plot_sweep, rgtm, sweep
-from .layers import (best_layers, brain_rdms, combine_brain, compare_layer_activations, compare_layers,
-                     compare_layers_over_time, heldout_layer_assignment, layer_activations, layer_rdms,
-                     match_stimuli, trsa_layers)
+from typing import Any
 
-def __getattr__(name: str):
-    if name == "COMPARE_METHODS":  # the RDM comparison methods of the registry
+from .._lazy import attach
+
+# To add a public name: one line "name": "submodule" below. _SUBMODULES are importable as attributes; a module
+# named like its function (rdm, compare, similarity, predictivity, rdm_unbalanced) is not listed: the attribute is
+# the function (lazy_loader keeps it so even after ``import neurodecode.analysis.rdm``).
+_SUBMODULES = ("ceiling", "convert", "noise", "encoding", "inference", "trsa", "layers", "cca", "cka", "knn",
+               "shape")
+_NAMES = {
+    "rdm": "rdm",
+    "RDM_METHODS": "rdm",
+    "compare": "compare",
+    "noise_ceiling": "ceiling",
+    "NoiseCeiling": "ceiling",
+    "to_rsatoolbox": "convert",
+    "from_rsatoolbox": "convert",
+    "METHODS": "_methods",
+    "Method": "_methods",
+    "get_method": "_methods",
+    "register": "_methods",
+    "similarity": "similarity",
+    "predictivity": "predictivity",
+    "split_half_reliability": "predictivity",
+    "assign_layers_heldout": "predictivity",
+    "rdm_unbalanced": "rdm_unbalanced",
+    "prec_from_residuals": "noise",
+    "prec_from_measurements": "noise",
+    "cov_from_residuals": "noise",
+    "cov_from_measurements": "noise",
+    # inference (bootstrap CIs, tests), topological RSA, encoding models
+    "bootstrap": "inference",
+    "paired_test": "inference",
+    "permutation_test": "inference",
+    "fdr": "inference",
+    "geotopological": "trsa",
+    "geodesic": "trsa",
+    "rgtm": "trsa",
+    "sweep": "trsa",
+    "plot_sweep": "trsa",
+    "fit_encoding": "encoding",
+    "normalise_by_ceiling": "encoding",
+    "assign_layers": "encoding",
+    # layers of networks vs brain regions (neurodecode compare)
+    "layer_rdms": "layers",
+    "brain_rdms": "layers",
+    "match_stimuli": "layers",
+    "compare_layers": "layers",
+    "compare_layers_over_time": "layers",
+    "combine_brain": "layers",
+    "layer_activations": "layers",
+    "compare_layer_activations": "layers",
+    "best_layers": "layers",
+    "heldout_layer_assignment": "layers",
+    "trsa_layers": "layers",
+}
+
+_getattr, _dir, __all__ = attach(__name__, submodules=_SUBMODULES, names=_NAMES)
+__all__ = [*__all__, "COMPARE_METHODS"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "COMPARE_METHODS":  # the RDM comparison methods of the registry, read when asked
         from ._methods import names
 
         return names(compares="rdm")
-    raise AttributeError(name)
+    return _getattr(name)
 
 
-__all__ = [
-    "rdm",
-    "compare",
-    "noise_ceiling",
-    "NoiseCeiling",
-    "to_rsatoolbox",
-    "from_rsatoolbox",
-    "METHODS",
-    "Method",
-    "get_method",
-    "register",
-    "RDM_METHODS",
-    "COMPARE_METHODS",
-    "similarity",
-    "predictivity",
-    "split_half_reliability",
-    "assign_layers_heldout",
-    "rdm_unbalanced",
-    "prec_from_residuals",
-    "prec_from_measurements",
-    "cov_from_residuals",
-    "cov_from_measurements",
-    # inference (bootstrap CIs, tests), topological RSA, encoding models
-    "bootstrap",
-    "paired_test",
-    "permutation_test",
-    "fdr",
-    "geotopological",
-    "geodesic",
-    "rgtm",
-    "sweep",
-    "plot_sweep",
-    "fit_encoding",
-    "normalise_by_ceiling",
-    "assign_layers",
-    # layers of networks vs brain regions (neurodecode compare)
-    "layer_rdms",
-    "brain_rdms",
-    "match_stimuli",
-    "compare_layers",
-    "compare_layers_over_time",
-    "combine_brain",
-    "layer_activations",
-    "compare_layer_activations",
-    "best_layers",
-    "heldout_layer_assignment",
-    "trsa_layers",
-]
+def __dir__() -> list[str]:
+    return sorted(__all__)

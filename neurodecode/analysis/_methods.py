@@ -27,7 +27,8 @@ from ..errors import BadInputError
 from . import cca as _cca
 from . import cka as _cka
 from . import knn as _knn
-from . import predictivity as _pred
+from .predictivity import DEFAULT_ALPHAS as _RIDGE_ALPHAS
+from .predictivity import median_r as _median_r
 from . import shape as _shape
 from .compare import cov_kernel, inner_kernel, kendall_kernel
 
@@ -338,7 +339,7 @@ def _energy_pair(sx: list[np.ndarray], sy: list[np.ndarray], **opts: Any) -> flo
 def _predictivity_method(model: str, options: dict[str, Any], summary: str, reference: str) -> Method:
     def pair(x: np.ndarray, y: np.ndarray, **opts: Any) -> float:
         _need_features(x, y)
-        return _pred.median_r(x, y, model=model, **opts)
+        return _median_r(x, y, model=model, **opts)
 
     return Method(
         name=model, compares="activations", kind="similarity", kernel=pair, prepare=_ident_prep, pair=pair,
@@ -466,7 +467,7 @@ _ENTRIES: list[Method] = [
         "Brain-Score neural predictivity (Schrimpf et al. 2018): PLSRegression(25, scale=False)",
     ),
     _predictivity_method(
-        "ridge", {"alphas": tuple(_pred.DEFAULT_ALPHAS), "cv": 5, "seed": 0},
+        "ridge", {"alphas": tuple(_RIDGE_ALPHAS), "cv": 5, "seed": 0},
         "median held-out Pearson r of every column of y predicted from x by ridge regression (cross-validated)",
         "encoding models; neurodecode.analysis.fit_encoding",
     ),

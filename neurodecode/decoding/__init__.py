@@ -10,9 +10,9 @@ Light at import: submodules load on first attribute access::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import attach
 
+# To add a public name: one line "name": "submodule" below (and the submodule in _SUBMODULES).
 _SUBMODULES = ("estimators", "cross_validation", "time_resolved", "clusters", "epoching", "cli")
 _NAMES = {
     "cross_validate": "cross_validation",
@@ -30,16 +30,4 @@ _NAMES = {
     "epochs_from_recordings": "epoching",
 }
 
-__all__ = [*_NAMES, *_SUBMODULES]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    if name in _NAMES:
-        return getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, __all__ = attach(__name__, submodules=_SUBMODULES, names=_NAMES)
