@@ -211,17 +211,33 @@ def _filter_lazy(obj, kind: str, sfreq: float, l_freq, h_freq, idx: np.ndarray, 
     extended, so MNE pads the recording's two ends exactly as it does for the whole array. The FIR
     filter reaches ``len(h) // 2`` samples to each side, so every kept sample sees the same input as
     in the in-memory path (equal up to floating-point rounding). Peak memory is a few chunks.
-    IIR filters (infinite response) are filtered in memory.
+
+    IIR filters (``method="iir"``) have an infinite impulse response, so a chunk cannot see everything
+    the whole-array filter sees: the overlap is the length after which the filter's impulse response
+    stays below :data:`~neurodecode.preprocess._chunked.IIR_TAIL` (1e-10) of its peak, so the result
+    differs from the in-memory one by about that fraction of the signal (tested to 1e-6 relative).
     """
     sig = _signal(obj, kind)
-    if kind != "recording" or not hasattr(sig.data, "dask") or mne_kwargs.get("method", "fir") != "fir":
+    method = mne_kwargs.get("method", "fir")
+    if kind != "recording" or not hasattr(sig.data, "dask") or method not in ("fir", "iir"):
         return None
     mne = _mne()
     order = ("channel", "time")
     data = sig.transpose(*order).data.astype(np.float64)
-    design = {k: mne_kwargs[k] for k in _FIR_DESIGN if k in mne_kwargs}
-    h = mne.filter.create_filter(None, sfreq, l_freq, h_freq, method="fir", verbose=False, **design)
-    depth = int(len(h))
+    if method == "iir":
+        from scipy import signal
+
+        from ._chunked import iir_depth
+
+        params = mne.filter.create_filter(None, sfreq, l_freq, h_freq, method="iir", verbose=False,
+                                          iir_params=mne_kwargs.get("iir_params"),
+                                          phase=mne_kwargs.get("phase", "zero"))
+        sos = params["sos"] if "sos" in params else signal.tf2sos(params["b"], params["a"])
+        depth = max(iir_depth(sos), int(params.get("padlen", 0)))
+    else:
+        design = {k: mne_kwargs[k] for k in _FIR_DESIGN if k in mne_kwargs}
+        h = mne.filter.create_filter(None, sfreq, l_freq, h_freq, method="fir", verbose=False, **design)
+        depth = int(len(h))
     n_t = data.shape[1]
     if n_t <= 3 * depth:
         return None  # shorter than a few filter lengths: nothing to gain
@@ -344,10 +360,18 @@ def notch(obj, freqs: float | Sequence[float], *, picks=None, **mne_kwargs: Any)
 
 
 def resample(obj, sfreq: float, **mne_kwargs: Any):
-    """Resample to ``sfreq`` Hz with :func:`mne.filter.resample` (FFT method, anti-aliased).
+    """Resample to ``sfreq`` Hz with :func:`mne.filter.resample` (FFT method by default, anti-aliased).
 
     Stim channels are resampled by taking the nearest earlier sample (codes are not smeared). Event
     onsets (seconds) are unchanged; the time axis starts where it started.
+
+    ``method="polyphase"`` uses :func:`scipy.signal.resample_poly` (the kernel of MNE's polyphase
+    method) with ``up / down`` = ``sfreq / attrs['sfreq']`` in lowest terms (a rational ratio is
+    required) and MNE's default Kaiser-windowed filter; the result has ``ceil(n * up / down)``
+    samples. (MNE takes ``up / down`` from the lengths instead, which is the same when ``n`` is a
+    multiple of ``down``.) A recording read lazily (``read_eeg(path, chunks=...)``) is resampled
+    that way chunk by chunk, with overlap, equal to the in-memory result; the FFT method transforms
+    the whole signal at once, so with it a lazy recording is loaded into memory (a warning says so).
     """
     mne = _mne()
     kind = _check(obj, ("recording", "epochs"), "resample")
@@ -355,16 +379,27 @@ def resample(obj, sfreq: float, **mne_kwargs: Any):
     new = float(sfreq)
     if not np.isfinite(new) or new <= 0:
         raise BadInputError(f"resample: sfreq must be a positive number, got {sfreq!r}.")
-    data, order = _data_axis_last(obj, kind)
-    n_old = data.shape[-1]
     types = _ch_types(obj)
     stim = np.array([t == "stim" for t in types])
     mne_kwargs.setdefault("npad", "auto")  # as mne.io.Raw.resample
-    out = mne.filter.resample(data, up=new, down=old, axis=-1, verbose=False, **mne_kwargs)
-    n_new = out.shape[-1]
-    if stim.any():
-        src = np.minimum(np.floor(np.arange(n_new) * old / new).astype(int), n_old - 1)
-        out[..., stim, :] = data[..., stim, :][..., src]
+    out = _resample_lazy(obj, kind, old, new, stim, mne_kwargs)
+    if out is not None:
+        order: tuple[str, ...] = ("channel", "time")
+        n_new = out.shape[-1]
+    else:
+        data, order = _data_axis_last(obj, kind)
+        n_old = data.shape[-1]
+        if mne_kwargs.get("method", "fft") == "polyphase":
+            from ._chunked import polyphase_design, resample_poly
+
+            up, down, h = polyphase_design(old, new, mne_kwargs.get("window", "auto"))
+            out = resample_poly(data, up, down, h, mne_kwargs.get("pad", "auto"))
+        else:
+            out = mne.filter.resample(data, up=new, down=old, axis=-1, verbose=False, **mne_kwargs)
+        n_new = out.shape[-1]
+        if stim.any():
+            src = np.minimum(np.floor(np.arange(n_new) * old / new).astype(int), n_old - 1)
+            out[..., stim, :] = data[..., stim, :][..., src]
     t0 = float(obj["time"].values[0])
     time = t0 + np.arange(n_new) / new
     attrs = _copy_attrs(obj)
@@ -375,6 +410,26 @@ def resample(obj, sfreq: float, **mne_kwargs: Any):
         attrs["lowpass"] = min(float(attrs["lowpass"]), new / 2.0)
     _history(attrs, f"resample(sfreq={new:g}) from {old:g} Hz")
     return _replace_signal(obj, kind, _restore_order(obj, kind, out, order), attrs, time=time)
+
+
+def _resample_lazy(obj, kind: str, old: float, new: float, stim: np.ndarray, mne_kwargs: dict[str, Any]):
+    """Chunk-by-chunk polyphase resampling of a lazily read recording, or None to resample in memory."""
+    sig = _signal(obj, kind)
+    if kind != "recording" or not hasattr(sig.data, "dask"):
+        return None
+    if mne_kwargs.get("method", "fft") != "polyphase":
+        log.warning("resample: the FFT method needs the whole signal, so this lazily read recording is loaded "
+                    "into memory; pass method='polyphase' to resample it chunk by chunk.")
+        return None
+    from ._chunked import resample_polyphase
+
+    data = sig.transpose("channel", "time").data.astype(np.float64)
+    out = resample_polyphase(data, old, new, stim, window=mne_kwargs.get("window", "auto"),
+                             pad=mne_kwargs.get("pad", "auto"))
+    if out is None:
+        log.warning("resample: %g -> %g Hz on %d samples does not split into chunks (the reduced rate ratio is "
+                    "too large); resampling in memory.", old, new, data.shape[1])
+    return out
 
 
 def rereference(obj, ref: str | Sequence[str] = "average", *, ch_type: str = "eeg"):
