@@ -948,7 +948,8 @@ def trsa_layers(
     cand = full.isel(rdm=np.flatnonzero(full["model"].values == first))
     cand = cand.assign_coords(rdm=cand["layer"].values)
     sims = sims.assign_coords(rdm=[f"{lay}#sim{s}" for lay, s in zip(sims["layer"].values, sims["sim"].values)])
-    acc = sweep(sims, cand, list(lows), list(ups), method, correct="layer", kind=kind)
+    acc = sweep(model_rdms=cand, data_rdms=sims, lows=list(lows), ups=list(ups), method=method, correct="layer",
+                kind=kind)
     vals = acc.transpose("low", "up").values
     best = None
     for i, low in enumerate(acc["low"].values):

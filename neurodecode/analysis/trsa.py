@@ -32,7 +32,9 @@ rsatoolbox, drops them) and returns finite, ranked distances.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -481,10 +483,53 @@ def _accuracy(sims: np.ndarray, target: np.ndarray) -> float:
     return float(credit[ok].mean())
 
 
+def _fits(data: Any, models: Any, correct: Any) -> bool:
+    """Whether ``correct`` names a model of ``models`` for every data RDM of ``data``."""
+    try:
+        _correct_models(_as_stack(data, "sweep"), _as_stack(models, "sweep"), correct)
+    except (BadInputError, DataModelError):
+        return False
+    return True
+
+
+def _model_data_order(fn: Callable) -> Callable:
+    """Decorator for :func:`sweep`: its first two arguments were ``(data_rdms, model_rdms)`` until this release.
+
+    Keyword calls are unaffected (the names did not change). When both stacks are passed by position,
+    ``correct`` decides the order where it can: a call that fits only the old order ``(data, model)``
+    is run in that order with a FutureWarning (an error in the next release); a call that fits both
+    orders is run in the new order ``(model, data)`` with a FutureWarning that asks for keywords.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if len(args) >= 2:
+            first, second = args[0], args[1]
+            correct = kwargs.get("correct")
+            new, old = _fits(second, first, correct), _fits(first, second, correct)
+            if old and not new:
+                warnings.warn(
+                    "sweep: the arguments are now (model_rdms, data_rdms), the order of bootstrap and "
+                    "permutation_test; this call passed (data_rdms, model_rdms), the old order, and was run so. "
+                    "Pass model_rdms=..., data_rdms=... by keyword; the old order stops working in the next release.",
+                    FutureWarning, stacklevel=2)
+                args = (second, first, *args[2:])
+            elif old and new:
+                warnings.warn(
+                    "sweep: the arguments are now (model_rdms, data_rdms), the order of bootstrap and "
+                    "permutation_test (until this release: data first). Both orders fit this call, so it runs in "
+                    "the new order; pass model_rdms=..., data_rdms=... by keyword to silence this warning.",
+                    FutureWarning, stacklevel=2)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_model_data_order
 @_single_threaded
 def sweep(
-    data_rdms: Any,
     model_rdms: Any,
+    data_rdms: Any,
     lows: Sequence[float],
     ups: Sequence[float],
     method: str = "spearman",
@@ -505,8 +550,12 @@ def sweep(
 
     Parameters
     ----------
-    data_rdms, model_rdms : RDM stacks
-        Over the same stimuli.
+    model_rdms, data_rdms : RDM stacks
+        The candidate models and the data, over the same stimuli; the order of
+        :func:`~neurodecode.analysis.bootstrap` and
+        :func:`~neurodecode.analysis.permutation_test` (until this release sweep took
+        the data first: a positional call in that order still runs, with a
+        FutureWarning, when ``correct`` tells the two apart; pass them by keyword).
     lows, ups : sequence of float
         Grid of lower and upper quantile thresholds in [0, 1]; cells with
         ``low > up`` are NaN.

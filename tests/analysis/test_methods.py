@@ -195,7 +195,7 @@ def test_unknown_name_lists_the_registry_in_every_consumer():
         lambda: noise_ceiling(d, "spearmann"),  # used to fall back to rank pooling silently
         lambda: bootstrap(d, d, "spearmann", n_boot=2),
         lambda: permutation_test(d, d, "spearmann", n_perm=2),
-        lambda: sweep(d, d, [0.0], [1.0], "spearmann"),
+        lambda: sweep(model_rdms=d, data_rdms=d, lows=[0.0], ups=[1.0], method="spearmann"),
         lambda: similarity(np.eye(5), np.eye(5), "spearmann"),
     ]
     for call in calls:
@@ -242,8 +242,9 @@ def test_a_registered_method_reaches_every_consumer(plus_method):
     a = permutation_test(d[:2], d[2:], "test_pearson_copy", n_perm=5)
     b = permutation_test(d[:2], d[2:], "pearson", n_perm=5)
     np.testing.assert_array_equal(a["null"].values, b["null"].values)
-    a = sweep(d[2:], d[2:], [0.0], [0.5, 1.0], "test_pearson_copy", n_boot=3)
-    b = sweep(d[2:], d[2:], [0.0], [0.5, 1.0], "pearson", n_boot=3)
+    a = sweep(model_rdms=d[2:], data_rdms=d[2:], lows=[0.0], ups=[0.5, 1.0], method="test_pearson_copy",
+              n_boot=3)
+    b = sweep(model_rdms=d[2:], data_rdms=d[2:], lows=[0.0], ups=[0.5, 1.0], method="pearson", n_boot=3)
     np.testing.assert_array_equal(a.values, b.values)
 
 

@@ -297,21 +297,21 @@ def known_models():
 def test_sweep_selects_the_true_models(known_models):
     data, models = known_models
     lows, ups = [0.0, 0.2, 0.5], [0.3, 0.6, 1.0]
-    acc = sweep(data, models, lows, ups, correct="truth")
+    acc = sweep(models, data, lows, ups, correct="truth")
     assert acc.dims == ("low", "up") and acc.name == "accuracy"
     assert np.isnan(acc.sel(low=0.5, up=0.3)) and np.isfinite(acc.sel(low=0.0, up=1.0))
     assert float(acc.sel(low=0.0, up=1.0)) == 1.0  # the rank geometry identifies every data RDM
     assert acc.attrs["chance"] == pytest.approx(1 / 3) and acc.attrs["n_data"] == 6
     # correct= as a mapping or a sequence gives the same
     mapping = dict(zip(range(6), ["two", "two", "three", "three", "six", "six"]))
-    xr.testing.assert_identical(sweep(data, models, lows, ups, correct=mapping), acc)
-    geo = sweep(data, models, [0.0], [0.5], correct=list(mapping.values()), kind="geodesic")
+    xr.testing.assert_identical(sweep(models, data, lows, ups, correct=mapping), acc)
+    geo = sweep(models, data, [0.0], [0.5], correct=list(mapping.values()), kind="geodesic")
     assert 0.0 <= float(geo[0, 0]) <= 1.0 and geo.attrs["kind"] == "geodesic"
 
 
 def test_sweep_bootstrap(known_models):
     data, models = known_models
-    acc = sweep(data, models, [0.0, 0.1], [0.5, 1.0], correct="truth", n_boot=30)
+    acc = sweep(models, data, [0.0, 0.1], [0.5, 1.0], correct="truth", n_boot=30)
     assert acc.attrs["n_boot"] == 30
     assert ((acc >= 0) & (acc <= 1)).sum() == 4
     assert float(acc.sel(low=0.0, up=1.0)) > 0.9
@@ -324,7 +324,7 @@ def test_sweep_accuracy_matches_rsatoolbox_real_92(k92_brain):
                           attrs={"method": "correlation"})
     data = xr.DataArray(brain[:, 1], dims=("rdm", "stimulus", "stimulus_"), coords={"rdm": subjects},
                         attrs={"method": "correlation"})
-    acc = sweep(data, models, [0.1], [0.4, 0.9])
+    acc = sweep(model_rdms=models, data_rdms=data, lows=[0.1], ups=[0.4, 0.9])
     for up in (0.4, 0.9):
         tm = np.stack([_rsa_gt(_vec(brain[s, 0])[None], 0.1, up)[0] for s in range(4)])  # one RDM at a time
         td = np.stack([_rsa_gt(_vec(brain[s, 1])[None], 0.1, up)[0] for s in range(4)])
@@ -338,20 +338,39 @@ def test_sweep_ties_share_credit():
     m = _sym(rng, 1, 10)[0]
     models = xr.DataArray(np.stack([m, m]), dims=("rdm", "stimulus", "stimulus_"), coords={"rdm": ["a", "b"]},
                           attrs={"method": "x"})
-    acc = sweep(m, models, [0.0], [1.0], correct=["a"])
+    acc = sweep(models, m, [0.0], [1.0], correct=["a"])
     assert float(acc[0, 0]) == 0.5
+
+
+def test_sweep_takes_models_first_and_the_old_order_warns(known_models):
+    """(model_rdms, data_rdms) as bootstrap/permutation_test; the old (data, model) order warns for one release."""
+    import warnings
+
+    data, models = known_models
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        new = sweep(models, data, [0.0, 0.2], [0.6, 1.0], correct="truth")  # fits only the new order: no warning
+        kw = sweep(data_rdms=data, model_rdms=models, lows=[0.0, 0.2], ups=[0.6, 1.0], correct="truth")
+    xr.testing.assert_identical(kw, new)
+    with pytest.warns(FutureWarning, match="old order"):
+        old = sweep(data, models, [0.0, 0.2], [0.6, 1.0], correct="truth")  # "truth" is a coord of the data only
+    xr.testing.assert_identical(old, new)
+    same = models.copy()
+    with pytest.warns(FutureWarning, match="by keyword"):  # both orders fit: the new one, with a warning
+        both = sweep(models, same, [0.0], [1.0])
+    assert both.attrs["n_data"] == 3
 
 
 def test_sweep_errors(known_models):
     data, models = known_models
     with pytest.raises(BadInputError, match="not a coord"):
-        sweep(data, models, [0.0], [1.0], correct="label")
+        sweep(models, data, [0.0], [1.0], correct="label")
     with pytest.raises(BadInputError, match="not among the model labels"):
-        sweep(data, models, [0.0], [1.0], correct=["nine"] * 6)
+        sweep(models, data, [0.0], [1.0], correct=["nine"] * 6)
     with pytest.raises(BadInputError, match="n_boot"):
-        sweep(data, models, [0.0], [1.0], correct="truth", method="kendall", n_boot=5)
+        sweep(models, data, [0.0], [1.0], correct="truth", method="kendall", n_boot=5)
     with pytest.raises(BadInputError, match=r"\[0, 1\]"):
-        sweep(data, models, [0.0], [1.5], correct="truth")
+        sweep(models, data, [0.0], [1.5], correct="truth")
 
 
 def test_plot_sweep(known_models):
@@ -359,7 +378,7 @@ def test_plot_sweep(known_models):
 
     matplotlib.use("Agg")
     data, models = known_models
-    acc = sweep(data, models, [0.0, 0.3], [0.3, 1.0], correct="truth")
+    acc = sweep(models, data, [0.0, 0.3], [0.3, 1.0], correct="truth")
     fig = plot_sweep(acc)
     assert fig.axes and "tRSA" in fig.axes[0].get_title()
     import matplotlib.pyplot as plt
