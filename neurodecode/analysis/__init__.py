@@ -76,6 +76,11 @@ _NAMES = {
     "best_layers": "layers",
     "heldout_layer_assignment": "layers",
     "trsa_layers": "layers",
+    # time-resolved RSA on epochs
+    "time_resolved_rsa": "time_resolved",
+    "category_rdm": "time_resolved",
+    "pseudo_conditions": "time_resolved",
+    "assign_splits": "time_resolved",
 }
 
 _getattr, _dir, __all__ = attach(__name__, submodules=_SUBMODULES, names=_NAMES)
