@@ -15,7 +15,7 @@ the card's folder.
 from __future__ import annotations
 
 from ..errors import DatasetError
-from .bids import bids_files, from_bids, list_bids
+from .bids import bids_files, from_bids, from_bids_derivatives, list_bids
 from .cards import Citation, DatasetCard, FileEntry, Source, cards_dir, info, list_datasets
 from .loaders import load
 from .registry import FileStatus, data_home, dataset_folder, fetch, file_status, files, offline
@@ -35,6 +35,7 @@ __all__ = [
     "file_status",
     "files",
     "from_bids",
+    "from_bids_derivatives",
     "info",
     "list_bids",
     "list_datasets",

@@ -42,7 +42,8 @@ import numpy as np
 
 from ..errors import BadInputError
 
-__all__ = ["from_bids", "list_bids", "bids_files", "BidsFile", "parse_bids_name", "ENTITY_KEYS"]
+__all__ = ["from_bids", "from_bids_derivatives", "list_bids", "bids_files", "BidsFile", "parse_bids_name",
+           "ENTITY_KEYS", "DERIVATIVE_KEYS"]
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,9 @@ def _suggest(key: str, want: Any, available: Sequence[str]) -> str:
     same_number = [a for a in available if text.isdigit() and a.isdigit() and int(a) == int(text)]
     if same_number:
         return f" (did you mean {key}={same_number[0]!r}?)"
+    same_letters = [a for a in available if a.lower() == text.lower()]
+    if same_letters:
+        return f" (did you mean {key}={same_letters[0]!r}?)"
     match = difflib.get_close_matches(text, list(available), n=1, cutoff=0.6)
     return f" (did you mean {key}={match[0]!r}?)" if match else ""
 
@@ -797,3 +801,492 @@ def bids_files(
                 out.update(p for p in folder.iterdir() if p.is_file() and p.name.startswith(run_prefix))
     return sorted(out)
 
+
+
+# --------------------------------------------------------------------------- derivatives: RDMs and responses
+
+#: the suffix of RDM files in a derivatives folder (what ``outputs.bids_derivatives`` writes for ``rdm`` results)
+RDM_SUFFIX = "rdm"
+#: suffixes taken for responses (one row per stimulus) when ``suffix`` is not given
+RESPONSE_SUFFIXES = ("responses", "beta", "betas")
+_RDM_EXTENSIONS = (".npy", ".npz", ".mat", ".nc", ".zarr", ".h5", ".hdf5", ".tsv")
+_RESPONSE_EXTENSIONS = (".nc", ".zarr", ".npy", ".tsv")
+#: selection keywords of :func:`from_bids_derivatives` (entity long names; ``roi`` is not a BIDS entity
+#: but common in RSA derivatives and read as the region)
+DERIVATIVE_KEYS = ("subject", "session", "task", "run", "description", "roi", "space", "acquisition")
+#: sidecar key holding the stimulus id of each row (bare arrays)
+STIMULUS_IDS_KEY = "StimulusIDs"
+_ID_COLUMNS = ("stimulus_id", "stimulus", "condition", "trial_type")
+
+
+@dataclass(frozen=True)
+class _DerivFile:
+    path: Path
+    rel: str
+    entities: dict[str, str] = field(hash=False)
+    suffix: str
+    extension: str
+
+
+def _scan_derivatives(root: Path) -> list[_DerivFile]:
+    """Every file named by BIDS entities under ``root`` (also top-level files without ``sub-``)."""
+    out = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or rel.parts[0] in ("sourcedata", "code"):
+            continue
+        if path.is_dir() and path.suffix != ".zarr":
+            continue
+        if any(p.suffix == ".zarr" for p in rel.parents if p != Path(".")):
+            continue  # inside a zarr store
+        parsed = parse_bids_name(path.name) or _parse_top_level(path.name)
+        if parsed is None:
+            continue
+        entities, suffix, ext = parsed
+        out.append(_DerivFile(path, rel.as_posix(), entities, suffix, ext))
+    return out
+
+
+def _select_derivatives(files: list[_DerivFile], root: Path, selection: dict[str, Any], what: str) -> list[_DerivFile]:
+    chosen = files
+    for key in DERIVATIVE_KEYS:
+        want = selection.get(key)
+        if want is None:
+            continue
+        values = _as_list(want)
+        if not values:
+            raise BadInputError(f"from_bids_derivatives: {key}={want!r} is empty; give a value or None for all.")
+        have = sorted({f.entities[key] for f in chosen if key in f.entities})
+        for value in values:
+            if not any(_same(key, value, h) for h in have):
+                short = _LONG_TO_SHORT.get(key, key)
+                if not have:
+                    raise BadInputError(
+                        f"from_bids_derivatives: no {what} file of {root} has a {short}- entity; drop {key}=. "
+                        f"Files: {[f.rel for f in chosen[:10]]}."
+                    )
+                raise BadInputError(
+                    f"from_bids_derivatives: no {what} file with {short}-{value} in {root}; available {key}s: "
+                    f"{have}{_suggest(key, value, have)}."
+                )
+        chosen = [f for f in chosen if any(_same(key, v, f.entities.get(key)) for v in values)]
+    return chosen
+
+
+def _deriv_sidecar(root: Path, f: _DerivFile) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for path in _applicable(root, f.path.parent, f.suffix, ".json", f.entities):
+        try:
+            merged.update(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as err:
+            raise BadInputError(f"BIDS sidecar {str(path)!r} is not valid JSON: {err}") from err
+    return merged
+
+
+def _ids_from_table(path: Path) -> list[str]:
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except Exception as err:  # noqa: BLE001
+        raise BadInputError(f"cannot read the stimulus list {str(path)!r} as a TSV table: {err}") from err
+    col = next((c for c in _ID_COLUMNS if c in df.columns), None)
+    if col is None:
+        raise BadInputError(
+            f"stimulus list {str(path)!r} has columns {list(df.columns)}; name the column of stimulus ids one of "
+            f"{list(_ID_COLUMNS)} (one row per matrix row, in row order)."
+        )
+    return df[col].tolist()
+
+
+def _stimulus_ids_for(root: Path, f: _DerivFile, side: dict[str, Any], given: Any):
+    """Stimulus ids of a bare array: ``given``, the sidecar's ``StimulusIDs``, or an applicable ``*_stimuli.tsv``."""
+    from ..loaders.rdms import read_stimulus_ids
+
+    if given is not None:
+        return read_stimulus_ids(given), "stimulus_ids="
+    if STIMULUS_IDS_KEY in side:
+        ids = side[STIMULUS_IDS_KEY]
+        if not isinstance(ids, list):
+            raise BadInputError(f"{f.rel}: the sidecar's {STIMULUS_IDS_KEY} must be a list of ids, got "
+                                f"{type(ids).__name__}.")
+        return read_stimulus_ids(ids), f"the sidecar's {STIMULUS_IDS_KEY}"
+    tables = [p for p in _applicable(root, f.path.parent, "stimuli", ".tsv", f.entities)]
+    if not tables and (root / "stimuli.tsv").is_file():
+        tables = [root / "stimuli.tsv"]
+    if tables:
+        return read_stimulus_ids(_ids_from_table(tables[-1])), tables[-1].relative_to(root).as_posix()
+    return None, None
+
+
+def _tsv_matrix(path: Path) -> tuple[np.ndarray, list[str] | None, list[str] | None]:
+    """A numeric TSV: values, column names (header row, if any) and row names (first column, if any)."""
+    import pandas as pd
+
+    try:
+        raw = pd.read_csv(path, sep="\t", header=None, dtype=str, keep_default_na=False)
+    except Exception as err:  # noqa: BLE001
+        raise BadInputError(f"cannot read {str(path)!r} as a TSV table: {err}") from err
+
+    def numeric(cells: Sequence[str]) -> bool:
+        return bool(len(cells)) and pd.to_numeric(pd.Series(list(cells)), errors="coerce").notna().all()
+
+    header = None
+    if not numeric(raw.iloc[0].tolist()):
+        header = [str(c).strip() for c in raw.iloc[0].tolist()]
+        raw = raw.iloc[1:]
+    rows = None
+    if len(raw) and not numeric(raw.iloc[:, 0].tolist()):
+        rows = [str(c).strip() for c in raw.iloc[:, 0].tolist()]
+        raw = raw.iloc[:, 1:]
+        if header is not None:
+            header = header[1:]
+    values = raw.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    if values.size == 0 or np.isnan(values).any():
+        bad = np.argwhere(np.isnan(values))[:3].tolist() if values.size else []
+        raise BadInputError(f"{str(path)!r}: cells that are not numbers (n/a or text) at rows/columns {bad}; "
+                            "a matrix file holds numbers only, with optional stimulus ids in the header row "
+                            "and first column.")
+    return values, header, rows
+
+
+def _tsv_rdm_part(path: Path, ids):
+    from ..loaders.rdms import _Part, check_rdm_values
+
+    values, header, rows = _tsv_matrix(path)
+    labels = header if header is not None else rows
+    if header is not None and rows is not None and header != rows:
+        raise BadInputError(f"{str(path)!r}: the header row and the first column name different stimuli; an RDM "
+                            "lists the same stimuli, in the same order, on both.")
+    if values.shape[0] != values.shape[1]:
+        raise BadInputError(f"{str(path)!r}: an RDM must be square, got {values.shape[0]} x {values.shape[1]}.")
+    file_ids = np.array(labels, dtype=object) if labels is not None else None
+    if file_ids is None:
+        if ids is None:
+            raise BadInputError(
+                f"{str(path)!r} names no stimuli; give a header row of stimulus ids, a {STIMULUS_IDS_KEY} list in "
+                "its JSON sidecar, a *_stimuli.tsv file, or stimulus_ids=."
+            )
+        file_ids = ids
+    elif ids is not None:
+        if set(file_ids.tolist()) != set(ids.tolist()):
+            raise BadInputError(f"{str(path)!r}: its header names other stimuli (e.g. {list(file_ids[:3])}) than the "
+                                f"stimulus ids given (e.g. {list(ids[:3])}).")
+        order = [list(file_ids).index(s) for s in ids]
+        values, file_ids = values[order][:, order], ids
+    if len(file_ids) != values.shape[0]:
+        raise BadInputError(f"{str(path)!r}: {values.shape[0]} rows but {len(file_ids)} stimulus ids.")
+    mats = check_rdm_values(values[None].astype(np.float64), repr(str(path)), None, file_ids)
+    return _Part(path, mats, np.asarray(file_ids, dtype=object))
+
+
+def _region_subject(f: _DerivFile, k: int, file_region, file_subject, what: str) -> tuple[list[str], list[str]]:
+    """Region: ``roi-`` entity, else the file's own labels, else ``desc-``; subject: ``sub-``, else the file's."""
+    ents = f.entities
+    if "roi" in ents:
+        region = [ents["roi"]] * k
+    elif file_region is not None:
+        region = [str(v) for v in np.asarray(file_region).tolist()]
+    elif "description" in ents:
+        region = [ents["description"]] * k
+    else:
+        raise BadInputError(
+            f"{f.rel}: cannot tell which region these {what} belong to; name the file with desc-<region> "
+            "(e.g. sub-01_desc-IT_rdm.npy) or roi-<region>."
+        )
+    if "subject" in ents:
+        if file_subject is not None and k > 1 and len({str(v) for v in np.asarray(file_subject).tolist()}) > 1:
+            raise BadInputError(f"{f.rel}: the file holds several subjects {sorted(set(map(str, file_subject)))} but "
+                                f"its name says sub-{ents['subject']}; split it into one file per subject.")
+        subject = [ents["subject"]] * k
+    elif file_subject is not None:
+        subject = [str(v) for v in np.asarray(file_subject).tolist()]
+    else:
+        subject = [str(i + 1) for i in range(k)]
+        log.info("from_bids_derivatives: %s has no sub- entity; its %d item(s) are subjects 1..%d.", f.rel, k, k)
+    return region, subject
+
+
+def _common_order(parts: list[tuple[_DerivFile, np.ndarray]]) -> np.ndarray:
+    first_f, first = parts[0]
+    for f, ids in parts[1:]:
+        if set(ids.tolist()) != set(first.tolist()):
+            only_a = [i for i in first if i not in set(ids.tolist())][:3]
+            only_b = [i for i in ids if i not in set(first.tolist())][:3]
+            raise BadInputError(
+                f"from_bids_derivatives: {first_f.rel} and {f.rel} cover different stimuli ({len(first)} vs {len(ids)}; "
+                f"only in the first e.g. {only_a}, only in the second e.g. {only_b}); select files over the same "
+                "stimuli (subject=, description=...)."
+            )
+    return first
+
+
+def _extra_coords(chosen: list[_DerivFile], sizes: list[int]) -> dict[str, tuple[str, np.ndarray]]:
+    out = {}
+    for key in ("session", "task", "run", "space", "acquisition"):
+        if any(key in f.entities for f in chosen):
+            out[key] = np.concatenate([np.full(k, f.entities.get(key, ""), dtype=object) for f, k in zip(chosen, sizes)])
+    return out
+
+
+def _rdm_stack(root: Path, chosen: list[_DerivFile], stimulus_ids: Any, method: str | None):
+    import xarray as xr
+
+    from ..datamodel import validate
+    from ..loaders.rdms import _read_file
+
+    parts, regions, subjects, methods = [], [], [], []
+    for f in chosen:
+        side = _deriv_sidecar(root, f)
+        ids, _ = _stimulus_ids_for(root, f, side, stimulus_ids)
+        if ids is None and f.extension in (".npy", ".npz", ".mat"):
+            raise BadInputError(
+                f"{f.rel} holds bare matrices without stimulus ids; give a {STIMULUS_IDS_KEY} list in its JSON "
+                "sidecar, a stimuli.tsv (column stimulus_id, one row per matrix row) at the top of the folder or a "
+                "*_stimuli.tsv beside the file, or stimulus_ids= (--stimulus-ids)."
+            )
+        part = _tsv_rdm_part(f.path, ids) if f.extension == ".tsv" else _read_file(f.path, ids, None)
+        recorded = side.get("Method", side.get("DissimilarityMeasure"))
+        if part.method and recorded and str(recorded) != part.method:
+            raise BadInputError(f"{f.rel}: the file records method {part.method!r}, its sidecar {recorded!r}.")
+        methods.append(part.method or (str(recorded) if recorded else None))
+        k = part.mats.shape[0]
+        reg, sub = _region_subject(f, k, part.coords.get("region"), part.coords.get("subject"), "RDMs")
+        parts.append(part)
+        regions += reg
+        subjects += sub
+    order = _common_order([(f, p.ids) for f, p in zip(chosen, parts)])
+    mats = []
+    for p in parts:
+        idx = [list(p.ids).index(s) for s in order] if not np.array_equal(p.ids, order) else slice(None)
+        mats.append(p.mats[:, idx][:, :, idx] if not isinstance(idx, slice) else p.mats)
+    known = {m for m in methods if m not in (None, "unknown")}
+    if method is not None and known and known != {method}:
+        raise BadInputError(f"method={method!r} but the files record {sorted(known)}; drop method=.")
+    if len(known) > 1:
+        raise BadInputError(f"the selected RDM files use different methods {sorted(known)}; select one kind "
+                            "(description=...).")
+    sizes = [m.shape[0] for m in mats]
+    extra = _extra_coords(chosen, sizes)
+    labels = ["/".join([r, s, *[str(extra[k][i]) for k in extra if extra[k][i] != ""]])
+              for i, (r, s) in enumerate(zip(regions, subjects))]
+    pairs = list(zip(regions, subjects))
+    dup = sorted({p for p in pairs if pairs.count(p) > 1})
+    if dup:
+        files_of = [f.rel for f, k in zip(chosen, sizes) for _ in range(k)]
+        which = [files_of[i] for i, p in enumerate(pairs) if p == dup[0]]
+        raise BadInputError(
+            f"from_bids_derivatives: region {dup[0][0]!r} of subject {dup[0][1]!r} has several RDMs ({which}); "
+            "the comparison takes one RDM per subject and region: select one (session=, run=, task=) or average them."
+        )
+    files_coord = np.concatenate([np.full(k, f.rel, dtype=object) for f, k in zip(chosen, sizes)])
+    coords: dict[str, Any] = {
+        "rdm": np.array(labels, dtype=object), "stimulus": np.asarray(order, dtype=object),
+        "stimulus_": np.asarray(order, dtype=object), "region": ("rdm", np.array(regions, dtype=object)),
+        "subject": ("rdm", np.array(subjects, dtype=object)), "file": ("rdm", files_coord),
+        **{k: ("rdm", v) for k, v in extra.items()},
+    }
+    da = xr.DataArray(np.concatenate(mats), dims=("rdm", "stimulus", "stimulus_"), coords=coords, name="rdm")
+    da.attrs.update({"nd_kind": "rdm", "method": method or (known.pop() if known else "unknown"),
+                     "bids_root": str(root), "source": str(root)})
+    validate(da, "rdm")
+    return da
+
+
+def _responses_part(root: Path, f: _DerivFile, stimulus_ids: Any):
+    """(stimulus, neuroid) values, stimulus ids, region and subject labels of one responses file."""
+    import xarray as xr
+
+    side = _deriv_sidecar(root, f)
+    file_region = file_subject = None
+    if f.extension in (".nc", ".zarr"):
+        from .. import io
+
+        obj = io.open(f.path, chunks=None)
+        if isinstance(obj, xr.Dataset):
+            if len(obj.data_vars) != 1:
+                raise BadInputError(f"{f.rel} holds variables {list(obj.data_vars)}; one array of responses per file.")
+            obj = obj[next(iter(obj.data_vars))]
+        obs = "stimulus" if "stimulus" in obj.dims else "trial"
+        if "neuroid" not in obj.dims or obs not in obj.dims or obj.ndim != 2:
+            raise BadInputError(f"{f.rel}: responses need dims (stimulus or trial, neuroid); got {tuple(obj.dims)}.")
+        if "stimulus" not in obj.coords:
+            raise BadInputError(f"{f.rel}: no 'stimulus' coord naming the stimulus of each row.")
+        obj = obj.assign_coords(stimulus=(obs, [str(s) for s in obj["stimulus"].values]))
+        if obs == "trial":
+            obj = obj.groupby("stimulus").mean("trial")
+        obj = obj.transpose("stimulus", "neuroid")
+        if stimulus_ids is not None:
+            log.info("from_bids_derivatives: %s names its stimuli; stimulus_ids= not used for it.", f.rel)
+        file_region = obj["region"].values if "region" in obj.coords else None
+        file_subject = obj["subject"].values if "subject" in obj.coords else None
+        values, ids = np.asarray(obj.values, dtype=np.float64), np.asarray(obj["stimulus"].values, dtype=object)
+    else:
+        ids, _ = _stimulus_ids_for(root, f, side, stimulus_ids)
+        if f.extension == ".npy":
+            values = np.load(f.path, allow_pickle=False)
+            file_ids = None
+        else:
+            values, _header, file_ids = _tsv_matrix(f.path)
+        if file_ids is not None:
+            ids = np.asarray(file_ids, dtype=object)
+        if ids is None:
+            raise BadInputError(
+                f"{f.rel} holds a bare array without stimulus ids; give a {STIMULUS_IDS_KEY} list in its JSON "
+                "sidecar, a *_stimuli.tsv file (column stimulus_id), or stimulus_ids=."
+            )
+        if values.ndim != 2 or values.shape[0] != len(ids):
+            raise BadInputError(f"{f.rel}: responses must be (stimulus, feature) with one row per stimulus id "
+                                f"({len(ids)}); got shape {values.shape}.")
+        values = values.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise BadInputError(f"{f.rel} holds NaN/inf values; drop those features first.")
+    n = values.shape[1]
+    if file_region is not None and "roi" not in f.entities:
+        region = [str(v) for v in np.asarray(file_region).tolist()]
+    else:
+        region = _region_subject(f, 1, None, None, "responses")[0] * n
+    if "subject" in f.entities:
+        subject = [f.entities["subject"]] * n
+    elif file_subject is not None:
+        subject = [str(v) for v in np.asarray(file_subject).tolist()]
+    else:
+        subject = ["1"] * n
+    return values, np.asarray(ids, dtype=object), region, subject
+
+
+def _responses_stack(root: Path, chosen: list[_DerivFile], stimulus_ids: Any):
+    import xarray as xr
+
+    from ..datamodel import validate
+
+    parts = [_responses_part(root, f, stimulus_ids) for f in chosen]
+    order = _common_order([(f, p[1]) for f, p in zip(chosen, parts)])
+    blocks, regions, subjects = [], [], []
+    for values, ids, region, subject in parts:
+        idx = [list(ids).index(s) for s in order]
+        blocks.append(values[idx])
+        regions += region
+        subjects += subject
+    pairs = {}
+    for f, (_, _, region, subject) in zip(chosen, parts):
+        for pair in set(zip(region, subject)):
+            if pair in pairs:
+                raise BadInputError(f"from_bids_derivatives: region {pair[0]!r} of subject {pair[1]!r} is in both "
+                                    f"{pairs[pair]} and {f.rel}; select one (session=, run=, task=).")
+            pairs[pair] = f.rel
+    sizes = [b.shape[1] for b in blocks]
+    extra = _extra_coords(chosen, sizes)
+    neuroid = np.concatenate([[f"{f.rel}:{i}" for i in range(k)] for f, k in zip(chosen, sizes)])
+    coords = {"stimulus": np.asarray(order, dtype=object), "neuroid": neuroid.astype(object),
+              "region": ("neuroid", np.array(regions, dtype=object)),
+              "subject": ("neuroid", np.array(subjects, dtype=object)),
+              "file": ("neuroid", np.concatenate([np.full(k, f.rel, dtype=object) for f, k in zip(chosen, sizes)])),
+              **{k: ("neuroid", v) for k, v in extra.items()}}
+    da = xr.DataArray(np.concatenate(blocks, axis=1), dims=("stimulus", "neuroid"), coords=coords, name="responses")
+    da.attrs.update({"nd_kind": "responses", "bids_root": str(root), "source": str(root)})
+    validate(da, "responses")
+    return da
+
+
+def from_bids_derivatives(
+    root: str | os.PathLike,
+    *,
+    suffix: str | None = None,
+    subject: str | Sequence[str] | None = None,
+    session: str | Sequence[str] | None = None,
+    task: str | Sequence[str] | None = None,
+    run: int | str | Sequence[int | str] | None = None,
+    description: str | Sequence[str] | None = None,
+    roi: str | Sequence[str] | None = None,
+    space: str | Sequence[str] | None = None,
+    acquisition: str | Sequence[str] | None = None,
+    stimulus_ids: str | os.PathLike | Sequence[str] | None = None,
+    method: str | None = None,
+):
+    """Brain RDMs or responses from a BIDS-derivatives folder, as one stack for a layer-vs-brain comparison.
+
+    The folder holds one file per subject and region (or files holding several, such as those
+    ``outputs.bids_derivatives`` writes), named by BIDS entities::
+
+        derivatives/rsa/
+          dataset_description.json
+          stimuli.tsv                          # column stimulus_id: the row order of bare arrays
+          sub-01/sub-01_desc-IT_rdm.npy        # + sub-01_desc-IT_rdm.json (Method, StimulusIDs...)
+          sub-01/sub-01_desc-EVC_rdm.tsv       # header row: stimulus ids
+          sub-02/...
+
+    Parameters
+    ----------
+    root : path
+        The derivatives dataset folder (it should hold ``dataset_description.json``).
+    suffix : str, optional
+        ``"rdm"`` reads RDMs (``.npy``/``.npz``/``.mat``/``.tsv`` matrices, ``.nc``/``.zarr`` stacks,
+        rsatoolbox ``.hdf5``); any other suffix (``"responses"``, ``"beta"``...) reads responses:
+        (stimulus, feature) ``.npy``/``.tsv`` arrays or ``.nc``/``.zarr`` responses (stimulus or
+        trial x neuroid; trials of one stimulus are averaged). Default: ``"rdm"`` when the folder
+        holds RDM files, else the one of ``responses``/``beta``/``betas`` present.
+    subject, session, task, run, description, roi, space, acquisition : str or list, optional
+        Entity values to keep (``subject="01"`` keeps ``sub-01_...``); None keeps all.
+    stimulus_ids : path or list of str, optional
+        The stimulus of each row of bare arrays, when neither the sidecar (``StimulusIDs``) nor a
+        ``*_stimuli.tsv`` file applying to it (BIDS inheritance; ``stimuli.tsv`` at the top) says.
+    method : str, optional
+        How the RDMs were computed, when neither the files nor their sidecars (``Method``) say.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``rdm`` stack (rdm, stimulus, stimulus_) or ``responses`` (stimulus, neuroid), with
+        ``region`` (the ``roi-`` entity, else the file's own ``region`` labels, else ``desc-``),
+        ``subject`` (``sub-``, else the file's own labels, else 1..n), ``file`` (path relative to
+        ``root``) and, when present, ``session``/``task``/``run`` coords on ``rdm`` / ``neuroid``.
+        Stimuli (str ids) follow the order of the first file; every file must cover the same set.
+
+    Raises
+    ------
+    BadInputError
+        No such folder; no file with the suffix (the message lists the suffixes present); a
+        selection that matches nothing (lists what exists, with a "did you mean"); bare arrays
+        without stimulus ids; files over different stimuli; two RDMs for one subject and region.
+
+    Examples
+    --------
+    >>> from neurodecode.datasets import from_bids_derivatives
+    >>> rdms = from_bids_derivatives("derivatives/rsa", subject=["01", "02"], description="IT")  # doctest: +SKIP
+    >>> rdms["region"].values, rdms["subject"].values                                             # doctest: +SKIP
+    """
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        raise BadInputError(f"BIDS derivatives folder {str(base)!r} does not exist or is not a folder.")
+    base = base.resolve()
+    if not (base / "dataset_description.json").is_file():
+        log.warning("%s has no dataset_description.json (required by BIDS); reading it anyway.", base)
+    files = _scan_derivatives(base)
+    suffixes = sorted({f.suffix for f in files})
+    if suffix is None:
+        present = [s for s in (RDM_SUFFIX, *RESPONSE_SUFFIXES) if s in suffixes]
+        if not present:
+            raise BadInputError(
+                f"no RDM (*_rdm.*) or response (*_responses.*, *_beta.*) files in {base}; suffixes present: "
+                f"{suffixes or 'none'}. Name files like sub-01_desc-IT_rdm.npy, or pass suffix=."
+            )
+        if RDM_SUFFIX not in present and len(present) > 1:
+            raise BadInputError(f"{base} holds {present} files; pick one with suffix=.")
+        suffix = present[0]
+    exts = _RDM_EXTENSIONS if suffix == RDM_SUFFIX else _RESPONSE_EXTENSIONS
+    candidates = [f for f in files if f.suffix == suffix and f.extension in exts]
+    if not candidates:
+        other = sorted({f.extension for f in files if f.suffix == suffix})
+        hint = (f"; files with that suffix have extensions {other}, read ones are {list(exts)}" if other
+                else f"; suffixes present: {suffixes}{_suggest('suffix', suffix, suffixes)}")
+        raise BadInputError(f"no *_{suffix} file in {base}{hint}.")
+    selection = {"subject": subject, "session": session, "task": task, "run": run, "description": description,
+                 "roi": roi, "space": space, "acquisition": acquisition}
+    chosen = _select_derivatives(candidates, base, selection, suffix)
+    log.info("from_bids_derivatives: reading %d %s file(s) from %s", len(chosen), suffix, base)
+    if suffix == RDM_SUFFIX:
+        return _rdm_stack(base, chosen, stimulus_ids, method)
+    if method is not None:
+        raise BadInputError("method= applies to RDM files (suffix='rdm'); responses are turned into RDMs later.")
+    return _responses_stack(base, chosen, stimulus_ids)

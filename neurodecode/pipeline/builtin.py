@@ -401,7 +401,7 @@ for _name, _target, _opts in [
     OPS._register_builtin(_name, _target, **_opts)
 
 #: loaders that take every path of `files:` in one call (a folder or glob as given)
-_MANY = {"images.read"}
+_MANY = {"images.read", "bids.derivatives"}
 
 for _name, _target in [
     ("eeg.read_eeg", "neurodecode.loaders.eeg:read_eeg"),
@@ -412,6 +412,7 @@ for _name, _target in [
     ("images.read", "neurodecode.loaders.images:read_images"),
     ("rdms.read", "neurodecode.loaders.rdms:read_rdms"),
     ("brain.read", "neurodecode.loaders.brain:read_brain"),
+    ("bids.derivatives", "neurodecode.datasets.bids:from_bids_derivatives"),
     ("table.read", "neurodecode.loaders.tables:read_table"),
     ("io.open", "neurodecode.io:open"),
 ]:
