@@ -564,12 +564,19 @@ def to_mne(obj, *, stim_as_annotations: bool = False):
     raise DataModelError(f"to_mne converts 'recording' or 'epochs' objects, got a {kind!r} object.")
 
 
-def _recording_to_raw(rec, *, stim_as_annotations: bool):
+def _recording_to_raw(rec, *, stim_as_annotations: bool, windows: list[tuple[int, int]] | None = None):
+    """MNE Raw of ``rec``; with ``windows`` (``[start, stop)`` sample ranges), a Raw that holds only
+    those samples, computed from the (lazy) signal (see ``neurodecode.preprocess._chunked.window_raw``)."""
     mne = _mne()
     info = _info_from(rec)
     sig = rec["signal"].transpose("channel", "time")
     first_samp = int(rec.attrs.get("first_samp", 0) or 0)
-    raw = mne.io.RawArray(np.asarray(sig.values, dtype=float), info, first_samp=first_samp, verbose=False)
+    if windows is not None:
+        from ..preprocess._chunked import window_raw
+
+        raw = window_raw(info, sig.data, first_samp, windows)
+    else:
+        raw = mne.io.RawArray(np.asarray(sig.values, dtype=float), info, first_samp=first_samp, verbose=False)
     if "onset" in rec and rec.sizes.get("event", 0):
         # annotation onsets count from the first sample, whatever the time axis starts at (cropped data)
         onset = np.asarray(rec["onset"].values, dtype=float) - float(rec["time"].values[0])

@@ -562,6 +562,13 @@ def epoch(
     BadInputError
         Unknown labels, no events selected, events outside the recording with ``on_edge="raise"``,
         or every epoch dropped.
+
+    Notes
+    -----
+    A recording read lazily (``read_eeg(path, chunks=...)``, possibly filtered or resampled chunk by
+    chunk) is not loaded: only the samples of the selected events' windows are computed (in one pass
+    over the chunks they fall in), so peak memory is about the size of the epochs. The epochs are
+    built by the same :class:`mne.Epochs` call, so they equal the in-memory result.
     """
     mne = _mne()
     from ..loaders.eeg import from_mne, to_mne
@@ -610,7 +617,15 @@ def epoch(
     events = np.column_stack(
         [rel_sample + first_samp, np.zeros(len(sel), dtype=np.int64), [internal[x] for x in sel["label"]]]
     ).astype(np.int64)
-    raw = to_mne(rec)
+    if hasattr(rec["signal"].data, "dask"):
+        # lazily read recording: MNE reads only the windows of the selected events, computed in one pass
+        from ..loaders.eeg import _recording_to_raw
+
+        lo, hi = int(np.round(tmin * sfreq)) - 2, int(np.round(tmax * sfreq)) + 3  # 2 samples of margin
+        windows = [(max(0, int(r) + lo), min(n_times, int(r) + hi)) for r in rel_sample[~outside]]
+        raw = _recording_to_raw(rec, stim_as_annotations=False, windows=windows)
+    else:
+        raw = to_mne(rec)
     try:
         with warnings.catch_warnings():  # MNE warns when it drops epochs: reported below instead
             warnings.simplefilter("ignore", RuntimeWarning)
