@@ -54,6 +54,7 @@ _NAMES = {
     # inference (bootstrap CIs, tests), topological RSA, encoding models
     "bootstrap": "inference",
     "paired_test": "inference",
+    "t_test": "inference",
     "permutation_test": "inference",
     "fdr": "inference",
     "geotopological": "trsa",

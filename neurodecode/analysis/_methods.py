@@ -94,7 +94,10 @@ class Method:
         method has no pooled-RDM ceiling (activation methods).
     resample
         Stimulus resampling: ``"pair_weights"`` (RDM method evaluated in closed form
-        under resamples: bootstrap over stimuli, fast permutations), ``"rows"``
+        under resamples: bootstrap over stimuli, fast permutations), ``"expand"`` (RDM
+        method whose kernel is evaluated on each resampled RDM vector, every pair
+        ``(i, j)`` of drawn stimuli repeated ``c_i c_j`` times and pairs of copies of one
+        stimulus dropped, as rsatoolbox builds it: the tau methods), ``"rows"``
         (activation method recomputed on resampled stimuli), or None (only subject
         resampling / generic permutations).
     vector
@@ -376,12 +379,12 @@ _ENTRIES: list[Method] = [
     ),
     Method(
         name="kendall", label="RDM correlation (Kendall's tau-b)", compares="rdm", kind="similarity", kernel=kendall_kernel(tau_a=False),
-        aliases=("tau-b", "tau_b"), pool="rank", invariances=("monotonic",),
+        aliases=("tau-b", "tau_b"), pool="rank", resample="expand", invariances=("monotonic",),
         summary="Kendall's tau-b (scipy.stats.kendalltau)", reference="rsatoolbox 'kendall'",
     ),
     Method(
         name="tau_a", label="RDM correlation (Kendall's tau-a)", compares="rdm", kind="similarity", kernel=kendall_kernel(tau_a=True), aliases=("tau-a",),
-        pool="rank", invariances=("monotonic",),
+        pool="rank", resample="expand", invariances=("monotonic",),
         summary="Kendall's tau-a: (concordant - discordant) / all pairs (Nili et al. 2014)",
         reference="rsatoolbox 'tau-a'",
     ),
@@ -487,6 +490,9 @@ _ENTRIES: list[Method] = [
     ),
 ]
 
+#: the ways a method's stimuli can be resampled (see :class:`Method`)
+RESAMPLE = (None, "pair_weights", "expand", "rows")
+
 _REGISTRY: dict[str, Method] = {}
 _LOOKUP: dict[str, str] = {}
 
@@ -499,8 +505,12 @@ def register(method: Method) -> Method:
         raise BadInputError(f"register: kind must be 'similarity' or 'distance', got {method.kind!r}.")
     if method.pool is not None and method.pool not in POOLS:
         raise BadInputError(f"register: pool must be one of {sorted(POOLS)} or None, got {method.pool!r}.")
+    if method.resample not in RESAMPLE:
+        raise BadInputError(f"register: resample must be one of {RESAMPLE}, got {method.resample!r}.")
     if method.resample == "pair_weights" and method.vector is None:
         raise BadInputError("register: resample='pair_weights' needs a VectorForm (vector=...).")
+    if method.resample in ("pair_weights", "expand") and method.compares != "rdm":
+        raise BadInputError(f"register: resample={method.resample!r} is for RDM methods; activation methods use 'rows'.")
     if method.compares == "activations" and (method.prepare is None or method.pair is None):
         raise BadInputError("register: activation methods declare prepare and pair.")
     for key in (method.name, *method.aliases):

@@ -21,6 +21,13 @@ Ranks with ties of the resampled vector are cumulative sums of those weights
 along each RDM's sort order (sorted once), and Pearson / Spearman / cosine /
 rho-a of the resampled vectors are weighted moments -- no RDM is rebuilt and
 no Python loop runs per resample. This is exact, not an approximation.
+Methods declared ``resample="expand"`` in the registry (the tau methods) are
+evaluated with their own kernel on each resampled RDM vector instead.
+
+``over="dual"`` is the corrected two-factor bootstrap of Schütt et al. 2023
+(rsatoolbox's ``eval_dual_bootstrap``): the same draws evaluated on subjects and
+stimuli resampled together and each alone, combined into the variance estimate
+that :func:`t_test` uses for tests against 0, the noise ceiling and between models.
 
 :func:`paired_test` turns a bootstrap result into pairwise model differences
 (CIs and two-sided bootstrap p-values), :func:`permutation_test` tests each
@@ -35,7 +42,7 @@ import logging
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -45,7 +52,7 @@ from .ceiling import noise_ceiling as _noise_ceiling
 from .compare import _check_same_stimuli, _shared_mask, _similarity
 from .convert import _as_stack, _Stack
 
-__all__ = ["bootstrap", "paired_test", "permutation_test", "fdr", "WEIGHTED_METHODS"]
+__all__ = ["bootstrap", "paired_test", "t_test", "permutation_test", "fdr", "WEIGHTED_METHODS"]
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +65,25 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-def _form(method: Any):
-    """The VectorForm of a registry method (name or Method) that resamples by pair weights."""
+def _spec(method: Any):
+    """The registry entry of an RDM method (name or Method)."""
     from ._methods import get_method
 
-    spec = get_method(method, compares="rdm")
+    return get_method(method, compares="rdm")
+
+
+def _form(method: Any):
+    """The VectorForm of a registry method (name or Method) that resamples by pair weights."""
+    spec = _spec(method)
     if spec.resample != "pair_weights" or spec.vector is None:
         raise AssertionError(f"{spec.name} has no closed-form stimulus resampling")  # pragma: no cover - guarded
     return spec.vector
 
-_OVER = ("stimulus", "subject", "both")
+_OVER = ("stimulus", "subject", "both", "dual")
+#: the three evaluations of a dual bootstrap sample, in rsatoolbox's order (``eval_dual_bootstrap``)
+_DUAL_FACTORS = ("both", "subject", "stimulus")
+#: registry ``resample`` values that allow resampling stimuli of RDMs (closed form; rebuilt vector)
+_STIM_RESAMPLE = ("pair_weights", "expand")
 
 
 # --------------------------------------------------------------------------- threads
@@ -352,10 +368,13 @@ class _StimulusResampler:
         self.dt = torch.float64
         self.n = n
         self.method = method
-        self.form = _form(method)
+        # closed-form methods ("pair_weights") transform the vectors; "expand" methods use the raw ones
+        self.form = _form(method) if _spec(method).resample == "pair_weights" else None
         tm = torch.as_tensor(vm, dtype=self.dt, device=self.dev)
         td = torch.as_tensor(vd, dtype=self.dt, device=self.dev)
-        if self.form.rank:
+        if self.form is None:
+            pass
+        elif self.form.rank:
             self.gid_m, self.ng_m = _group_ids(tm)
             self.gid_d, self.ng_d = _group_ids(td)
         elif self.form.centre:  # shift-invariant: centre once, for accurate one-pass moments
@@ -370,8 +389,8 @@ class _StimulusResampler:
         lut[i1, i0] = pos
         self.lut = lut  # condensed position of each kept pair, -1 for the diagonal and masked pairs
 
-    def batch(self, draws: np.ndarray):
-        """Transformed model/data vectors, pair weights and validity for (nb, n) draws."""
+    def pairs(self, draws: np.ndarray):
+        """Compacted pair positions (nb, m'), their weights (nb, m'; 0 for padding) and validity (nb,)."""
         import torch
 
         nb, n, dev, dt = draws.shape[0], self.n, self.dev, self.dt
@@ -390,6 +409,22 @@ class _StimulusResampler:
         w = torch.where(keep, torch.gather(pc, 1, sa) * torch.gather(pc, 1, sb), torch.zeros((), dtype=dt, device=dev))
         w = torch.where(ok[:, None], w, keep.to(dt))  # placeholder weights for invalid samples (result NaN)
         pos = torch.where(keep, pos, torch.zeros((), dtype=pos.dtype, device=dev))
+        return pos, w, ok
+
+    def expanded(self, draws: np.ndarray):
+        """Per draw: the positions of the resampled RDM vector (pair (i, j) repeated c_i c_j times), validity.
+
+        This is the vector rsatoolbox builds (``subsample_pattern``, pairs of copies dropped); methods
+        declared ``resample="expand"`` evaluate their own kernel on it.
+        """
+        pos, w, ok = self.pairs(draws)
+        pos, w = pos.cpu().numpy(), np.rint(w.cpu().numpy()).astype(np.int64)
+        return [np.repeat(pos[b], w[b]) for b in range(pos.shape[0])], ok.cpu().numpy()
+
+    def batch(self, draws: np.ndarray):
+        """Transformed model/data vectors, pair weights and validity for (nb, n) draws."""
+        nb = draws.shape[0]
+        pos, w, ok = self.pairs(draws)
         w = w[:, None, :]
         mc = pos.shape[1]
         flat = pos.reshape(-1)
@@ -430,6 +465,98 @@ def _resampled_similarities(
     return out
 
 
+class _Evaluator:
+    """Model evaluations (and noise ceilings) of one bootstrap factor for a batch of samples (private).
+
+    Called with the batch's stimulus draws (None: all stimuli) and the multiplicity of every data
+    RDM (nb, k_data) (ones: all subjects once); returns the evaluations (nb, k_model[, k_data]),
+    the samples' validity (nb,) and the noise ceilings (nb, 2) (NaN when not computed). One
+    implementation for every bootstrap mode, the dual bootstrap's three factors included.
+    """
+
+    def __init__(self, spec, vm, vd, iu0, iu1, n, onehot, sim, do_ceiling, per_rdm, stim, device):
+        import torch
+
+        self.spec, self.name, self.n = spec, spec.name, n
+        self.vm, self.vd = vm, vd
+        self.onehot, self.do_ceiling, self.per_rdm, self.device = onehot, do_ceiling, per_rdm, device
+        self.dev, self.dt = _device(device), torch.float64
+        self.sim_t = torch.as_tensor(sim, dtype=self.dt, device=self.dev)
+        self.z_t = (
+            torch.as_tensor(_normalise_rows_np(vd, self.name), dtype=self.dt, device=self.dev) if do_ceiling else None
+        )
+        self.rs = _StimulusResampler(vm, vd, iu0, iu1, n, self.name, device) if stim else None
+
+    def _mean(self, s, c):
+        """Evaluations (nb, km[, kd]) from similarities (nb, km, kd) and data multiplicities (nb, kd)."""
+        return s if self.per_rdm else (s * c[:, None, :]).sum(-1) / c.sum(-1, keepdim=True)
+
+    def __call__(self, draws: np.ndarray | None, c):
+        import torch
+
+        nb = c.shape[0]
+        ceil = np.full((nb, 2), np.nan)
+        if draws is None:  # all stimuli: similarities are fixed, only the data RDMs' multiplicities vary
+            est = (self.sim_t[None] * c[:, None, :]).sum(-1) / c.sum(-1, keepdim=True)
+            if self.do_ceiling:
+                pooled = _pooled(self.z_t, c, self.onehot)  # (nb, G + 1, m)
+                flat = pooled.reshape(-1, self.vd.shape[1]).cpu().numpy()
+                ps = _similarity(flat, self.vd, self.name, self.n, device=self.device)  # (nb * (G + 1), kd)
+                ps_t = torch.as_tensor(ps, dtype=self.dt, device=self.dev).reshape(nb, -1, self.vd.shape[0])
+                lo, up = _ceiling_from_sims(ps_t, c, self.onehot)
+                ceil[:, 0], ceil[:, 1] = lo.cpu().numpy(), up.cpu().numpy()
+            return est.cpu().numpy(), np.ones(nb, dtype=bool), ceil
+        if self.spec.resample == "pair_weights":
+            return self._closed_form(draws, c, ceil)
+        return self._expanded(draws, c, ceil)
+
+    def _closed_form(self, draws, c, ceil):
+        """Pair-weight methods: weighted moments of the compacted vectors, no RDM rebuilt."""
+        import torch
+
+        xm, xd, w, ok = self.rs.batch(draws)  # (nb, k, m'), (nb, 1, m'), (nb,)
+        est = self._mean(_weighted_sim(xm, xd, w, self.name), c)  # (nb, km[, kd])
+        est = torch.where(ok.reshape(-1, *([1] * (est.ndim - 1))), est, torch.full_like(est, float("nan")))
+        if self.do_ceiling:
+            if self.spec.vector.rank:  # rank the pooled rank sums (exact half-integers -> int keys)
+                sums = _pooled(xd, c, self.onehot, sums=True)  # (nb, G + 1, m)
+                keys = torch.round(2.0 * sums).to(torch.int64)
+                pooled = _weighted_ranks(*_group_ids_int(keys), w)
+            else:
+                pooled = _pooled(_weighted_normalise(xd, w, self.spec.pool), c, self.onehot)
+            ps = _weighted_sim(pooled, xd, w, self.name)  # (nb, G + 1, kd)
+            lo, up = _ceiling_from_sims(ps, c, self.onehot)
+            okn = ok.cpu().numpy()
+            ceil[:, 0] = np.where(okn, lo.cpu().numpy(), np.nan)
+            ceil[:, 1] = np.where(okn, up.cpu().numpy(), np.nan)
+        return est.cpu().numpy(), ok.cpu().numpy(), ceil
+
+    def _expanded(self, draws, c, ceil):
+        """``resample="expand"`` methods: the method's kernel on each resampled RDM vector, as rsatoolbox."""
+        import torch
+
+        positions, ok = self.rs.expanded(draws)
+        km, kd = self.vm.shape[0], self.vd.shape[0]
+        est = np.full((len(positions), km, kd) if self.per_rdm else (len(positions), km), np.nan)
+        pool = self.spec.pool_spec if self.do_ceiling else None
+        for b, idx in enumerate(positions):
+            if not ok[b]:
+                continue
+            xm, xd = self.vm[:, idx], self.vd[:, idx]
+            s = _similarity(xm, xd, self.name, self.n, device=self.device)  # (km, kd)
+            est[b] = self._mean(torch.as_tensor(s, dtype=self.dt, device=self.dev)[None], c[b : b + 1])[0].cpu().numpy()
+            if pool is not None:
+                z = torch.as_tensor(pool.normalise(xd), dtype=self.dt, device=self.dev)
+                pooled = _pooled(z, c[b : b + 1], self.onehot)[0].cpu().numpy()  # (G + 1, M)
+                if pool.finish is not None:
+                    pooled = np.stack([pool.finish(row) for row in pooled])
+                ps = _similarity(pooled, xd, self.name, self.n, device=self.device)  # (G + 1, kd)
+                lo, up = _ceiling_from_sims(torch.as_tensor(ps, dtype=self.dt, device=self.dev)[None], c[b : b + 1],
+                                            self.onehot)
+                ceil[b] = float(lo[0]), float(up[0])
+        return est, np.asarray(ok, dtype=bool), ceil
+
+
 # --------------------------------------------------------------------------- bootstrap
 
 
@@ -463,10 +590,18 @@ def bootstrap(
         RDM comparison method (a :data:`neurodecode.analysis.METHODS` entry with
         ``compares == "rdm"``). Resampling stimuli needs an entry with
         ``resample == "pair_weights"`` (``spearman``, ``pearson``, ``cosine``,
-        ``rho_a``); ``over="subject"`` takes every RDM method.
-    over : {"stimulus", "subject", "both"}
+        ``rho_a``: closed form) or ``"expand"`` (``tau_a``, ``kendall``: the
+        method's kernel on every resampled RDM); ``over="subject"`` takes every
+        RDM method.
+    over : {"stimulus", "subject", "both", "dual"}
         What to resample: stimuli (rsatoolbox's ``eval_bootstrap_pattern``), subjects
-        (``eval_bootstrap_rdm``) or both at once (``eval_bootstrap``).
+        (``eval_bootstrap_rdm``), both at once (``eval_bootstrap``), or ``"dual"``:
+        the corrected two-factor bootstrap of Schütt et al. 2023 (rsatoolbox's
+        ``eval_dual_bootstrap``): each sample draws subjects and stimuli and
+        evaluates the models three times -- on both resampled, on the subjects
+        only and on the stimuli only -- and the three variances are combined into
+        an unbiased variance of the evaluation (the plain two-factor bootstrap
+        overestimates it). Use :func:`t_test` for the tests.
     n_boot : int
         Number of bootstrap samples.
     seed : int or None
@@ -514,6 +649,15 @@ def bootstrap(
         ``stimulus_index`` (boot, draw) / ``subject_index`` (boot, subject_draw)
             the resamples (positions), ``valid`` (boot) whether each sample is valid.
 
+        ``over="dual"`` adds the dim ``factor`` (``both``, ``subject``,
+        ``stimulus``), ``dual_bootstrap`` (boot, factor, model) and
+        ``dual_noise_ceiling`` (boot, factor, bound): the three evaluations of
+        every sample (``bootstrap`` holds the ``both`` ones); ``variance`` (model):
+        the corrected variance, with ``se`` its square root; ``boot_mean`` (model):
+        the mean of the bootstrap evaluations; and ``ci_lower``/``ci_upper`` are
+        t intervals ``boot_mean -+ t(dof) * se`` (rsatoolbox's ``Result.get_ci``),
+        attr ``dof = min(n_subjects, n_stimuli) - 1``.
+
         Attrs: ``method``, ``over``, ``n_boot``, ``n_valid``, ``ci``, ``seed``,
         ``subject_dim`` (``"none"`` when each RDM is its own subject), ``n_subjects``,
         ``n_stimuli``. A coord that both stacks carry on ``rdm`` (e.g. ``name``) is
@@ -532,8 +676,8 @@ def bootstrap(
     Resampled RDMs contain pairs of copies of the same stimulus; as rsatoolbox,
     these pairs are dropped and samples with fewer than 3 distinct stimuli are
     invalid. With the same resample indices the numbers equal rsatoolbox's
-    (``eval_bootstrap_pattern``, ``eval_bootstrap_rdm``, ``eval_bootstrap``) to
-    floating-point precision. When a subject resample draws a single subject the
+    (``eval_bootstrap_pattern``, ``eval_bootstrap_rdm``, ``eval_bootstrap``,
+    ``eval_dual_bootstrap``) to floating-point precision. When a subject resample draws a single subject the
     sample's lower ceiling equals its upper one (rsatoolbox's convention).
     """
     import torch
@@ -549,14 +693,13 @@ def bootstrap(
     n_boot = int(n_boot)
     if not (0 < float(ci) < 1):
         raise BadInputError(f"bootstrap: ci must be in (0, 1), e.g. 0.95; got {ci!r}.")
-    stim_boot = over in ("stimulus", "both")
-    subj_boot = over in ("subject", "both")
-    if stim_boot and spec.resample != "pair_weights":
+    stim_boot = over in ("stimulus", "both", "dual")
+    subj_boot = over in ("subject", "both", "dual")
+    if stim_boot and spec.resample not in _STIM_RESAMPLE:
+        ok_names = names(compares="rdm", resample="pair_weights") + names(compares="rdm", resample="expand")
         raise BadInputError(
-            f"bootstrap: resampling stimuli supports methods {names(compares='rdm', resample='pair_weights')}, "
-            f"not {name!r}. Use "
-            "'rho_a' (rank correlation suited to models with tied dissimilarities) instead of the tau "
-            "methods, or over='subject'."
+            f"bootstrap: resampling stimuli supports the methods {ok_names} (the registry's resample="
+            f"'pair_weights' or 'expand'), not {name!r}; use one of them or over='subject'."
         )
     if per_rdm and over != "stimulus":
         raise BadInputError("bootstrap: per_rdm=True needs over='stimulus' (with subjects resampled, data RDMs vary).")
@@ -612,9 +755,10 @@ def bootstrap(
 
     dev = _device(device)
     dt = torch.float64
+    factors = _DUAL_FACTORS if over == "dual" else (over,)
     boot_shape = (n_boot, km, kd) if per_rdm else (n_boot, km)
-    boot = np.full(boot_shape, np.nan)
-    ceil_boot = np.full((n_boot, 2), np.nan)
+    fboot = np.full((len(factors), *boot_shape), np.nan)
+    fceil = np.full((len(factors), n_boot, 2), np.nan)
     valid = np.ones(n_boot, dtype=bool)
 
     from tqdm.auto import tqdm
@@ -622,11 +766,7 @@ def bootstrap(
     with torch.no_grad():
         onehot = _group_onehot(groups, n_groups, dt, dev)
         groups_t = torch.as_tensor(groups, device=dev)
-        if stim_boot:
-            resampler = _StimulusResampler(vm, vd, iu0, iu1, n, name, device)
-        else:
-            sim_t = torch.as_tensor(sim, dtype=dt, device=dev)
-            z_t = torch.as_tensor(_normalise_rows_np(vd, name), dtype=dt, device=dev) if do_ceiling else None
+        ev = _Evaluator(spec, vm, vd, iu0, iu1, n, onehot, sim, do_ceiling, per_rdm, stim_boot, device)
         # a compacted bootstrap sample holds ~40 % of the pairs
         per = (km + kd + (n_groups + 1 if do_ceiling else 0)) * m // 2 if stim_boot else (n_groups + 1) * m + km * kd
         bs = _auto_batch(per, batch_size if batch_size is not None or dev.type == "cpu" else max(1, 50_000_000 // per))
@@ -634,47 +774,28 @@ def bootstrap(
         for b0 in range(0, n_boot, bs):
             b1 = min(n_boot, b0 + bs)
             nb = b1 - b0
+            ones = torch.ones(nb, kd, dtype=dt, device=dev)
+            c = ones
             if subj_boot:
                 sc = torch.zeros(nb, n_groups, dtype=dt, device=dev)
                 sc.scatter_add_(1, torch.as_tensor(s_idx[b0:b1], device=dev), torch.ones(nb, n_groups, dtype=dt, device=dev))
                 c = sc[:, groups_t]  # (nb, kd) multiplicity of each data RDM
-            else:
-                c = torch.ones(nb, kd, dtype=dt, device=dev)
-            if stim_boot:
-                xm, xd, w, ok = resampler.batch(p_idx[b0:b1])  # (nb, k, m'), (nb, 1, m'), (nb,)
-                s = _weighted_sim(xm, xd, w, name)  # (nb, km, kd)
-                if per_rdm:
-                    est = s
-                else:
-                    est = (s * c[:, None, :]).sum(-1) / c.sum(-1, keepdim=True)
-                est = torch.where(ok.reshape(-1, *([1] * (est.ndim - 1))), est, torch.full_like(est, float("nan")))
-                boot[b0:b1] = est.cpu().numpy()
-                valid[b0:b1] = ok.cpu().numpy()
-                if do_ceiling:
-                    if spec.vector.rank:  # rank the pooled rank sums (exact half-integers -> int keys)
-                        sums = _pooled(xd, c, onehot, sums=True)  # (nb, G + 1, m)
-                        keys = torch.round(2.0 * sums).to(torch.int64)
-                        pooled = _weighted_ranks(*_group_ids_int(keys), w)
-                    else:
-                        pooled = _pooled(_weighted_normalise(xd, w, spec.pool), c, onehot)
-                    ps = _weighted_sim(pooled, xd, w, name)  # (nb, G + 1, kd)
-                    lo, up = _ceiling_from_sims(ps, c, onehot)
-                    nan = torch.full_like(lo, float("nan"))
-                    ceil_boot[b0:b1, 0] = torch.where(ok, lo, nan).cpu().numpy()
-                    ceil_boot[b0:b1, 1] = torch.where(ok, up, nan).cpu().numpy()
-            else:
-                est = (sim_t[None] * c[:, None, :]).sum(-1) / c.sum(-1, keepdim=True)
-                boot[b0:b1] = est.cpu().numpy()
-                if do_ceiling:
-                    pooled = _pooled(z_t, c, onehot)  # (nb, G + 1, m)
-                    flat = pooled.reshape(-1, m).cpu().numpy()
-                    ps = _similarity(flat, vd, name, n, device=device)  # (nb * (G + 1), kd)
-                    ps_t = torch.as_tensor(ps, dtype=dt, device=dev).reshape(nb, n_groups + 1, kd)
-                    lo, up = _ceiling_from_sims(ps_t, c, onehot)
-                    ceil_boot[b0:b1, 0] = lo.cpu().numpy()
-                    ceil_boot[b0:b1, 1] = up.cpu().numpy()
+            draws = p_idx[b0:b1] if stim_boot else None
+            plan = {  # factor -> (stimulus draws or None, data RDM multiplicities)
+                "stimulus": (draws, ones), "subject": (None, c), "both": (draws, c),
+            }
+            ok = np.ones(nb, dtype=bool)
+            for f, factor in enumerate(factors):
+                est, ok_f, ceil = ev(*plan[factor])
+                fboot[f, b0:b1] = est
+                fceil[f, b0:b1] = ceil
+                ok &= ok_f
+            valid[b0:b1] = ok
             bar.update(nb)
         bar.close()
+    fboot[:, ~valid] = np.nan  # a sample with too few distinct stimuli is invalid for every factor (rsatoolbox)
+    fceil[:, ~valid] = np.nan
+    boot, ceil_boot = fboot[0], fceil[0]
 
     n_valid = int(valid.sum())
     if n_valid < n_boot:
@@ -709,6 +830,11 @@ def bootstrap(
             clo, chi = _percentiles(ceil_boot[valid], ci)
         data_vars["noise_ceiling_ci_lower"] = (("bound",), clo)
         data_vars["noise_ceiling_ci_upper"] = (("bound",), chi)
+    if over == "dual":
+        coords["factor"] = list(factors)
+        data_vars["dual_bootstrap"] = (("boot", "factor", "model"), fboot.transpose(1, 0, 2))
+        if do_ceiling:
+            data_vars["dual_noise_ceiling"] = (("boot", "factor", "bound"), fceil.transpose(1, 0, 2))
     if stim_boot:
         data_vars["stimulus_index"] = (("boot", "draw"), p_idx)
     if subj_boot:
@@ -729,7 +855,170 @@ def bootstrap(
             "n_stimuli": n,
         }
     )
+    if over == "dual":  # the corrected variance replaces the two-factor bootstrap's (which overestimates it)
+        from scipy import stats
+
+        tv = _test_variances(ds)
+        se = np.sqrt(np.maximum(tv.model, 0.0))
+        half = se * stats.t.ppf(0.5 * (1 + float(ci)), tv.dof)
+        ds["variance"] = ("model", tv.model)
+        ds["se"] = ("model", se)
+        ds["boot_mean"] = ("model", tv.centre)
+        ds["ci_lower"] = ("model", tv.centre - half)
+        ds["ci_upper"] = ("model", tv.centre + half)
+        ds.attrs["ci_method"] = "t, corrected dual-bootstrap variance (Schütt et al. 2023)"
+        ds.attrs["dof"] = tv.dof
     return ds
+
+
+# --------------------------------------------------------------------------- variances and t-tests
+
+
+class _Variances(NamedTuple):
+    model: np.ndarray  # (km,) variance of each model's evaluation
+    diff: np.ndarray  # (km, km) variance of the difference row - column
+    noise: np.ndarray  # (km, 2) variance of model - ceiling bound (lower, upper)
+    dof: int
+    centre: np.ndarray  # (km,) mean bootstrap evaluation (rsatoolbox's get_means)
+    ceiling: np.ndarray  # (2,) the ceiling bounds the models are tested against
+
+
+def _dual_correction(v: np.ndarray, n_subject: int, n_stimulus: int) -> np.ndarray:
+    """Schütt et al. 2023's variance from the three bootstraps (both, subject, stimulus), small-sample form.
+
+    ``v`` (3, ...) variances in the order of :data:`_DUAL_FACTORS`. The two one-factor variances,
+    scaled by n / (n - 1), plus their interaction estimated from the two-factor one; clipped to
+    [max of the scaled one-factor variances, the two-factor variance] (rsatoolbox's ``_dual_bootstrap``).
+    """
+    fs = n_subject / (n_subject - 1)
+    fp = n_stimulus / (n_stimulus - 1)
+    both, subj, stim = v
+    out = fs * subj + fp * stim - fs * fp * (both - subj - stim)
+    return np.minimum(np.maximum(np.maximum(out, fs * subj), fp * stim), both)
+
+
+def _test_variances(result: xr.Dataset) -> _Variances:
+    """Variances of model evaluations, their differences and their distances to the ceiling (rsatoolbox's rules).
+
+    Covariances over the valid samples of the evaluations and, when bootstrapped, the noise-ceiling
+    bounds; scaled by n / (n - 1) for the resampled factor (the smaller n when both are resampled
+    together), or combined by :func:`_dual_correction` for a dual bootstrap.
+    """
+    over = result.attrs.get("over")
+    n_subj, n_stim = int(result.attrs["n_subjects"]), int(result.attrs["n_stimuli"])
+    valid = np.asarray(result["valid"].values, dtype=bool)
+    if over == "dual":
+        x = np.asarray(result["dual_bootstrap"].values)  # (boot, factor, model)
+        nc = np.asarray(result["dual_noise_ceiling"].values) if "dual_noise_ceiling" in result else None
+    else:
+        x = np.asarray(result["bootstrap"].values)[:, None]
+        nc = np.asarray(result["noise_ceiling_boot"].values)[:, None] if "noise_ceiling_boot" in result else None
+    x = x[valid]
+    if nc is not None:
+        nc = nc[valid]
+        if np.isnan(nc).any():  # e.g. samples that drew a single subject have no leave-one-out ceiling
+            nc = None
+    km = x.shape[-1]
+    if x.shape[0] < 2:
+        raise BadInputError("t_test: needs at least 2 valid bootstrap samples.")
+    cols = x if nc is None else np.concatenate([x, nc], axis=-1)
+    cols = cols - cols.mean(0, keepdims=True)
+    cov = np.einsum("bfi,bfj->fij", cols, cols) / (cols.shape[0] - 1)  # (factor, p, p)
+    vm = np.einsum("fii->fi", cov)[:, :km]
+    diff = vm[:, :, None] + vm[:, None, :] - 2.0 * cov[:, :km, :km]
+    if nc is None:
+        noise = np.stack([vm, vm], axis=-1)  # the ceiling taken as fixed
+    else:
+        noise = vm[:, :, None] - 2.0 * cov[:, :km, km:] + np.einsum("fii->fi", cov[:, km:, km:])[:, None, :]
+    if over == "dual":
+        vm, diff, noise = (_dual_correction(v, n_subj, n_stim) for v in (vm, diff, noise))
+        dof = min(n_subj, n_stim) - 1
+    else:
+        n_eff = {"stimulus": n_stim, "subject": n_subj}.get(over, min(n_subj, n_stim))
+        vm, diff, noise = (v[0] * n_eff / (n_eff - 1) for v in (vm, diff, noise))
+        dof = n_eff - 1
+    centre = x.mean(0).mean(0)
+    if nc is not None:
+        ceiling = nc.mean(0).mean(0)
+    else:
+        ceiling = np.asarray(result["noise_ceiling"].values, dtype=np.float64)
+    return _Variances(vm, diff, noise, int(dof), centre, ceiling)
+
+
+def t_test(result: xr.Dataset) -> xr.Dataset:
+    """t-tests of model evaluations against 0, against the noise ceiling and between models.
+
+    The tests of Schütt et al. 2023 (rsatoolbox's ``Result.test_zero``, ``test_noise``,
+    ``test_pairwise`` with ``test_type='t-test'``), from the variances of a :func:`bootstrap`
+    result: for ``over="dual"`` the corrected variance that combines the subject, stimulus and
+    two-factor bootstraps; otherwise the bootstrap variance scaled by n / (n - 1).
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        Output of :func:`bootstrap` with the mean over data RDMs (not ``per_rdm``); best
+        ``over="dual"`` (generalises to new subjects and new stimuli, with the correct variance).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``mean`` (model): the mean bootstrap evaluation the tests are centred on (as
+        rsatoolbox; over the valid samples and, for ``dual``, the three bootstraps);
+        ``se`` (model); ``t_zero``, ``p_zero`` (model): one-sided test of ``mean > 0``;
+        ``t_noise``, ``p_noise`` (model): two-sided test of ``mean`` against the lower
+        noise-ceiling bound (mean over the bootstrap samples; the variance includes the
+        ceiling's covariance with the model when the ceiling was bootstrapped);
+        ``difference``, ``t``, ``p`` (model, model_): two-sided tests of row minus column
+        model (diagonal NaN); ``noise_ceiling`` (bound) the ceiling tested against.
+        Attrs ``dof`` (``min(n_subjects, n_stimuli) - 1`` for two factors, else n - 1 of
+        the resampled one), ``method``, ``over``. Correct the p-values for multiple tests,
+        e.g. with :func:`fdr`.
+
+    Notes
+    -----
+    With the same draws the p-values equal rsatoolbox's (``eval_dual_bootstrap``,
+    ``eval_bootstrap``, ``eval_bootstrap_pattern``, ``eval_bootstrap_rdm``). Two deliberate
+    differences: n in the corrections is the number of *subjects* (rsatoolbox uses the
+    number of RDMs, which differs when several RDMs belong to one subject), and for
+    ``over="subject"`` the test against the ceiling uses the ceiling's covariance with the
+    models (rsatoolbox's ``eval_bootstrap_rdm`` drops it, treating the ceiling as fixed).
+    """
+    from scipy import stats
+
+    if not isinstance(result, xr.Dataset) or "bootstrap" not in result or "valid" not in result:
+        raise DataModelError("t_test: pass the Dataset returned by neurodecode.analysis.bootstrap(...).")
+    if "data" in result["bootstrap"].dims:
+        raise BadInputError("t_test: needs the mean over data RDMs; run bootstrap with per_rdm=False.")
+    tv = _test_variances(result)
+    eps = np.finfo(float).eps
+    se = np.sqrt(np.maximum(tv.model, 0.0))
+    t0 = tv.centre / np.sqrt(np.maximum(tv.model, eps))
+    tn = (tv.centre - tv.ceiling[0]) / np.sqrt(np.maximum(tv.noise[:, 0], eps))
+    diff = tv.centre[:, None] - tv.centre[None, :]
+    tp = diff / np.sqrt(np.maximum(tv.diff, eps))
+    p_pair = 2.0 * stats.t.sf(np.abs(tp), tv.dof)
+    k = len(tv.centre)
+    for arr in (diff, tp, p_pair):
+        arr[np.eye(k, dtype=bool)] = np.nan
+    model = result["model"].values
+    out = xr.Dataset(
+        {
+            "mean": ("model", tv.centre),
+            "se": ("model", se),
+            "t_zero": ("model", t0),
+            "p_zero": ("model", stats.t.sf(t0, tv.dof)),
+            "t_noise": ("model", tn),
+            "p_noise": ("model", 2.0 * stats.t.sf(np.abs(tn), tv.dof)),
+            "difference": (("model", "model_"), diff),
+            "t": (("model", "model_"), tp),
+            "p": (("model", "model_"), p_pair),
+            "noise_ceiling": ("bound", tv.ceiling),
+        },
+        coords={"model": model, "model_": model, "bound": ["lower", "upper"]},
+    )
+    out.attrs.update({"method": result.attrs.get("method", "unknown"), "over": result.attrs.get("over", "unknown"),
+                      "dof": tv.dof, "test": "t-test (Schütt et al. 2023)"})
+    return out
 
 
 # --------------------------------------------------------------------------- paired tests

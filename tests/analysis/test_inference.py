@@ -362,7 +362,7 @@ def test_fdr_keeps_dataarray_labels_and_refuses_nan():
 def test_bad_inputs(small):
     models, data = small
     with pytest.raises(BadInputError, match="resampling stimuli supports"):
-        bootstrap(models, data, "kendall")
+        bootstrap(models, data, "corr_cov")
     with pytest.raises(BadInputError, match="over must be"):
         bootstrap(models, data, over="trials")
     with pytest.raises(BadInputError, match="n_boot"):
