@@ -6,6 +6,10 @@ it to ``--out/pipeline.yaml``, so ``neurodecode run OUT/pipeline.yaml`` gives th
 
     neurodecode compare --stimuli my_images/ --brain rdms.npy --stimulus-ids ids.txt \\
         --model efficientnet_lite0 --model my_net.py:build --preprocess imagenet --out results/
+
+``--brain`` may also be a BIDS-derivatives folder (``dataset_description.json`` + ``sub-01_desc-IT_rdm.npy``...),
+read with :func:`neurodecode.datasets.from_bids_derivatives` (loader ``bids.derivatives``) and narrowed with
+``--bids-select "sub=01,02 desc=IT"``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 from ..errors import BadInputError
 
-__all__ = ["add_subparser", "build_config", "main_compare"]
+__all__ = ["add_subparser", "build_config", "main_compare", "parse_bids_select", "BIDS_SELECT_KEYS"]
 
 DEFAULT_MODEL = "efficientnet_lite0"
 
@@ -54,6 +58,47 @@ def _per_brain(values: list[str] | None, n: int, what: str) -> list[str | None]:
     if len(values) != n:
         raise BadInputError(f"give one {what} for all --brain files or one per --brain file ({n}), got {len(values)}.")
     return list(values)
+
+
+#: ``--bids-select`` keys (BIDS short entity keys, as in file names) -> keywords of from_bids_derivatives
+BIDS_SELECT_KEYS = {"sub": "subject", "ses": "session", "task": "task", "run": "run", "desc": "description",
+                    "roi": "roi", "space": "space", "acq": "acquisition", "suffix": "suffix"}
+
+
+def _is_bids_folder(path: str) -> bool:
+    folder = Path(os.path.expanduser(str(path)))
+    return folder.is_dir() and (folder / "dataset_description.json").is_file()
+
+
+def parse_bids_select(items: list[str] | None) -> dict[str, Any]:
+    """``["sub=01,02", "desc=IT"]`` -> ``{"subject": ["01", "02"], "description": "IT"}``.
+
+    Raises
+    ------
+    BadInputError
+        An item that is not KEY=VALUE[,VALUE...], an unknown key (the message lists the known
+        ones), or a key given twice.
+    """
+    from .ops import did_you_mean
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        for part in item.split():
+            key, eq, value = part.partition("=")
+            key = key.strip()
+            if not eq or not key or not value.strip(","):
+                raise BadInputError(f"--bids-select {part!r}: write KEY=VALUE[,VALUE...] (e.g. sub=01,02 desc=IT).")
+            if key not in BIDS_SELECT_KEYS:
+                raise BadInputError(f"--bids-select: unknown key {key!r}{did_you_mean(key, list(BIDS_SELECT_KEYS))}; "
+                                    f"known keys: {', '.join(BIDS_SELECT_KEYS)}.")
+            name = BIDS_SELECT_KEYS[key]
+            if name in out:
+                raise BadInputError(f"--bids-select: {key} is given twice; list the values once ({key}=a,b).")
+            values = [v.strip() for v in value.split(",") if v.strip()]
+            if name == "suffix" and len(values) != 1:
+                raise BadInputError("--bids-select: give one suffix (suffix=rdm or suffix=beta).")
+            out[name] = values[0] if len(values) == 1 else values
+    return out
 
 
 def build_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -96,11 +141,23 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
     ids = _per_brain(args.stimulus_ids, len(args.brain), "--stimulus-ids")
     metas = _per_brain(args.rdm_meta, len(args.brain), "--rdm-meta")
     brain_names = []
+    select = parse_bids_select(getattr(args, "bids_select", None))
+    bids_folders = [p for p in args.brain if _is_bids_folder(p)]
+    if select and not bids_folders:
+        raise BadInputError("--bids-select applies to BIDS-derivatives folders given to --brain (folders holding "
+                            "dataset_description.json); none of the --brain inputs is one.")
     for i, (path, sid, meta) in enumerate(zip(args.brain, ids, metas)):
         name = "brain" if len(args.brain) == 1 else f"brain{i + 1}"
         params: dict[str, Any] = {}
         if sid:
             params["stimulus_ids"] = _abs(sid)
+        if _is_bids_folder(path):
+            if meta:
+                raise BadInputError(f"--rdm-meta does not apply to the BIDS-derivatives folder {path}: subject and "
+                                    "region come from the file names (sub-<label>, desc-<region> or roi-<region>).")
+            data[name] = {"files": [_abs(path)], "loader": "bids.derivatives", "params": {**select, **params}}
+            brain_names.append(name)
+            continue
         if meta:
             params["meta"] = _abs(meta)
         source: dict[str, Any] = {"files": [_abs(path)], "loader": "brain.read"}
@@ -219,8 +276,12 @@ def add_subparser(subparsers: Any) -> None:
                    help="folder (searched recursively) or glob of images, or a .nc with a stimulus dim; the id "
                         "of an image is its path relative to the folder without suffix (faces/face01)")
     p.add_argument("--brain", required=True, action="append", metavar="FILE",
-                   help="RDM stack (.nc/.zarr/.npy/.npz/.mat/rsatoolbox .hdf5), responses or epochs (.nc); repeat "
-                        "for several files")
+                   help="RDM stack (.nc/.zarr/.npy/.npz/.mat/rsatoolbox .hdf5), responses or epochs (.nc), or a "
+                        "BIDS-derivatives folder of RDMs or responses (see --bids-select); repeat for several")
+    p.add_argument("--bids-select", action="append", metavar="KEY=VALUE[,VALUE]",
+                   help="for --brain folders that are BIDS derivatives (RDMs *_rdm.*, responses *_beta.* / "
+                        "*_responses.*): keep the files with these entities, e.g. 'sub=01,02 desc=IT'; keys "
+                        + ", ".join(BIDS_SELECT_KEYS) + " (subject from sub-, region from roi- or desc-)")
     p.add_argument("--stimulus-ids", action="append", metavar="FILE",
                    help="for .npy/.npz/.mat RDMs: one stimulus id per line, in row order (one for all --brain "
                         "files, or one per file)")
