@@ -63,7 +63,22 @@ def prepare(data: Any, label: Any, task: str | None = None) -> Prepared:
     obj = data.transpose(dim, ...)
     if obj.sizes[dim] < 4:
         raise BadInputError(f"only {obj.sizes[dim]} sample(s) along {dim!r}; cross-validation needs more.")
-    if isinstance(label, str):
+    if (isinstance(label, (list, tuple)) and 0 < len(label) < obj.sizes[dim]
+            and all(isinstance(v, str) and v in obj.coords for v in label)):
+        # several coords: a multi-output continuous target (e.g. vel_x, vel_y), scored per output and averaged
+        for lab in label:
+            if lab not in obj.coords or obj[lab].dims != (dim,):
+                on_dim = sorted(str(c) for c in obj.coords if obj[c].dims == (dim,))
+                raise BadInputError(f"label coord {lab!r} not found on {dim!r}; coords there: {on_dim}.")
+        if task not in (None, "regression"):
+            raise BadInputError(f"several label coords {list(label)} make a multi-output regression target; "
+                                f"task={task!r} is not possible.")
+        y = np.column_stack([np.asarray(obj[lab].values, dtype=float) for lab in label])
+        name = ",".join(label)
+        task = "regression"
+        if len(label) == 1:
+            y = y[:, 0]
+    elif isinstance(label, str):
         if label not in obj.coords:
             on_dim = sorted(str(c) for c in obj.coords if obj[c].dims == (dim,))
             raise BadInputError(f"label coord {label!r} not found; coords on {dim!r}: {on_dim}.")
@@ -157,7 +172,8 @@ def _kfold(n_splits: int, prep: Prepared, seed: int):
 
 
 def resolve_cv(cv: Any, prep: Prepared, seed: int = 0) -> Folds:
-    """Folds from a coord name, ``"kfold:K"``, an int (stratified K-fold) or a scikit-learn splitter.
+    """Folds from a coord name, ``"kfold:K"``, an int (stratified K-fold), a scikit-learn splitter or
+    a dict (see :func:`_dict_cv`: leave one group out within subjects, contiguous blocks with a gap).
 
     ``None``: leave one ``run`` out when the data hold several runs, else stratified 5-fold.
     A coord with a single value falls back to stratified 5-fold (said in the description).
@@ -169,6 +185,8 @@ def resolve_cv(cv: Any, prep: Prepared, seed: int = 0) -> Folds:
     if cv is None:
         runs = obj.coords.get("run")
         cv = "run" if runs is not None and runs.dims == (prep.sample_dim,) and len(np.unique(runs.values)) > 1 else 5
+    if isinstance(cv, dict):
+        return _dict_cv(dict(cv), prep, check_no_leak)
     if isinstance(cv, str) and cv.startswith("kfold"):
         _, _, k = cv.partition(":")
         try:
@@ -210,6 +228,64 @@ def resolve_cv(cv: Any, prep: Prepared, seed: int = 0) -> Folds:
         raise BadInputError(f"the splitter {desc} could not split these data: {err}") from err
     _guard(folds, obj, check_no_leak)
     return Folds(folds, None, desc, [f"fold {i}" for i in range(len(folds))])
+
+
+def _group_key(obj: xr.DataArray, coords: Any, sample_dim: str) -> np.ndarray:
+    names = [coords] if isinstance(coords, str) else list(coords)
+    for c in names:
+        if c not in obj.coords or obj[c].dims != (sample_dim,):
+            on_dim = sorted(str(k) for k in obj.coords if obj[k].dims == (sample_dim,))
+            raise BadInputError(f"cv group coord {c!r} is not a coord on {sample_dim!r}; coords there: {on_dim}.")
+    key = np.asarray(obj[names[0]].values).astype(str).astype(object)
+    for c in names[1:]:
+        key = key + "/" + np.asarray(obj[c].values).astype(str)
+    return key.astype(str)
+
+
+def _dict_cv(cv: dict, prep: Prepared, check) -> Folds:
+    """``{"group": coord(s), "within": coord, "min_groups": n}``: leave one group out inside each
+    value of ``within`` (training on that value's other groups only); values with fewer than
+    ``min_groups`` groups are left out (said in the description). ``{"blocks": K, "gap": G}``:
+    K contiguous test blocks along the samples, ``G`` samples dropped from training on each side."""
+    obj = prep.obj
+    if "blocks" in cv:
+        from ..train.splits import ContiguousBlocks
+
+        unknown = set(cv) - {"blocks", "gap"}
+        if unknown:
+            raise BadInputError(f"cv {cv}: unknown key(s) {sorted(unknown)}; blocks cv takes 'blocks' and 'gap'.")
+        k, gap = int(cv["blocks"]), int(cv.get("gap", 0))
+        folds = [(np.asarray(a), np.asarray(b)) for a, b in ContiguousBlocks(k, gap=gap).split(prep.X)]
+        _guard(folds, obj, check)
+        return Folds(folds, None, f"{k} contiguous test blocks, {gap} samples dropped from training on each side",
+                     [f"block {i}" for i in range(k)])
+    unknown = set(cv) - {"group", "within", "min_groups"}
+    if "group" not in cv or unknown:
+        raise BadInputError(f"cv {cv}: write {{group: COORD(S), within: COORD, min_groups: N}} or "
+                            "{blocks: K, gap: G}.")
+    group = _group_key(obj, cv["group"], prep.sample_dim)
+    within = cv.get("within")
+    outer = (_group_key(obj, within, prep.sample_dim) if within else np.full(len(group), "all"))
+    min_groups = int(cv.get("min_groups", 2))
+    folds, names, skipped = [], [], []
+    for w in dict.fromkeys(outer):
+        inside = outer == w
+        keys = list(dict.fromkeys(group[inside]))
+        if len(keys) < max(min_groups, 2):
+            skipped.append(f"{w} ({len(keys)} group(s))")
+            continue
+        for g in keys:
+            folds.append((np.flatnonzero(inside & (group != g)), np.flatnonzero(inside & (group == g))))
+            names.append(g if not within else f"{w}:{g}")
+    gname = cv["group"] if isinstance(cv["group"], str) else "/".join(cv["group"])
+    if not folds:
+        raise BadInputError(f"cv {cv}: no {within or 'data'} value has {min_groups} {gname} groups; "
+                            f"skipped: {skipped}.")
+    desc = f"leave one {gname} out" + (f" within each {within}" if within else "") + f" ({len(folds)} folds)"
+    if skipped:
+        desc += f"; left out (fewer than {min_groups} groups): {', '.join(skipped)}"
+    _guard(folds, obj, check)
+    return Folds(folds, group, desc, names)
 
 
 def _guard(folds, obj, check) -> None:

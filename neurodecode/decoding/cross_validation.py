@@ -12,7 +12,7 @@ import xarray as xr
 
 from ..errors import BadInputError
 from ._data import Prepared, chance_of, default_scoring, permuted, prepare, resolve_cv, scorer_for
-from .estimators import ESTIMATORS, EstimatorContext, make_estimator
+from .estimators import EstimatorContext, is_permutable, make_estimator
 
 __all__ = ["cross_validate", "default_estimators", "scores_table", "summary_table"]
 
@@ -80,9 +80,10 @@ def cross_validate(
         Any labelled object of the data model with samples along ``trial`` / ``stimulus`` (or its
         first dim): epochs ``(trial, channel, time)``, responses ``(trial, neuroid)``, binned
         spikes ``(time, unit)``...
-    label : str or array-like
-        A coord on the sample dim (any name, any number of classes, or a continuous target) or one
-        value per sample.
+    label : str, list of str or array-like
+        A coord on the sample dim (any name, any number of classes, or a continuous target), several
+        coords (a multi-output continuous target, e.g. ``["vel_x", "vel_y"]``: ``r2`` is the mean of
+        the outputs' R²) or one value per sample.
     estimators : str, list, dict or scikit-learn estimator, optional
         Registered names (:func:`~neurodecode.decoding.list_estimators`) or scikit-learn
         estimators; a dict names them. Default: :func:`default_estimators` for this input.
@@ -135,14 +136,20 @@ def cross_validate(
                 raise BadInputError(f"fold {folds.test_names[i]}: the training side holds a single class; "
                                     "choose another cv.")
     named = _named(estimators, prep.X.ndim - 1, prep.task)
+    obj = prep.obj
+    feat_dim = obj.dims[1] if obj.ndim > 1 else None
     ctx = EstimatorContext(task=prep.task, sfreq=prep.sfreq, shape=tuple(prep.X.shape[1:]),
-                           n_samples=int(min(len(tr) for tr, _ in folds.folds)), seed=seed)
+                           n_samples=int(min(len(tr) for tr, _ in folds.folds)), seed=seed,
+                           times=tuple(np.asarray(obj["time"].values, dtype=float)) if "time" in obj.dims else None,
+                           feature_coords={str(k): np.asarray(c.values) for k, c in obj.coords.items()
+                                           if feat_dim is not None and c.dims == (feat_dim,)},
+                           attrs=dict(obj.attrs))
     for name, spec in named.items():  # fail early on bad names / tasks
         make_estimator(spec, ctx)
     n_f = len(folds.folds)
     scores = np.full((len(named), n_f), np.nan)
     null = np.full((len(named), int(n_perm)), np.nan)
-    pred = np.empty((len(named), len(prep.y)), dtype=object if prep.task == "classification" else float)
+    pred = np.empty((len(named), *prep.y.shape), dtype=object if prep.task == "classification" else float)
     fitted: dict[str, list[Any]] = {}
     seconds: dict[str, float] = {}
     rng = np.random.default_rng(seed)
@@ -156,7 +163,7 @@ def cross_validate(
             pred[m, te] = np.asarray(prep.classes, dtype=object)[p] if prep.task == "classification" else p
             if return_estimators:
                 fitted.setdefault(name, []).append(est)
-        permutable = not (isinstance(spec, str) and not ESTIMATORS[spec].permutable)
+        permutable = is_permutable(spec)
         if n_perm and permutable:
             jobs = [(k, tr, te) for k in range(int(n_perm)) for tr, te in folds.folds]
             res = par(delayed(_fit_score)(spec, ctx, prep.X, perms[k], tr, te, scorer, False) for k, tr, te in jobs)
@@ -183,10 +190,13 @@ def cross_validate(
             "n_test": ("fold", np.asarray(n_test)),
         },
     )
-    ds["prediction"] = (("model", prep.sample_dim), pred)
+    pdims = ("model", prep.sample_dim) + (("target",) if prep.y.ndim == 2 else ())
+    ds["prediction"] = (pdims, pred)
     ds = ds.assign_coords({prep.sample_dim: np.arange(len(prep.y)),
-                           "true": (prep.sample_dim, np.asarray(prep.classes, dtype=object)[prep.y]
+                           "true": (pdims[1:], np.asarray(prep.classes, dtype=object)[prep.y]
                                     if prep.task == "classification" else prep.y)})
+    if prep.y.ndim == 2:
+        ds = ds.assign_coords(target=prep.label.split(","))
     if n_perm:
         ds["null"] = (("model", "perm"), null)
         obs = scores.mean(axis=1)

@@ -24,6 +24,16 @@ Registered names (``neurodecode.decoding.list_estimators()``):
                   inputs; RidgeClassifierCV for classes)
 ``pca_knn``       standardise -> PCA (20 components) -> k nearest neighbours (k=10)
 ``eegnet``        the EEGNet-style compact CNN (:mod:`neurodecode.encoders.eegnet`)
+``erp_logreg``    post-stimulus ERP block means (optional baseline) -> standardise -> logistic regression,
+                  baseline and C chosen by an inner contiguous K-fold of the training fold
+``rbtransformer`` the RBTransformer (band-DE tokens per electrode, attention across electrodes)
+``brainmae``      Ward parcels of the training fold -> BrainMAE (masked-autoencoder pretraining on the
+                  training windows, then fine-tuning or a linear probe of the frozen tokens)
+``spike_contrastive``  the contrastive spike encoder (CEBRA-like) with a kNN or ridge head (continuous targets)
+
+Configurations take settings: pass ``{"estimator": name, **params}`` instead of a name (e.g.
+``{"estimator": "rbtransformer", "max_epochs": 5}``); the factory's keyword arguments are the
+settings it accepts (:func:`estimator_params`).
 """
 
 from __future__ import annotations
@@ -48,6 +58,11 @@ __all__ = [
     "Flatten",
     "TimeBins",
     "BandDE",
+    "ErpBlocks",
+    "LastBins",
+    "TimeMean",
+    "estimator_params",
+    "is_permutable",
 ]
 
 TASKS = ("classification", "regression")
@@ -67,6 +82,12 @@ class EstimatorContext:
     n_samples : int
         Number of samples available for training (an upper bound for a fold).
     seed : int
+    times : tuple of float or None
+        The time axis of epochs (s), None when unknown.
+    feature_coords : dict or None
+        Coords along the first feature dim (e.g. the voxels' ``i``/``j``/``k``), name -> values.
+    attrs : dict or None
+        The data's attrs (e.g. ``shape`` of a voxel grid).
     """
 
     task: str
@@ -74,6 +95,9 @@ class EstimatorContext:
     shape: tuple[int, ...] = ()
     n_samples: int = 0
     seed: int = 0
+    times: tuple[float, ...] | None = None
+    feature_coords: Mapping[str, Any] | None = None
+    attrs: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -134,17 +158,48 @@ def get_spec(name: str) -> EstimatorSpec:
     return ESTIMATORS[name]
 
 
+def _split_config(estimator: Any) -> tuple[Any, dict[str, Any]]:
+    """``{"estimator": name, **params}`` -> (name, params); anything else -> (itself, {})."""
+    if isinstance(estimator, Mapping):
+        cfg = dict(estimator)
+        if "estimator" not in cfg or not isinstance(cfg["estimator"], str):
+            raise BadInputError(f"an estimator configuration needs a key 'estimator' naming a registered estimator "
+                                f"({sorted(ESTIMATORS)}), got keys {sorted(cfg)}.")
+        return cfg.pop("estimator"), cfg
+    return estimator, {}
+
+
+def estimator_params(name: str) -> list[str] | None:
+    """The settings a registered estimator accepts (keyword arguments of its factory); None when
+    the factory passes any setting on to the estimator class (which checks them)."""
+    import inspect
+
+    sig = inspect.signature(get_spec(name).factory)
+    if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        return None
+    return [p for p in list(sig.parameters)[1:] if sig.parameters[p].kind == inspect.Parameter.KEYWORD_ONLY
+            or sig.parameters[p].kind == inspect.Parameter.POSITIONAL_OR_KEYWORD]
+
+
+def is_permutable(estimator: Any) -> bool:
+    """Whether a permutation null is computed by default (False for slow registered models)."""
+    name, _ = _split_config(estimator)
+    return not (isinstance(name, str) and name in ESTIMATORS and not ESTIMATORS[name].permutable)
+
+
 def make_estimator(estimator: Any, ctx: EstimatorContext) -> Any:
-    """A fresh unfitted estimator: built from a registered name, or cloned from a scikit-learn one.
+    """A fresh unfitted estimator: built from a registered name (or ``{"estimator": name, **params}``),
+    or cloned from a scikit-learn one.
 
     Raises
     ------
     BadInputError
-        Unknown name, a name that does not handle ``ctx.task`` or this input shape, or an object
-        that is not a scikit-learn estimator.
+        Unknown name or setting, a name that does not handle ``ctx.task`` or this input shape, or
+        an object that is not a scikit-learn estimator.
     """
     from sklearn.base import clone
 
+    estimator, params = _split_config(estimator)
     if isinstance(estimator, str):
         spec = get_spec(estimator)
         if ctx.task not in spec.tasks:
@@ -158,7 +213,14 @@ def make_estimator(estimator: Any, ctx: EstimatorContext) -> Any:
                 f"estimator {estimator!r} does not take {kind} (sample shape {ctx.shape}); estimators that do: "
                 f"{list_estimators(ctx.task, len(ctx.shape))}."
             )
-        return spec.factory(ctx)
+        known = estimator_params(estimator)
+        unknown = sorted(set(params) - set(known or params))
+        if unknown:
+            raise BadInputError(f"estimator {estimator!r}: unknown setting(s) {unknown}; it accepts {known}.")
+        try:
+            return spec.factory(ctx, **params)
+        except TypeError as err:
+            raise BadInputError(f"estimator {estimator!r}: bad setting(s) {sorted(params)}: {err}") from err
     if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
         raise BadInputError(
             f"estimator must be a registered name ({sorted(ESTIMATORS)}) or a scikit-learn estimator, "
@@ -222,11 +284,18 @@ class BandDE(TransformerMixin, BaseEstimator):
     bands : dict, optional
         Band name -> (lo, hi) Hz; default the bands of :func:`neurodecode.encoders.bde.band_de`
         that lie below Nyquist.
+    n_windows : int, optional
+        Split each epoch into this many sub-windows and compute the DE of each with the FFT
+        (:func:`neurodecode.encoders.rbtransformer.band_de_windows`: the numbers the RBTransformer's
+        fixed BDE layer computes). None: one window, :func:`~neurodecode.encoders.bde.band_de`'s
+        default method.
     """
 
-    def __init__(self, sfreq: float, bands: Mapping[str, tuple[float, float]] | None = None):
+    def __init__(self, sfreq: float, bands: Mapping[str, tuple[float, float]] | None = None,
+                 n_windows: int | None = None):
         self.sfreq = sfreq
         self.bands = bands
+        self.n_windows = n_windows
 
     def fit(self, X: Any, y: Any = None) -> BandDE:
         return self
@@ -242,14 +311,127 @@ class BandDE(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         from ..encoders.bde import band_de
 
+        if self.n_windows is not None:
+            from ..encoders.rbtransformer import band_de_windows
+
+            de = band_de_windows(np.asarray(X, dtype=float), self.sfreq, self._bands(), int(self.n_windows))
+            return de.reshape(de.shape[0], -1)
         de = band_de(np.asarray(X, dtype=float), self.sfreq, self._bands())
         return de.reshape(de.shape[0], -1)
 
 
-def _logreg(ctx: EstimatorContext, C: float = 1.0):
+class ErpBlocks(TransformerMixin, BaseEstimator):
+    """Stateless transformer: ERP features, block means of ``decim`` samples in ``tmin..tmax``.
+
+    With ``baseline=(b0, b1)`` each trial and channel first has its mean over ``b0..b1`` s
+    subtracted (per trial, label-free). The last block may hold fewer samples.
+
+    Parameters
+    ----------
+    times : sequence of float
+        The epochs' time axis (s).
+    tmin, tmax : float or None
+        Window kept (None: the epoch's start / end).
+    decim : int
+        Samples per block.
+    baseline : (float or None, float or None) or None
+    """
+
+    def __init__(self, times: Any, tmin: float | None = 0.0, tmax: float | None = None, decim: int = 8,
+                 baseline: Any = None):
+        self.times = times
+        self.tmin = tmin
+        self.tmax = tmax
+        self.decim = decim
+        self.baseline = baseline
+
+    def fit(self, X: Any, y: Any = None) -> ErpBlocks:
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        if int(self.decim) != self.decim or self.decim < 1:
+            raise BadInputError(f"erp decim must be a positive integer, got {self.decim!r}.")
+        t = np.asarray(self.times, dtype=float)
+        x = np.asarray(X, dtype=np.float64)
+        if x.ndim != 3 or x.shape[-1] != t.size:
+            raise BadInputError(f"ErpBlocks needs epochs (trial, channel, time) with {t.size} time points, "
+                                f"got shape {x.shape}.")
+        if self.baseline is not None:
+            b0, b1 = self.baseline
+            sel = (t >= (t[0] if b0 is None else b0) - 1e-9) & (t <= (t[-1] if b1 is None else b1) + 1e-9)
+            if not sel.any():
+                raise BadInputError(f"erp baseline {self.baseline} holds no sample (time runs {t[0]:g}..{t[-1]:g} s).")
+            x = x - x[..., sel].mean(axis=-1, keepdims=True)
+        keep = ((t >= (t[0] if self.tmin is None else self.tmin) - 1e-9)
+                & (t <= (t[-1] if self.tmax is None else self.tmax) + 1e-9))
+        if not keep.any():
+            raise BadInputError(f"erp window {self.tmin}..{self.tmax} s holds no sample "
+                                f"(time runs {t[0]:g}..{t[-1]:g} s).")
+        x = x[..., keep]
+        n = x.shape[-1]
+        edges = np.arange(0, n, int(self.decim))
+        blocks = np.add.reduceat(x, edges, axis=-1) / np.diff(np.r_[edges, n])
+        return blocks.reshape(len(x), -1)
+
+
+class LastBins(TransformerMixin, BaseEstimator):
+    """Stateless transformer: the last ``n`` time points of every channel, flattened (a lag design).
+
+    On causal windows of binned spikes ``(sample, unit, lag)`` this is the spike history of the
+    last ``n`` bins (a Wiener filter's input). ``n=None`` keeps everything.
+    """
+
+    def __init__(self, n: int | None = None):
+        self.n = n
+
+    def fit(self, X: Any, y: Any = None) -> LastBins:
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        X = np.asarray(X)
+        if self.n is not None and X.ndim == 3:
+            if not 1 <= int(self.n) <= X.shape[-1]:
+                raise BadInputError(f"n_lags must be in 1..{X.shape[-1]} (the window), got {self.n}.")
+            X = X[..., X.shape[-1] - int(self.n):]
+        return np.ascontiguousarray(X.reshape(X.shape[0], -1), dtype=np.float64)
+
+
+class TimeMean(TransformerMixin, BaseEstimator):
+    """Stateless transformer: the mean over the last axis of ``(sample, feature, time)`` inputs
+    (e.g. fMRI block time courses -> block responses); 2-D inputs pass through."""
+
+    def fit(self, X: Any, y: Any = None) -> TimeMean:
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        return X.mean(axis=-1) if X.ndim == 3 else X.reshape(X.shape[0], -1)
+
+
+def _auto_score(est: Any, X: Any, y: Any) -> float:
+    """Inner-CV score: ROC AUC for two classes, balanced accuracy for more."""
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+    y = np.asarray(y)
+    if np.unique(y).size == 2:
+        return float(roc_auc_score(y, est.decision_function(X)))
+    return float(balanced_accuracy_score(y, est.predict(X)))
+
+
+def _inner_search(pipe: Any, grid: dict[str, list], inner_cv: int) -> Any:
+    """``pipe`` with ``grid`` chosen by contiguous (unshuffled) ``inner_cv``-fold CV of the training fold."""
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    if all(len(v) == 1 for v in grid.values()):
+        return pipe.set_params(**{k: v[0] for k, v in grid.items()})
+    return GridSearchCV(pipe, grid, cv=KFold(int(inner_cv), shuffle=False), scoring=_auto_score, refit=True,
+                        error_score="raise")
+
+
+def _logreg(ctx: EstimatorContext, C: float = 1.0, solver: str = "lbfgs"):
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=C, max_iter=2000)
+    return LogisticRegression(C=C, max_iter=2000, solver=solver)
 
 
 def _need_sfreq(ctx: EstimatorContext, name: str) -> float:
@@ -280,11 +462,40 @@ def _make_lda(ctx: EstimatorContext):
 
 @register_estimator("bde_logreg", tasks=("classification",), ndims=(2,),
                     description="band differential entropy per channel x band -> logistic regression")
-def _make_bde_logreg(ctx: EstimatorContext):
+def _make_bde_logreg(ctx: EstimatorContext, *, bands: Mapping[str, Any] | None = None, n_windows: int | None = None,
+                     Cs: list[float] | None = None, inner_cv: int = 5):
+    """``bands`` (name -> [lo, hi] Hz), ``n_windows`` (sub-windows, FFT DE as in the RBTransformer),
+    ``Cs`` (C grid chosen by an inner contiguous ``inner_cv``-fold CV; default C = 1)."""
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(BandDE(_need_sfreq(ctx, "bde_logreg")), StandardScaler(), _logreg(ctx))
+    bands = None if bands is None else {k: tuple(v) for k, v in bands.items()}
+    pipe = make_pipeline(BandDE(_need_sfreq(ctx, "bde_logreg"), bands, n_windows), StandardScaler(),
+                         _logreg(ctx, solver="liblinear" if Cs else "lbfgs"))
+    if not Cs:
+        return pipe
+    return _inner_search(pipe, {"logisticregression__C": [float(c) for c in Cs]}, inner_cv)
+
+
+@register_estimator("erp_logreg", tasks=("classification",), ndims=(2,),
+                    description="ERP block means (tmin..tmax, decim samples; baseline and C by inner CV) -> "
+                                "standardise -> logistic regression")
+def _make_erp_logreg(ctx: EstimatorContext, *, tmin: float | None = 0.0, tmax: float | None = None, decim: int = 8,
+                     baselines: list[Any] | None = None, Cs: list[float] | None = None, inner_cv: int = 5):
+    """The ERP decoder: per-trial block means of ``decim`` samples in ``tmin..tmax`` (s); the
+    pre-stimulus baseline correction (candidates ``baselines``: ``None`` or ``[b0, b1]``) and ``C``
+    (``Cs``) are chosen by a contiguous (unshuffled) ``inner_cv``-fold CV of the training fold
+    (trials ordered by run, so the inner folds follow the runs), scored by ROC AUC."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if ctx.times is None:
+        raise BadInputError("estimator 'erp_logreg' needs the epochs' time axis (a 'time' coord).")
+    baselines = [None, (-0.1, 0.0)] if baselines is None else [None if b is None else tuple(b) for b in baselines]
+    Cs = [1e-4, 1e-3, 1e-2, 1e-1, 1.0] if Cs is None else [float(c) for c in Cs]
+    pipe = Pipeline([("erp", ErpBlocks(ctx.times, tmin, tmax, int(decim), baselines[0])),
+                     ("scale", StandardScaler()), ("clf", _logreg(ctx, solver="liblinear"))])
+    return _inner_search(pipe, {"erp__baseline": baselines, "clf__C": Cs}, inner_cv)
 
 
 @register_estimator("xdawn_ts", tasks=("classification",), ndims=(2,),
@@ -323,27 +534,44 @@ def _make_csp_lda(ctx: EstimatorContext):
 
 
 @register_estimator("svm_anova", tasks=("classification",),
-                    description="standardise -> in-fold ANOVA screening (best 500) -> LinearSVC")
-def _make_svm_anova(ctx: EstimatorContext):
+                    description="standardise -> in-fold ANOVA screening (best k=500) -> LinearSVC (C=0.01)")
+def _make_svm_anova(ctx: EstimatorContext, *, k: int | str = 500, C: float = 0.01, standardize: bool = True,
+                     time_mean: bool = False):
+    """``k`` features kept by the ANOVA F-test of the training fold (``"all"``: no screening),
+    ``C`` of the LinearSVC, ``standardize`` (z-score the features with training statistics),
+    ``time_mean`` (average ``(sample, feature, time)`` inputs over time first, e.g. fMRI block
+    time courses -> block responses)."""
     from sklearn.feature_selection import SelectKBest, f_classif
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
 
-    n_feat = int(np.prod(ctx.shape)) if ctx.shape else 500
-    return make_pipeline(Flatten(), StandardScaler(), SelectKBest(f_classif, k=min(500, n_feat)),
-                         LinearSVC(C=0.01, max_iter=10000))
+    n_feat = (int(ctx.shape[0]) if time_mean and len(ctx.shape) == 2 else int(np.prod(ctx.shape))) if ctx.shape else 500
+    steps: list[Any] = [TimeMean() if time_mean else Flatten()]
+    if standardize:
+        steps.append(StandardScaler())
+    if k != "all":
+        steps.append(SelectKBest(f_classif, k=min(int(k), n_feat)))
+    steps.append(LinearSVC(C=float(C), dual="auto", max_iter=10000))
+    return make_pipeline(*steps)
 
 
 @register_estimator("ridge", description="standardise -> ridge (alpha by efficient leave-one-out in the training fold)")
-def _make_ridge(ctx: EstimatorContext):
+def _make_ridge(ctx: EstimatorContext, *, n_lags: int | None = None, alphas: list[float] | None = None,
+                inner_cv: int | None = None):
+    """``n_lags``: keep the last ``n_lags`` time points of ``(sample, channel, time)`` windows (the
+    spike history of a Wiener filter; None: all); ``alphas`` (default ``logspace(-2, 5, 15)``);
+    ``inner_cv``: choose alpha by a contiguous (unshuffled) K-fold of the training fold instead of
+    the efficient leave-one-out (which favours small alphas on autocorrelated time series)."""
     from sklearn.linear_model import RidgeClassifierCV, RidgeCV
+    from sklearn.model_selection import KFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    alphas = np.logspace(-2, 5, 15)
-    model = RidgeCV(alphas=alphas) if ctx.task == "regression" else RidgeClassifierCV(alphas=alphas)
-    return make_pipeline(Flatten(), StandardScaler(), model)
+    alphas = np.logspace(-2, 5, 15) if alphas is None else np.asarray(alphas, dtype=float)
+    cv = None if inner_cv is None else KFold(int(inner_cv), shuffle=False)
+    model = RidgeCV(alphas=alphas, cv=cv) if ctx.task == "regression" else RidgeClassifierCV(alphas=alphas, cv=cv)
+    return make_pipeline(LastBins(n_lags), StandardScaler(), model)
 
 
 @register_estimator("pca_knn", description="standardise -> PCA (20 components) -> k nearest neighbours (k=10)")
@@ -367,3 +595,76 @@ def _make_eegnet(ctx: EstimatorContext):
     return EncoderClassifier("eegnet", encoder_params={"dropout": 0.25}, sfreq=_need_sfreq(ctx, "eegnet"),
                              max_epochs=150, patience=20, lr=1e-3, batch_size=32, weight_decay=0.0,
                              seed=ctx.seed, device="cpu", threads=1)
+
+
+@register_estimator("rbtransformer", tasks=("classification",), ndims=(2,), permutable=False,
+                    description="RBTransformer: band-DE tokens per electrode, attention across electrodes; early "
+                                "stopping on a validation part of the training fold")
+def _make_rbtransformer(ctx: EstimatorContext, *, encoder_params: Mapping[str, Any] | None = None,
+                        max_epochs: int = 60, patience: int | None = 10, lr: float = 3e-3, batch_size: int = 64,
+                        weight_decay: float = 1e-2, val_fraction: float = 0.2, device: str = "cpu",
+                        threads: int | None = 1):
+    """:class:`~neurodecode.encoders.rbtransformer.RBTransformer` through
+    :class:`~neurodecode.encoders.estimators.EncoderClassifier` (channels z-scored with the training
+    fold's statistics; early stopping on the validation loss of ``val_fraction`` of the training
+    fold). ``encoder_params``: the encoder's sizes (``bands``, ``n_windows``, ``d_model``...)."""
+    from ..encoders.estimators import EncoderClassifier
+
+    params = {"d_model": 16, "n_layers": 2, "n_heads": 2, "dropout": 0.1, "head_hidden": 16,
+              **dict(encoder_params or {})}
+    if params.get("bands") is not None:
+        params["bands"] = {k: list(v) for k, v in params["bands"].items()}
+    return EncoderClassifier("rbtransformer", encoder_params=params, sfreq=_need_sfreq(ctx, "rbtransformer"),
+                             max_epochs=int(max_epochs), patience=patience, lr=float(lr), batch_size=int(batch_size),
+                             weight_decay=float(weight_decay), val_fraction=float(val_fraction), seed=ctx.seed,
+                             device=device, threads=threads)
+
+
+@register_estimator("spike_contrastive", tasks=("regression",), ndims=(2,), permutable=False,
+                    description="contrastive spike encoder (CEBRA-like InfoNCE, behaviour or time positives) -> "
+                                "kNN or ridge head on the frozen embedding")
+def _make_spike_contrastive(ctx: EstimatorContext, *, n_times: int | None = None, **params: Any):
+    """:class:`~neurodecode.encoders.spike.SpikeContrastiveDecoder` on the last ``n_times`` bins of
+    causal spike windows ``(sample, unit, lag)`` (None: all); every other setting is passed to it
+    (``mode``, ``decoder``, ``n_neighbors``, ``max_epochs``, ``out_dim``...). Counts are
+    square-rooted and z-scored with the training fold's statistics inside ``fit``."""
+    from sklearn.pipeline import make_pipeline
+
+    from ..encoders.spike import SpikeContrastiveDecoder
+
+    params.setdefault("seed", ctx.seed)
+    params.setdefault("threads", 1)
+    return make_pipeline(_LastBinsWindows(n_times), SpikeContrastiveDecoder(**params))
+
+
+class _LastBinsWindows(TransformerMixin, BaseEstimator):
+    """The last ``n`` time points of ``(sample, channel, time)`` inputs, kept 3-D."""
+
+    def __init__(self, n: int | None = None):
+        self.n = n
+
+    def fit(self, X: Any, y: Any = None) -> _LastBinsWindows:
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        return X if self.n is None else X[..., X.shape[-1] - int(self.n):]
+
+
+@register_estimator("brainmae", tasks=("classification",), ndims=(2,), permutable=False,
+                    description="Ward parcels of the training fold -> BrainMAE (masked-autoencoder pretraining on "
+                                "the training windows) -> fine-tuning or a linear probe of the frozen tokens")
+def _make_brainmae(ctx: EstimatorContext, **params: Any):
+    """:class:`neurodecode.decoding.brainmae.BrainMAEClassifier` on ``(sample, voxel, time)`` block time
+    courses (e.g. :func:`neurodecode.decoding.blocks.block_timecourses`); settings are passed to it.
+    The voxel grid (``i``/``j``/``k`` coords, ``attrs["shape"]``) makes the parcels contiguous."""
+    from .brainmae import BrainMAEClassifier
+
+    params.setdefault("seed", ctx.seed)
+    if ctx.sfreq is not None:
+        params.setdefault("sfreq", ctx.sfreq)
+    fc, attrs = dict(ctx.feature_coords or {}), dict(ctx.attrs or {})
+    if all(c in fc for c in ("i", "j", "k")) and "shape" in attrs and "ijk" not in params:
+        params["ijk"] = np.stack([np.asarray(fc[c], dtype=np.int64) for c in ("i", "j", "k")], axis=1)
+        params["grid_shape"] = tuple(int(v) for v in np.asarray(attrs["shape"])[:3])
+    return BrainMAEClassifier(**params)

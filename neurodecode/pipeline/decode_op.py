@@ -128,13 +128,37 @@ def answer_lines(summary: Any, scoring: str, cv: str) -> list[str]:
     return lines
 
 
+def _deep_names(res: Any, estimators: Any) -> set[str]:
+    """Models that are deep networks (registered as too slow for a refitted permutation null)."""
+    from ..decoding.estimators import is_permutable
+
+    if isinstance(estimators, dict):
+        return {str(k) for k, v in estimators.items() if not is_permutable(v)}
+    if isinstance(estimators, (list, tuple)):
+        return {str(e) for e in estimators if isinstance(e, str) and not is_permutable(e)}
+    return set()
+
+
+def baseline_line(summary: Any, deep: set[str], scoring: str) -> str | None:
+    """The strongest baseline beside the best deep model, in words (None without both kinds)."""
+    is_deep = summary["model"].isin(sorted(deep))
+    if not is_deep.any() or is_deep.all():
+        return None
+    b = summary[~is_deep].iloc[0]
+    d = summary[is_deep].iloc[0]
+    verb = "beats" if d["mean"] > b["mean"] else "does not beat"
+    return (f"strongest baseline {b['model']} {scoring} {b['mean']:.3f} +- {b['sd']:.3f}; best deep model "
+            f"{d['model']} {d['mean']:.3f} +- {d['sd']:.3f}: it {verb} the baseline "
+            f"(difference {d['mean'] - b['mean']:+.3f}).")
+
+
 def decode(
     data: Any,
     *,
-    label: str = "label",
+    label: str | list[str] = "label",
     classes: list[str] | None = None,
-    estimators: list[str] | None = None,
-    cv: str | int | None = None,
+    estimators: list[str] | dict[str, Any] | None = None,
+    cv: str | int | dict[str, Any] | None = None,
     scoring: str | None = None,
     task: str | None = None,
     n_perm: int = 100,
@@ -149,14 +173,18 @@ def decode(
     ----------
     data : DataArray or list of DataArrays
         Epochs, responses or binned spikes (a list is concatenated along ``trial``).
-    label : str
-        Coord holding the target.
+    label : str or list of str
+        Coord holding the target (several coords: a multi-output continuous target).
     classes : list of str, optional
         Keep only samples whose label is one of these.
-    estimators : list of str, optional
-        Registered names (``neurodecode.decoding.list_estimators()``); default per input.
-    cv : str or int, optional
-        Grouping coord (``run``, ``session``, ``subject``), ``kfold:K`` or K.
+    estimators : list of str or dict, optional
+        Registered names (``neurodecode.decoding.list_estimators()``); default per input. A dict
+        names the models: ``{name: registered_name}`` or ``{name: {estimator: registered_name,
+        **settings}}``.
+    cv : str, int or dict, optional
+        Grouping coord (``run``, ``session``, ``subject``), ``kfold:K`` or K;
+        ``{group: [session, run], within: subject, min_groups: 3}`` (leave one run out inside each
+        subject); ``{blocks: K, gap: G}`` (contiguous test blocks, ``G`` samples purged each side).
     scoring, task, n_perm, seed, n_jobs
         See :func:`neurodecode.decoding.cross_validate`.
     time_resolved : bool
@@ -166,8 +194,10 @@ def decode(
     from .. import decoding
 
     obj = _concat(data)
+    if isinstance(label, (list, tuple)) and len(label) == 1:
+        label = label[0]
     if classes:
-        if label not in obj.coords:
+        if not isinstance(label, str) or label not in obj.coords:
             raise BadInputError(f"decode: no coord {label!r}; coords: {sorted(map(str, obj.coords))}.")
         lab = np.asarray(obj[label].values).astype(str)
         missing = sorted(set(classes) - set(lab))
@@ -187,7 +217,20 @@ def decode(
         if "p_value" in row and row["p_value"] == row["p_value"]:
             metrics[f"{row['model']}_p_value"] = float(row["p_value"])
     metrics["chance"] = float(summary["chance"].iloc[0])
+    deep = _deep_names(res, estimators)
+    summary.insert(1, "deep", summary["model"].isin(sorted(deep)))
+    table.insert(1, "deep", table["model"].isin(sorted(deep)))
     notes = answer_lines(summary, sc, res.attrs["cv"])
+    line = baseline_line(summary, deep, sc)
+    if line:
+        notes.append(line)
+    if deep and int(n_perm) > 0:
+        base = summary[~summary["deep"]]
+        if "null_95" in base and len(base):
+            notes.append(f"permutation null ({int(n_perm)} label permutations, all folds refitted) computed for the "
+                         f"baselines only (95th percentile of the mean {sc}: "
+                         + ", ".join(f"{r.model} {r.null_95:.3f}" for r in base.itertuples())
+                         + "); deep models are too slow to refit on permuted labels.")
     if "decode_window" in obj.attrs:
         notes.insert(0, f"Epochs: {obj.attrs['decode_window']}.")
     figures: list[Any] = [("scores per model", partial(_scores_figure, summary, table, sc,
