@@ -395,6 +395,10 @@ for _name, _target, _opts in [
      {"maps": False, "description": "cross-validated decoding with registered estimators (neurodecode.decoding)"}),
     ("decoding.epochs", "neurodecode.pipeline.decode_op:decoding_epochs",
      {"maps": False, "description": "band-pass, epoch and concatenate recordings (one run each) for decoding"}),
+    ("decoding.time_resolved", "neurodecode.pipeline.time_resolved_ops:decode_over_time",
+     {"maps": False, "description": "score per time point and generalisation matrix per subject, group cluster test"}),
+    ("rsa.time_resolved", "neurodecode.pipeline.time_resolved_ops:rsa_over_time",
+     {"maps": False, "description": "RDM per time point vs the label's category model per subject, cluster test"}),
     ("eeg.decode", "neurodecode.pipeline.decode_eeg:decode",
      {"maps": False, "description": "decode EEG epochs: ERP/BDE logistic regression and RBTransformer, leak-free CV"}),
 ]:

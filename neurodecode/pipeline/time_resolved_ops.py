@@ -1,0 +1,387 @@
+"""Time-resolved decoding and RSA per subject with group cluster statistics: thin adapters.
+
+* ``decoding.time_resolved`` (epochs) -> per subject (any grouping coord) the cross-validated score at
+  every time point (:func:`neurodecode.decoding.sliding`) and the temporal generalisation matrix
+  (:func:`neurodecode.decoding.generalizing`), averaged over folds; cluster permutation tests of the
+  subjects' scores against chance (:func:`neurodecode.decoding.cluster_test`), over time and over the
+  matrix, and of each subject's fold scores over time.
+* ``rsa.time_resolved`` (epochs) -> per subject the RDM of every time point compared with the
+  categorical model RDM of the label (:func:`neurodecode.analysis.time_resolved_rsa`; pseudo-exemplar
+  conditions when the trials carry only a category, crossnobis cross-validated over a run coord or
+  over folds dealt within each subject), and the cluster test of the subjects' time courses against 0.
+
+Nothing here knows a dataset; ``pipelines/eeg_muse_time_resolved.yaml`` runs both on the Muse epochs.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import BadInputError
+from .ops import StepResult
+
+__all__ = ["decode_over_time", "rsa_over_time"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _epochs(data: Any, label: str, classes: list[str] | None, by: str | None, what: str) -> xr.DataArray:
+    if isinstance(data, (list, tuple)):
+        from .builtin import concat_epochs
+
+        out = concat_epochs(list(data))
+        data = out.data if isinstance(out, StepResult) else out
+    if not isinstance(data, xr.DataArray) or set(data.dims) != {"trial", "channel", "time"}:
+        dims = list(data.dims) if isinstance(data, xr.DataArray) else type(data).__name__
+        raise BadInputError(f"{what}: needs epochs (trial, channel, time); got {dims}.")
+    for name in [label] + ([by] if by else []):
+        if name not in data.coords or data[name].dims != ("trial",):
+            have = sorted(str(c) for c in data.coords if data[c].dims == ("trial",))
+            raise BadInputError(f"{what}: no coord {name!r} on 'trial'; trial coords: {have}.")
+    if classes:
+        lab = np.asarray(data[label].values).astype(str)
+        missing = sorted(set(classes) - set(lab))
+        if missing:
+            raise BadInputError(f"{what}: classes {missing} not found in {label!r}; present: {sorted(set(lab))}.")
+        data = data.isel(trial=np.flatnonzero(np.isin(lab, classes)))
+    return data.transpose("trial", "channel", "time")
+
+
+def _groups(ep: xr.DataArray, by: str | None) -> list[tuple[str, np.ndarray]]:
+    if by is None:
+        return [("all", np.arange(ep.sizes["trial"]))]
+    g = np.asarray(ep[by].values).astype(str)
+    return [(name, np.flatnonzero(g == name)) for name in dict.fromkeys(g.tolist())]
+
+
+def _group_clusters(obs: np.ndarray, times: np.ndarray, *, tail: int, n_permutations: int, seed: int,
+                    masks: bool = False) -> tuple[pd.DataFrame, Any, str]:
+    """Cluster test over the observations (rows) when there are at least 2; the note says its resolution.
+
+    With ``masks``, also the :class:`~neurodecode.decoding.clusters.ClusterResult` (cluster masks, p-values).
+    """
+    from ..decoding.clusters import cluster_stats, cluster_test
+
+    n = obs.shape[0]
+    if n < 2:
+        cols = ["start", "stop", "mass", "p_value", "n_points"]
+        return pd.DataFrame(columns=cols), None, f"no cluster test: {n} observation(s) (needs at least 2)"
+    table = cluster_test(obs, times, tail=tail, n_permutations=n_permutations, seed=seed)
+    found = cluster_stats(obs, tail=tail, n_permutations=n_permutations, seed=seed) if masks else None
+    free = n - (tail == 0)
+    smallest = 1.0 / 2 ** free if 2 ** free <= n_permutations else 1.0 / n_permutations
+    return table, found, f"{n} observations, smallest possible p = {smallest:.3g}"
+
+
+def _cluster_text(table: pd.DataFrame, alpha: float, unit: str = "s") -> str:
+    if table.empty:
+        return "no cluster"
+    sig = table[table["p_value"] < alpha]
+    best = table.iloc[0]
+    if sig.empty:
+        return (f"no cluster at p < {alpha:g} (strongest {best['start']:.3f}..{best['stop']:.3f} {unit}, "
+                f"p = {best['p_value']:.3g})")
+    return f"{len(sig)} cluster(s) at p < {alpha:g}: " + ", ".join(
+        f"{r.start:.3f}..{r.stop:.3f} {unit} (p = {r.p_value:.3g})" for r in sig.itertuples())
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _time_course_figure(values: np.ndarray, names: list[str], times: np.ndarray, chance: float,
+                        clusters: list[dict[str, Any]], alpha: float, ylabel: str, title: str, caption: str):
+    from ..report import style
+    from ..report.figures import new_figure
+
+    fig = new_figure(7.0, 3.4)
+    with style.context():
+        ax = fig.subplots()
+        for i, (row, name) in enumerate(zip(values, names)):
+            ax.plot(times, row, color=style.color(i + 1), lw=0.8, alpha=0.7, label=f"{name}")
+        mean = values.mean(axis=0)
+        if values.shape[0] > 1:
+            sem = values.std(axis=0, ddof=1) / np.sqrt(values.shape[0])
+            ax.fill_between(times, mean - sem, mean + sem, color=style.color(0), alpha=0.25, lw=0)
+        ax.plot(times, mean, color=style.color(0), lw=2.2, label="mean")
+        for row in clusters:
+            sig = row["p_value"] < alpha
+            ax.axvspan(row["start"], row["stop"], color=style.HIGHLIGHT_COLOR if sig else "0.6",
+                       alpha=0.18 if sig else 0.08, lw=0)
+        ax.axhline(chance, color="k", ls="--", lw=1, label="chance" if chance else "zero")
+        ax.axvline(0.0, color="0.5", lw=0.8)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        style.legend_outside(ax)
+    return style.set_caption(fig, caption)
+
+
+def _generalization_figure(matrix: np.ndarray, times: np.ndarray, chance: float, masks: list[np.ndarray],
+                           pvals: list[float], alpha: float, scoring: str, title: str):
+    from ..report import style
+    from ..report.figures import new_figure
+
+    fig = new_figure(5.0, 4.2)
+    with style.context():
+        ax = fig.subplots()
+        lo, hi = style.diverging_limits(matrix - chance)
+        step = float(np.median(np.diff(times))) if times.size > 1 else 1.0
+        ext = (times[0] - step / 2, times[-1] + step / 2, times[0] - step / 2, times[-1] + step / 2)
+        im = ax.imshow(matrix, origin="lower", extent=ext, cmap=style.CMAP_DIVERGING, vmin=chance + lo,
+                       vmax=chance + hi, aspect="equal")
+        for mask, p in zip(masks, pvals):
+            if p < alpha:
+                ax.contour(times, times, mask.astype(float), levels=[0.5], colors="k", linewidths=1.2)
+        ax.plot([times[0], times[-1]], [times[0], times[-1]], color="0.3", lw=0.6, ls=":")
+        ax.set_xlabel("test time (s)")
+        ax.set_ylabel("train time (s)")
+        ax.set_title(title)
+        fig.colorbar(im, ax=ax, label=f"{scoring} (chance {chance:g})", shrink=0.85)
+    return style.set_caption(fig, f"Temporal generalisation: trained at each time (rows), tested at every time "
+                                  f"(columns), mean over subjects; black outline: clusters above chance at "
+                                  f"p < {alpha:g}.")
+
+
+def _rdm_figure(rdm: np.ndarray, ids: list[str], time: float, method: str):
+    from ..report import style
+    from ..report.figures import new_figure
+
+    fig = new_figure(4.6, 4.0)
+    with style.context():
+        ax = fig.subplots()
+        im = ax.imshow(rdm, cmap=style.CMAP_SEQUENTIAL if method != "crossnobis" else style.CMAP_DIVERGING,
+                       **({} if method != "crossnobis" else dict(zip(("vmin", "vmax"), style.diverging_limits(rdm)))))
+        ax.set_xticks(range(len(ids)), ids, rotation=90)
+        ax.set_yticks(range(len(ids)), ids)
+        ax.set_xlabel("condition")
+        ax.set_ylabel("condition")
+        ax.set_title(f"RDM at {time:.3f} s (mean over subjects)")
+        fig.colorbar(im, ax=ax, label=f"{method} dissimilarity", shrink=0.85)
+    return style.set_caption(fig, f"The {method} RDM over the conditions at the peak of the RSA time course, "
+                                  "averaged over subjects.")
+
+
+# --------------------------------------------------------------------------- ops
+
+
+def decode_over_time(
+    epochs: Any,
+    *,
+    label: str = "label",
+    classes: list[str] | None = None,
+    by: str | None = "subject",
+    estimator: str = "lda",
+    cv: str | int = "blocks",
+    n_folds: int = 5,
+    gap: int = 2,
+    scoring: str | None = None,
+    generalize: bool = True,
+    n_permutations: int = 1024,
+    tail: int = 1,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> StepResult:
+    """Time-resolved decoding per subject and cluster statistics across subjects (thin adapter).
+
+    Parameters
+    ----------
+    epochs : DataArray (trial, channel, time), or a list of them (concatenated)
+    label, classes : str, list of str
+        The coord to decode and, optionally, the labels kept.
+    by : str, optional
+        Coord of the independent units (``subject``): one time course each, the observations of the
+        group cluster test. None: all trials together (then the cluster test is over folds).
+    estimator : str
+        A registered estimator (``lda`` is batched over time points).
+    cv : str or int
+        ``"blocks"``: ``n_folds`` contiguous blocks of trials in recording order, ``gap`` trials on
+        each side of the test block left out of training (epochs that overlap in time, as with short
+        inter-stimulus intervals, never fall on both sides); or a coord name / int as in
+        :func:`neurodecode.decoding.sliding`.
+    scoring : str, optional
+        Default ROC AUC for two classes.
+    generalize : bool
+        Also compute the temporal generalisation matrix.
+    n_permutations, tail, alpha, seed
+        Cluster test (:func:`neurodecode.decoding.cluster_test`) and the p threshold of the report.
+    """
+    from .. import decoding
+    from ..train.splits import ContiguousBlocks
+
+    what = "decoding.time_resolved"
+    ep = _epochs(epochs, label, classes, by, what)
+    times = np.asarray(ep["time"].values, dtype=float)
+    splitter = ContiguousBlocks(int(n_folds), gap=int(gap), dim="trial") if cv == "blocks" else cv
+    rows, gen_rows, names, fold_tables, notes = [], [], [], [], []
+    attrs: dict[str, Any] = {}
+    for name, idx in _groups(ep, by):
+        sub = ep.isel(trial=idx)
+        try:
+            tc = decoding.sliding(sub, label, estimator, cv=splitter, scoring=scoring, seed=seed)
+        except BadInputError as err:
+            raise BadInputError(f"{what}: {by or 'data'} {name!r} ({sub.sizes['trial']} trials): {err}") from err
+        ok = np.isfinite(tc.values).all(axis=1)
+        if not ok.any():
+            notes.append(f"{by} {name}: no fold could be scored (a test block holds one class); left out")
+            continue
+        if not ok.all():
+            notes.append(f"{by} {name}: {int((~ok).sum())} of {ok.size} folds left out (a test block holds one "
+                         "class)")
+        attrs = dict(tc.attrs)
+        names.append(name)
+        rows.append(tc.values[ok].mean(axis=0))
+        fold_obs = tc.values[ok] - float(tc.attrs["chance"])
+        table, _, res = _group_clusters(fold_obs, times, tail=tail, n_permutations=n_permutations, seed=seed)
+        fold_tables.append(table.assign(**{by or "group": name, "n_trials": sub.sizes["trial"]}))
+        notes.append(f"{by} {name}: {sub.sizes['trial']} trials, peak {float(rows[-1].max()):.3f} at "
+                     f"{times[int(rows[-1].argmax())]:.3f} s; over its folds ({res}): {_cluster_text(table, alpha)}")
+        if generalize:
+            tg = decoding.generalizing(sub, label, estimator, cv=splitter, scoring=scoring, seed=seed)
+            gen_rows.append(tg.values[ok].mean(axis=0))
+    if not rows:
+        raise BadInputError(f"{what}: no {by or 'group'} could be decoded; see the notes above.")
+    chance = float(attrs["chance"])
+    sc = str(attrs["scoring"])
+    scores = np.stack(rows)
+    gdim = by or "group"
+    clusters, _, res = _group_clusters(scores - chance, times, tail=tail, n_permutations=n_permutations, seed=seed)
+    mean = scores.mean(axis=0)
+    peak_i = int(mean.argmax())
+    data = xr.Dataset({"score": ((gdim, "time"), scores)}, coords={gdim: names, "time": times},
+                      attrs={"scoring": sc, "chance": chance, "cv": str(attrs["cv"]), "estimator": str(estimator),
+                             "label": label})
+    metrics = {"peak_score": float(mean[peak_i]), "peak_time": float(times[peak_i]), "chance": chance,
+               f"n_{gdim}s": float(len(names)),
+               "n_clusters_significant": float((clusters["p_value"] < alpha).sum()),
+               "min_cluster_p": float(clusters["p_value"].min()) if len(clusters) else 1.0}
+    tables = {"time_course": pd.DataFrame({"time": times, "mean": mean,
+                                           **{f"{gdim}_{n}": r for n, r in zip(names, scores)}}),
+              "clusters": clusters, f"{gdim}_clusters": pd.concat(fold_tables, ignore_index=True)}
+    answer = (f"Time-resolved {sc} ({estimator}, {attrs['cv']} per {gdim}), mean over {len(names)} {gdim}s: "
+              f"peak {mean[peak_i]:.3f} at {times[peak_i]:.3f} s (chance {chance:g}); group cluster test "
+              f"({res}): {_cluster_text(clusters, alpha)}.")
+    figures: list[Any] = [("decoding over time", partial(
+        _time_course_figure, scores, names, times, chance, clusters.to_dict("records"), alpha, sc,
+        f"{label} decoding over time ({estimator})",
+        f"Cross-validated {sc} at each time point, one line per {gdim} (mean over folds) and their mean "
+        f"+- SEM; shaded: clusters above chance at p < {alpha:g} (cluster permutation test over {gdim}s), "
+        "light grey: clusters that did not reach it."))]
+    if generalize:
+        gen = np.stack(gen_rows)
+        data["generalization"] = ((gdim, "train_time", "test_time"), gen)
+        data = data.assign_coords(train_time=times, test_time=times)
+        gclusters, found, gres = _group_clusters(gen - chance, times, tail=tail, n_permutations=n_permutations,
+                                                 seed=seed, masks=True)
+        tables["generalization_clusters"] = gclusters
+        masks = list(found.clusters) if found is not None else []
+        pvals = list(found.p_values) if found is not None else []
+        gmean = gen.mean(axis=0)
+        metrics["generalization_min_cluster_p"] = float(gclusters["p_value"].min()) if len(gclusters) else 1.0
+        answer += f" Generalisation matrix ({gres}): {_cluster_text(gclusters, alpha)} (train time)."
+        figures.append(("temporal generalisation", partial(
+            _generalization_figure, gmean, times, chance, masks, pvals, alpha, sc,
+            f"{label}: temporal generalisation ({estimator})")))
+    notes.insert(0, answer)
+    return StepResult(data, metrics=metrics, tables=tables, figures=figures, notes=notes, answer=answer,
+                      answer_table=clusters.head(5))
+
+
+def rsa_over_time(
+    epochs: Any,
+    *,
+    label: str = "label",
+    classes: list[str] | None = None,
+    condition: str | None = None,
+    n_per_label: int = 4,
+    method: str = "crossnobis",
+    runs: str | None = None,
+    n_folds: int = 2,
+    noise: str | None = None,
+    compare_method: str = "spearman",
+    by: str | None = "subject",
+    n_permutations: int = 1024,
+    tail: int = 1,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> StepResult:
+    """Time-resolved RSA against the categorical model of ``label``, per subject, with a cluster test.
+
+    Parameters
+    ----------
+    epochs : DataArray (trial, channel, time), or a list of them (concatenated)
+    label, classes : str, list of str
+        The category coord (the model RDM: 0 within a category, 1 between) and the labels kept.
+    condition : str, optional
+        Coord naming each trial's stimulus. None: ``n_per_label`` pseudo-exemplars per label, the
+        trials of each label dealt into them (:func:`neurodecode.analysis.pseudo_conditions`).
+    method : str
+        RDM method; ``crossnobis`` is cross-validated over ``runs`` (a coord on ``trial``) or, when
+        None, over ``n_folds`` folds dealt within each subject (:func:`neurodecode.analysis.assign_splits`).
+    noise : str, optional
+        ``crossnobis``/``mahalanobis`` noise precision estimator (e.g. ``shrinkage_diag``), or None (identity).
+    compare_method : str
+        RDM comparison (:func:`neurodecode.analysis.compare`).
+    by, n_permutations, tail, alpha, seed
+        As in ``decoding.time_resolved``; the time courses are tested against 0.
+    """
+    from .. import analysis
+
+    what = "rsa.time_resolved"
+    ep = _epochs(epochs, label, classes, by, what)
+    within = [by] if by else []
+    run_coord = runs
+    if method == "crossnobis" and runs is None:
+        ep = analysis.assign_splits(ep, int(n_folds), label=label, within=by, name="fold", seed=seed)
+        run_coord = "fold"
+    if condition is None:
+        cells = within + ([run_coord] if run_coord else [])
+        ep = analysis.pseudo_conditions(ep, int(n_per_label), label=label, within=cells or None, seed=seed)
+        condition = "condition"
+    model = analysis.category_rdm(ep, condition=condition, label=label)
+    rsa, rdms = analysis.time_resolved_rsa(ep, model, condition=condition, method=method, runs=run_coord,
+                                           noise=noise, compare_method=compare_method, by=by, return_rdms=True)
+    gdim = by or "group"
+    times = np.asarray(rsa["time"].values, dtype=float)
+    scores = np.asarray(rsa.sel(model="category").values, dtype=float)
+    names = [str(n) for n in rsa[gdim].values]
+    clusters, _, res = _group_clusters(scores, times, tail=tail, n_permutations=n_permutations, seed=seed)
+    mean = scores.mean(axis=0)
+    peak_i = int(mean.argmax())
+    cv_text = (f", cross-validated over {run_coord!r}" + (f" ({n_folds} folds dealt per {gdim})"
+                                                          if run_coord == "fold" and runs is None else "")
+               if method == "crossnobis" else "")
+    cond_text = (f"{n_per_label} pseudo-exemplars per {label}" if condition == "condition" and "condition" not in
+                 (epochs.coords if isinstance(epochs, xr.DataArray) else {}) else f"conditions {condition!r}")
+    answer = (f"Time-resolved RSA ({method} RDMs of {rsa.attrs['n_conditions']} conditions: {cond_text}{cv_text}; "
+              f"{compare_method} with the {label} category model), mean over {len(names)} {gdim}s: peak "
+              f"{mean[peak_i]:.3f} at {times[peak_i]:.3f} s; cluster test against 0 ({res}): "
+              f"{_cluster_text(clusters, alpha)}.")
+    rdm_var = xr.DataArray(rdms.values, dims=rdms.dims, coords=rdms.coords)
+    data = xr.Dataset({"rsa": ((gdim, "time"), scores), "rdm": rdm_var},
+                      coords={gdim: names, "time": times},
+                      attrs={"method": method, "compare_method": compare_method, "label": label,
+                             "condition": condition, "runs": str(run_coord or "")})
+    metrics = {"peak_rsa": float(mean[peak_i]), "peak_time": float(times[peak_i]), f"n_{gdim}s": float(len(names)),
+               "n_conditions": float(rsa.attrs["n_conditions"]),
+               "n_clusters_significant": float((clusters["p_value"] < alpha).sum()),
+               "min_cluster_p": float(clusters["p_value"].min()) if len(clusters) else 1.0}
+    ids = [str(s) for s in rdms["stimulus"].values]
+    figures = [("RSA over time", partial(
+        _time_course_figure, scores, names, times, 0.0, clusters.to_dict("records"), alpha,
+        f"{compare_method} with category model", f"RSA over time ({method})",
+        f"{compare_method} correlation of each time point's {method} RDM with the {label} category model, one "
+        f"line per {gdim} and their mean +- SEM; shaded: clusters above 0 at p < {alpha:g} (cluster permutation "
+        f"test over {gdim}s), light grey: clusters that did not reach it.")),
+        ("RDM at the RSA peak", partial(_rdm_figure, np.asarray(rdms.isel(time=peak_i).mean(gdim).values), ids,
+                                        float(times[peak_i]), method))]
+    tables = {"time_course": pd.DataFrame({"time": times, "mean": mean,
+                                           **{f"{gdim}_{n}": r for n, r in zip(names, scores)}}),
+              "clusters": clusters}
+    return StepResult(data, metrics=metrics, tables=tables, figures=figures, notes=[answer], answer=answer,
+                      answer_table=clusters.head(5))
