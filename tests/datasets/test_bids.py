@@ -328,6 +328,35 @@ def test_registry_card_for_a_bids_dataset(eeg_bids, tmp_path, monkeypatch):
         datasets.load("tinybids", subjects="001")
 
 
+def test_openneuro_card_and_the_message_when_its_files_are_absent(tmp_path, monkeypatch):
+    """The registered BIDS dataset eegmmidb_bids (OpenNeuro ds004362 v1.0.0): pinned URLs and checksums; offline
+    without the files, datasets.load names the files of the selection, their URLs and where to put them."""
+    from neurodecode import datasets
+    from neurodecode.errors import DatasetError
+
+    card = datasets.info("eegmmidb_bids")
+    assert card.bids is not None and card.bids.root == "."
+    assert "10.18112/openneuro.ds004362.v1.0.0" in {c.doi for c in card.citations}
+    sets = [f for f in card.files if f.path.endswith("_eeg.set")]
+    assert len(sets) == 14 and all("?versionId=" in f.url for f in sets)
+    assert all(f.url.startswith("https://s3.amazonaws.com/openneuro.org/ds004362/sub-001/eeg/") for f in sets)
+    small = [f for f in card.files if f not in sets]
+    assert all(f.url.startswith("https://raw.githubusercontent.com/OpenNeuroDatasets/ds004362/"
+                                "af0c461f23e8a7aa782475e3c22d160bc39eb170/") for f in small)
+    assert {"dataset_description.json", "participants.tsv", "task-motion_events.json"} <= {f.path for f in small}
+    monkeypatch.setenv("NEURODECODE_DATA", str(tmp_path))
+    monkeypatch.setenv("NEURODECODE_OFFLINE", "1")
+    with pytest.raises(DatasetError) as caught:
+        datasets.load("eegmmidb_bids", subject="001", run=4)
+    text = str(caught.value)
+    assert "downloads are disabled (NEURODECODE_OFFLINE=1)" in text
+    assert "sub-001/eeg/sub-001_task-motion_run-4_eeg.set" in text and "versionId=" in text
+    assert "run-8_" not in text  # only the selection's files are asked for
+    assert str(tmp_path / "eegmmidb_bids") in text
+    with pytest.raises(BadInputError, match="unknown selection"):
+        datasets.load("eegmmidb_bids", runs=4)
+
+
 def test_meg_fif_equal_source(tmp_path, data_home):
     """MEG through the same path: the 3-sensor Elekta FIF of MNE's test data (mag, 2 grads, stim)."""
     from neurodecode.datasets import from_bids

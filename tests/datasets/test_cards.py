@@ -16,7 +16,7 @@ from neurodecode.errors import DatasetError
 
 EXPECTED = {
     "kriegeskorte92", "muse_n170", "eeglab_sample", "haxby2001", "reaching_m1", "reaching_s1",
-    "nwb_mtl", "nwb_phy", "mne_testing", "cichy92_fmri", "cowley_v4", "eegmmidb_s001",
+    "nwb_mtl", "nwb_phy", "mne_testing", "cichy92_fmri", "cowley_v4", "eegmmidb_s001", "eegmmidb_bids",
 }
 RAW = re.compile(r"^https://raw\.githubusercontent\.com/([\w.-]+/[\w.-]+)/([0-9a-f]{40})/(.+)$")
 REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
@@ -58,7 +58,7 @@ def test_card_contents(name):
             continue
         versioned = [s for s in card.sources if not re.fullmatch(r"[0-9a-f]{40}", s.commit)]
         if any(f.url.startswith(f"https://{s.repository}/") for s in versioned):
-            assert f.path.rsplit("/", 1)[-1] == f.url.rsplit("/", 1)[-1]
+            assert f.path.rsplit("/", 1)[-1] == f.url.split("?", 1)[0].rsplit("/", 1)[-1]  # ?versionId=...
             continue
         m = RAW.match(f.url)
         assert m, f"{name}: {f.url} is not a pinned raw.githubusercontent.com URL"
