@@ -6,6 +6,7 @@ Light at import: submodules load on first attribute access::
     res = decoding.cross_validate(epochs, "label", ["lda", "xdawn_ts"], cv="run")
     tc = decoding.sliding(epochs, "label", "lda", cv=5)          # (fold, time)
     tg = decoding.generalizing(epochs, "label", "lda", cv=5)     # (fold, train_time, test_time)
+    sl = decoding.searchlight(blocks, "label", "lda", cv="run", radius=8)  # (voxel,) map
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from .._lazy import attach
 
 # To add a public name: one line "name": "submodule" below (and the submodule in _SUBMODULES).
-_SUBMODULES = ("estimators", "cross_validation", "time_resolved", "clusters", "epoching", "cli")
+_SUBMODULES = ("estimators", "cross_validation", "time_resolved", "clusters", "epoching", "cli", "volumes")
 _NAMES = {
     "cross_validate": "cross_validation",
     "scores_table": "cross_validation",
@@ -28,6 +29,8 @@ _NAMES = {
     "generalizing": "time_resolved",
     "cluster_test": "clusters",
     "epochs_from_recordings": "epoching",
+    "searchlight": "volumes",
+    "searchlight_spheres": "volumes",
 }
 
 __getattr__, __dir__, __all__ = attach(__name__, submodules=_SUBMODULES, names=_NAMES)

@@ -542,28 +542,40 @@ def read_bold(
 
 
 def to_nifti(bold: xr.DataArray, *, dtype: Any = None):
-    """Turn a voxel ``bold`` DataArray back into a 4-D NIfTI image (inverse of :func:`read_bold`).
+    """Turn a voxel DataArray back into a NIfTI image (inverse of :func:`read_bold`).
 
     Parameters
     ----------
     bold : xarray.DataArray
-        ``bold`` kind on ``voxel`` with ``i``/``j``/``k`` coords and ``affine``/``shape`` attrs.
+        ``bold`` kind on ``voxel`` with ``i``/``j``/``k`` coords and ``affine``/``shape`` attrs;
+        or any voxel map with those coords and attrs on a ``voxel`` or ``neuroid`` dim (a
+        searchlight score map, voxel responses ``(trial, neuroid)``...).
     dtype : numpy dtype, optional
         Data type of the image (default: the DataArray's floating type, float32 otherwise).
 
     Returns
     -------
     nibabel.Nifti1Image
-        Shape ``shape + (n_time,)``, the original affine, ``pixdim[4]`` = TR (seconds);
-        voxels outside the mask are 0.
+        ``bold``: shape ``shape + (n_time,)``, the original affine, ``pixdim[4]`` = TR (seconds).
+        A map with only the voxel dim: a 3-D image; with one other dim: 4-D, that dim last.
+        Voxels outside the mask are 0.
     """
     nib = require("nibabel")
-    validate(bold, "bold")
-    if "voxel" not in bold.dims:
+    space = next((d for d in ("voxel", "neuroid") if d in bold.dims), None)
+    is_bold = bold.attrs.get("nd_kind") == "bold" or ("time" in bold.dims and space == "voxel")
+    if is_bold:
+        validate(bold, "bold")
+    if space is None or not all(c in bold.coords and bold[c].dims == (space,) for c in ("i", "j", "k")) or \
+            not all(a in bold.attrs for a in ("affine", "shape")):
         raise BadInputError(
-            "to_nifti needs voxel data (time, voxel); ROI signals (time, roi) have no volume to fill. "
-            "Use the nilearn masker's inverse_transform for those."
+            "to_nifti needs voxel data: a 'voxel' (or 'neuroid') dim with i/j/k coords and the affine/shape attrs; "
+            f"got dims {tuple(bold.dims)}. ROI signals (time, roi) have no volume to fill: use the nilearn "
+            "masker's inverse_transform for those."
         )
+    others = [d for d in bold.dims if d != space]
+    if len(others) > 1:
+        raise BadInputError(f"to_nifti fills a 3-D or 4-D image; dims {tuple(bold.dims)} have more than one "
+                            f"dim besides {space!r}: select or average the others first.")
     shape = tuple(int(s) for s in np.asarray(bold.attrs["shape"]).reshape(-1)[:3])
     affine = np.asarray(bold.attrs["affine"], dtype=float).reshape(4, 4)
     i, j, k = (np.asarray(bold[c].values, dtype=np.int64) for c in ("i", "j", "k"))
@@ -573,15 +585,20 @@ def to_nifti(bold: xr.DataArray, *, dtype: Any = None):
     flat = np.ravel_multi_index((i, j, k), shape)
     if np.unique(flat).size != flat.size:
         raise BadInputError("the same voxel (i, j, k) appears more than once; drop the duplicated voxels first.")
-    values = np.asarray(bold.transpose("time", "voxel").values)
+    values = np.asarray(bold.transpose(*others, space).values)
     if dtype is None:
         dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.float32
-    vol = np.zeros(shape + (values.shape[0],), dtype=dtype)
-    vol[i, j, k, :] = values.T
+    if not others:
+        vol = np.zeros(shape, dtype=dtype)
+        vol[i, j, k] = values
+    else:
+        vol = np.zeros(shape + (values.shape[0],), dtype=dtype)
+        vol[i, j, k, :] = values.T
     out = nib.Nifti1Image(vol, affine)
     out.header.set_xyzt_units("mm", "sec")
-    zooms = out.header.get_zooms()[:3]
-    out.header.set_zooms(tuple(zooms) + (float(bold.attrs["tr"]),))
+    if is_bold:
+        zooms = out.header.get_zooms()[:3]
+        out.header.set_zooms(tuple(zooms) + (float(bold.attrs["tr"]),))
     out.header.set_qform(affine, code=1)
     out.header.set_sform(affine, code=1)
     return out
