@@ -11,6 +11,14 @@ on the ops' hidden parameters:
   globs that match nothing;
 - dataset selections (``data.select``): keys the dataset does not know and values outside the
   ones its card lists (a selection that would match nothing).
+
+Option parameters of ops whose valid values are a registry (comparison methods, RDM methods,
+poolings, losses...) are annotated with :class:`OneOf` (``Annotated[str, OneOf("module:NAME")]``;
+ready-made: :data:`RdmMethod`, :data:`RdmCompareMethod`, :data:`ActivationMethod`,
+:data:`Pooling`, :data:`EstimatorName`, :data:`ScoringName`): the value is checked against the
+registry when the step's parameters are validated (``neurodecode validate`` and ``run``), with an
+error that lists the known names and suggests the closest. Options with a fixed set of values
+use ``Literal``.
 """
 
 from __future__ import annotations
@@ -21,12 +29,93 @@ import inspect
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from ..errors import ConfigError
 from .ops import LOADERS, OPS, did_you_mean
 
-__all__ = ["preflight_errors", "check_pipeline", "KWARGS_TARGETS"]
+__all__ = ["preflight_errors", "check_pipeline", "KWARGS_TARGETS", "OneOf", "RdmMethod", "RdmCompareMethod",
+           "ActivationMethod", "Pooling", "EstimatorName", "ScoringName"]
+
+
+# --------------------------------------------------------------------------- options from a registry
+
+
+class OneOf:
+    """Annotation marker: a string option whose valid values are the names of a registry.
+
+    Use as ``Annotated[str, OneOf("neurodecode.models.activations:POOLINGS", "pooling")]`` in an
+    op's signature. The registry is read when a value is checked (so plugins that register more
+    names are seen, and importing the op stays light): ``"module:attribute"`` of a mapping (its
+    keys), a sequence, or a function returning names; or such a function itself. A value outside
+    the registry fails the step's parameter validation with the known names and a "did you mean".
+
+    Parameters
+    ----------
+    registry : str or callable
+        Where the names are.
+    what : str
+        What a value is, for the message (``"RDM method"``).
+    """
+
+    def __init__(self, registry: str | Callable[[], Iterable[str]], what: str = "value"):
+        self.registry = registry
+        self.what = what
+
+    def names(self) -> list[str]:
+        """The registry's names, in its order."""
+        source: Any = _resolve(self.registry) if isinstance(self.registry, str) else self.registry
+        if source is None:
+            raise ConfigError(f"the registry {self.registry!r} of {self.what} names cannot be imported.")
+        if callable(source) and not isinstance(source, type):
+            source = source()
+        return [str(k) for k in (source.keys() if hasattr(source, "keys") else source) if k is not None]
+
+    def check(self, value: Any) -> Any:
+        """``value`` when it is a registered name; a ``ValueError`` listing the names otherwise."""
+        known = self.names()
+        if value not in known:
+            raise ValueError(f"unknown {self.what} {value!r}{did_you_mean(str(value), known)}; "
+                             f"known: {', '.join(known)}")
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __repr__(self) -> str:
+        return f"OneOf({self.registry!r}, {self.what!r})"
+
+
+def _comparison_names(compares: str) -> Callable[[], list[str]]:
+    def names() -> list[str]:
+        from ..analysis._methods import METHODS
+
+        return [n for m in METHODS.values() if m.compares == compares for n in (m.name, *m.aliases)]
+
+    names.__qualname__ = f"comparison_names({compares!r})"
+    return names
+
+
+def _scorer_names() -> list[str]:
+    from sklearn.metrics import get_scorer_names
+
+    return list(get_scorer_names())
+
+
+#: a method that turns responses into an RDM (``neurodecode.analysis.rdm.RDM_METHODS``)
+RdmMethod = Annotated[str, OneOf("neurodecode.analysis.rdm:RDM_METHODS", "RDM method")]
+#: a method comparing two RDMs (the ``compares="rdm"`` entries of ``neurodecode.analysis.METHODS``, aliases too)
+RdmCompareMethod = Annotated[str, OneOf(_comparison_names("rdm"), "RDM comparison method")]
+#: a method comparing two sets of activations (``compares="activations"`` entries of ``analysis.METHODS``)
+ActivationMethod = Annotated[str, OneOf(_comparison_names("activations"), "activation comparison method")]
+#: how a layer's activations are pooled (``neurodecode.models.activations.POOLINGS``)
+Pooling = Annotated[str, OneOf("neurodecode.models.activations:POOLINGS", "pooling")]
+#: a decoding estimator (``neurodecode.decoding.estimators.ESTIMATORS``)
+EstimatorName = Annotated[str, OneOf("neurodecode.decoding.estimators:ESTIMATORS", "estimator")]
+#: a scikit-learn scorer name (``sklearn.metrics.get_scorer_names()``)
+ScoringName = Annotated[str, OneOf(_scorer_names, "scoring")]
 
 #: "module:function" of an op's function -> the callables its ``**kwargs`` are passed to
 KWARGS_TARGETS: dict[str, tuple[str, ...]] = {

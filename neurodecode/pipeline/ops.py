@@ -322,7 +322,7 @@ class Op:
                 allow_extra = True
                 continue
             try:
-                hints = typing.get_type_hints(fn)
+                hints = typing.get_type_hints(fn, include_extras=True)  # keep Annotated markers (checks.OneOf)
             except Exception:
                 hints = {}
             params = list(sig.parameters.values())

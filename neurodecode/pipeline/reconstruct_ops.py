@@ -31,13 +31,14 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from .._threads import torch_threads
 from ..errors import BadInputError
+from .checks import OneOf
 from .ops import StepResult
 
 __all__ = ["simulate_brains", "brain_retrieval", "reconstruct", "eeg_image_retrieval"]
@@ -110,7 +111,7 @@ def simulate_brains(
     n_test: int = 23,
     layer: str = "avgpool",
     n_components: int = 32,
-    nonlinearity: str = "softplus",
+    nonlinearity: Annotated[str, OneOf("neurodecode.generative.simulate:NONLINEARITIES", "nonlinearity")] = "softplus",
     gain: float = 1.0,
     image_size: int = 32,
     stratify_by: str = "category",
@@ -218,7 +219,7 @@ def brain_retrieval(
     hidden_dim: int = 256,
     n_blocks: int = 2,
     dropout: float = 0.3,
-    loss: str = "mixco_softclip",
+    loss: Annotated[str, OneOf("neurodecode.encoders.contrastive:LOSSES", "loss")] = "mixco_softclip",
     mixco_fraction: float = 0.33,
     max_epochs: int = 60,
     batch_size: int = 64,
@@ -421,7 +422,7 @@ def reconstruct(
     guidance_scale: float = 3.0,
     eta: float = 1.0,
     strength: float = 0.6,
-    source: str = "ridge",
+    source: Literal["ridge", "brain_clip"] = "ridge",
     n_show: int = 12,
     seed: int = 0,
     device: str = "cpu",
@@ -636,8 +637,8 @@ def eeg_image_retrieval(
     epochs: Any,
     *,
     subject: int = 1,
-    train_subjects: str = "same",
-    target: str = "exemplar",
+    train_subjects: Literal["same", "all"] = "same",
+    target: Literal["exemplar", "mean"] = "exemplar",
     stim_folder: str | None = None,
     n_components: int = 16,
     decimate: int = 4,
@@ -646,7 +647,7 @@ def eeg_image_retrieval(
     hidden_dim: int = 128,
     n_blocks: int = 1,
     dropout: float = 0.3,
-    loss: str = "softclip",
+    loss: Annotated[str, OneOf("neurodecode.encoders.contrastive:LOSSES", "loss")] = "softclip",
     mixco_fraction: float = 0.33,
     max_epochs: int = 30,
     batch_size: int = 128,

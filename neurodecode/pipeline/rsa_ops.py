@@ -12,12 +12,13 @@ Nothing here knows a dataset: the brain input is whatever the pipeline's data so
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .checks import ActivationMethod, OneOf, Pooling, RdmCompareMethod, RdmMethod
 from .ops import StepResult, show_progress
 
 __all__ = ["layer_rdms", "brain_rdms", "compare_brain", "trsa", "layer_similarity"]
@@ -37,8 +38,8 @@ def layer_rdms(
     *,
     models: list[Any],
     layers: str | list[str] = "blocks",
-    pooling: str | None = "flatten",
-    method: str = "correlation",
+    pooling: Pooling | None = "flatten",
+    method: RdmMethod = "correlation",
     batch_size: int = 32,
     n_sim: int = 4,
     sim_units: int = 200,
@@ -65,7 +66,7 @@ def layer_rdms(
     return StepResult(out, metrics=metrics, notes=notes)
 
 
-def brain_rdms(brain: xr.DataArray, *, method: str = "correlation", region: str | None = None) -> StepResult:
+def brain_rdms(brain: xr.DataArray, *, method: RdmMethod = "correlation", region: str | None = None) -> StepResult:
     """RDM stack with region/subject coords from brain RDMs, responses or epochs (one RDM per time point)."""
     from ..analysis.layers import brain_rdms as compute
 
@@ -91,8 +92,8 @@ def compare_brain(
     brain: xr.DataArray | list[xr.DataArray],
     *,
     regions: list[str] | None = None,
-    method: str = "spearman",
-    rdm_method: str = "correlation",
+    method: RdmCompareMethod = "spearman",
+    rdm_method: RdmMethod = "correlation",
     n_boot: int = 1000,
     ci: float = 0.95,
     seed: int = 0,
@@ -217,9 +218,9 @@ def layer_similarity(
     brain: xr.DataArray,
     *,
     models: list[Any],
-    metric: str = "debiased_cka",
+    metric: ActivationMethod = "debiased_cka",
     layers: str | list[str] = "blocks",
-    pooling: str | None = "avg",
+    pooling: Pooling | None = "avg",
     batch_size: int = 32,
     n_boot: int = 200,
     ci: float = 0.95,
@@ -275,10 +276,10 @@ def trsa(
     *,
     lows: list[float] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5],
     ups: list[float] = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
-    method: str = "spearman",
-    kind: str = "geotopological",
+    method: RdmCompareMethod = "spearman",
+    kind: Annotated[str, OneOf("neurodecode.analysis.trsa:RGTM_KINDS", "tRSA kind")] = "geotopological",
     regions: list[str] | None = None,
-    rdm_method: str = "correlation",
+    rdm_method: RdmMethod = "correlation",
 ) -> StepResult:
     """Topological RSA: which (low, up) singles out the right layer, and layer-vs-brain tRSA at that setting.
 
