@@ -114,6 +114,26 @@ def _cpu_threads(device: Any, n: int = 1):
         torch.set_num_threads(old)
 
 
+@contextmanager
+def _numba_threads(n: int = 1):
+    """Run numba's parallel kernels on ``n`` threads (restored afterwards); nothing without numba.
+
+    Many small kernel calls (one per bootstrap sample) are dominated by waking the thread pool:
+    measured 3.4x faster on one thread on a busy 2-core machine.
+    """
+    try:
+        import numba
+    except ImportError:
+        yield
+        return
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(n, old))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
+
+
 def _single_threaded(fn: Callable) -> Callable:
     """Decorator: run ``fn`` under :func:`_cpu_threads` for its ``device`` keyword."""
 
@@ -539,22 +559,28 @@ class _Evaluator:
         km, kd = self.vm.shape[0], self.vd.shape[0]
         est = np.full((len(positions), km, kd) if self.per_rdm else (len(positions), km), np.nan)
         pool = self.spec.pool_spec if self.do_ceiling else None
-        for b, idx in enumerate(positions):
-            if not ok[b]:
-                continue
-            xm, xd = self.vm[:, idx], self.vd[:, idx]
-            s = _similarity(xm, xd, self.name, self.n, device=self.device)  # (km, kd)
-            est[b] = self._mean(torch.as_tensor(s, dtype=self.dt, device=self.dev)[None], c[b : b + 1])[0].cpu().numpy()
-            if pool is not None:
-                z = torch.as_tensor(pool.normalise(xd), dtype=self.dt, device=self.dev)
-                pooled = _pooled(z, c[b : b + 1], self.onehot)[0].cpu().numpy()  # (G + 1, M)
-                if pool.finish is not None:
-                    pooled = np.stack([pool.finish(row) for row in pooled])
-                ps = _similarity(pooled, xd, self.name, self.n, device=self.device)  # (G + 1, kd)
-                lo, up = _ceiling_from_sims(torch.as_tensor(ps, dtype=self.dt, device=self.dev)[None], c[b : b + 1],
-                                            self.onehot)
-                ceil[b] = float(lo[0]), float(up[0])
+        with _numba_threads(1):
+            for b, idx in enumerate(positions):
+                if ok[b]:
+                    self._expanded_one(b, idx, c, est, ceil, pool)
         return est, np.asarray(ok, dtype=bool), ceil
+
+    def _expanded_one(self, b, idx, c, est, ceil, pool):
+        """One resampled vector (positions ``idx``) of :meth:`_expanded`; fills ``est[b]`` and ``ceil[b]``."""
+        import torch
+
+        xm, xd = self.vm[:, idx], self.vd[:, idx]
+        s = _similarity(xm, xd, self.name, self.n, device=self.device)  # (km, kd)
+        est[b] = self._mean(torch.as_tensor(s, dtype=self.dt, device=self.dev)[None], c[b : b + 1])[0].cpu().numpy()
+        if pool is not None:
+            z = torch.as_tensor(pool.normalise(xd), dtype=self.dt, device=self.dev)
+            pooled = _pooled(z, c[b : b + 1], self.onehot)[0].cpu().numpy()  # (G + 1, M)
+            if pool.finish is not None:
+                pooled = np.stack([pool.finish(row) for row in pooled])
+            ps = _similarity(pooled, xd, self.name, self.n, device=self.device)  # (G + 1, kd)
+            lo, up = _ceiling_from_sims(torch.as_tensor(ps, dtype=self.dt, device=self.dev)[None], c[b : b + 1],
+                                        self.onehot)
+            ceil[b] = float(lo[0]), float(up[0])
 
 
 # --------------------------------------------------------------------------- bootstrap
