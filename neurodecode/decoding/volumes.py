@@ -267,7 +267,8 @@ def searchlight(
         joblib workers over chunks of spheres.
     backend : str, optional
         joblib backend (``"loky"``, ``"threading"``, ``"dask"`` with a ``dask.distributed``
-        client running...); default joblib's.
+        client running...); default threads for the batched LDA, joblib's default (processes)
+        otherwise.
     progress : bool or None
         Show a progress bar over chunks of spheres (tqdm; ``None``: only on a terminal).
     seed, task
@@ -336,7 +337,10 @@ def searchlight(
         where = [a for a in np.array_split(np.arange(len(spheres)), n_chunks) if len(a)]
         jobs = (delayed(_looped_chunk)(X, prep.y, fl, [spheres[i] for i in pos], est, scorer) for pos in where)
     scores = np.full((len(fl), len(spheres)), np.nan)
-    config = {"backend": backend} if backend else {}
+    # the batched solver spends its time in BLAS and numpy kernels that release the GIL: threads,
+    # without the start-up and data transfer of worker processes
+    config = {"backend": backend or ("threading" if batched else None)}
+    config = {k: v for k, v in config.items() if v}
     with parallel_config(**config):
         results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
         for pos, res in zip(where, _progress(results, len(where), progress)):
