@@ -594,7 +594,7 @@ def _make_eegnet(ctx: EstimatorContext):
 
     return EncoderClassifier("eegnet", encoder_params={"dropout": 0.25}, sfreq=_need_sfreq(ctx, "eegnet"),
                              max_epochs=150, patience=20, lr=1e-3, batch_size=32, weight_decay=0.0,
-                             seed=ctx.seed, device="cpu", threads=1)
+                             random_state=ctx.seed, device="cpu", threads=1)
 
 
 @register_estimator("rbtransformer", tasks=("classification",), ndims=(2,), permutable=False,
@@ -616,7 +616,7 @@ def _make_rbtransformer(ctx: EstimatorContext, *, encoder_params: Mapping[str, A
         params["bands"] = {k: list(v) for k, v in params["bands"].items()}
     return EncoderClassifier("rbtransformer", encoder_params=params, sfreq=_need_sfreq(ctx, "rbtransformer"),
                              max_epochs=int(max_epochs), patience=patience, lr=float(lr), batch_size=int(batch_size),
-                             weight_decay=float(weight_decay), val_fraction=float(val_fraction), seed=ctx.seed,
+                             weight_decay=float(weight_decay), val_fraction=float(val_fraction), random_state=ctx.seed,
                              device=device, threads=threads)
 
 
@@ -632,7 +632,8 @@ def _make_spike_contrastive(ctx: EstimatorContext, *, n_times: int | None = None
 
     from ..encoders.spike import SpikeContrastiveDecoder
 
-    params.setdefault("seed", ctx.seed)
+    if "seed" not in params:  # (the estimator's old name for random_state; it warns)
+        params.setdefault("random_state", ctx.seed)
     params.setdefault("threads", 1)
     return make_pipeline(_LastBinsWindows(n_times), SpikeContrastiveDecoder(**params))
 

@@ -41,6 +41,22 @@ class NotFittedError(BadInputError, _SkNotFitted):
     """``predict``/``transform``/``save`` before ``fit`` (also scikit-learn's ``NotFittedError``)."""
 
 
+def seed_from(random_state: Any) -> int:
+    """The integer seed of a scikit-learn ``random_state``: an int as is, None a fresh draw, a
+    ``numpy.random.RandomState`` / ``Generator`` one draw from it."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] % (2**31))
+    if isinstance(random_state, (bool, np.bool_)):
+        raise BadInputError(f"random_state must be an int, None or a numpy random generator, got {random_state!r}.")
+    if isinstance(random_state, (int, np.integer)):
+        return int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**31 - 1))
+    raise BadInputError(f"random_state must be an int, None or a numpy random generator, got {random_state!r}.")
+
+
 def require_fitted(est: Any, attr: str) -> None:
     """Raise :class:`NotFittedError` unless ``est`` has the fitted attribute ``attr``."""
     if not hasattr(est, attr):
@@ -115,7 +131,7 @@ def as_array(X: Any, sfreq: float | None = None) -> tuple[np.ndarray, float | No
 class _EncoderEstimator(BaseEstimator):
     _task = "base"
 
-    @renamed_params(num_threads="threads")
+    @renamed_params(num_threads="threads", seed="random_state")
     def __init__(
         self,
         encoder: str = "rbtransformer",
@@ -133,7 +149,7 @@ class _EncoderEstimator(BaseEstimator):
         patience: int | None = 10,
         val_fraction: float = 0.15,
         scale: bool = True,
-        seed: int = 0,
+        random_state: int | None = 0,
         device: str = "auto",
         amp: str | bool = "auto",
         progress: bool = False,
@@ -153,11 +169,19 @@ class _EncoderEstimator(BaseEstimator):
         self.patience = patience
         self.val_fraction = val_fraction
         self.scale = scale
-        self.seed = seed
+        self.random_state = random_state
         self.device = device
         self.amp = amp
         self.progress = progress
         self.threads = threads
+
+    @property
+    def seed(self) -> int | None:
+        """Old name of ``random_state`` (scikit-learn's name on estimators); warns, for one release."""
+        from .._deprecate import warn_renamed
+
+        warn_renamed(type(self).__name__, "seed", "random_state")
+        return self.random_state
 
     # -- helpers -------------------------------------------------------------------------------
     def _trainer(self, **kw):
@@ -165,7 +189,8 @@ class _EncoderEstimator(BaseEstimator):
 
         cfg = TrainConfig(
             max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-            warmup_epochs=self.warmup_epochs, patience=self.patience, seed=self.seed, device=self.device,
+            warmup_epochs=self.warmup_epochs, patience=self.patience, seed=getattr(self, "random_seed_", 0),
+            device=self.device,
             amp=self.amp, progress=self.progress, threads=self.threads,
         )
         return Trainer(cfg, **kw)
@@ -214,7 +239,8 @@ class _EncoderEstimator(BaseEstimator):
 
         from ..train.trainer import seed_everything, train_val_split
 
-        seed_everything(self.seed)
+        self.random_seed_ = seed_from(self.random_state)  # the seed this fit used (random_state=None: drawn)
+        seed_everything(self.random_seed_)
         self.model_ = self._build(X.shape[1], X.shape[2], n_outputs)
         self.pretrain_history_ = []
         if self.pretrain_epochs > 0:
@@ -234,7 +260,8 @@ class _EncoderEstimator(BaseEstimator):
         val = None
         tr = np.arange(len(X))
         if self.patience is not None and len(X) >= 10:
-            tr, va = train_val_split(len(X), groups=groups, val_fraction=self.val_fraction, seed=self.seed)
+            tr, va = train_val_split(len(X), groups=groups, val_fraction=self.val_fraction,
+                                     seed=self.random_seed_)
             val = (X[va], y[va])
         yt = torch.as_tensor(y)
         res = self._trainer().fit(self.model_, (X[tr], yt[tr]), val, parameters=params)
@@ -288,9 +315,13 @@ class EncoderClassifier(ClassifierMixin, TransformerMixin, _EncoderEstimator):
         Epochs of the encoder's self-supervised objective before supervised training.
     finetune : {"all", "head"}
         Train every parameter, or only the head (a linear probe of the pretrained encoder).
-    max_epochs, batch_size, lr, weight_decay, warmup_epochs, patience, seed, device, amp, progress, threads
+    max_epochs, batch_size, lr, weight_decay, warmup_epochs, patience, device, amp, progress, threads
         Passed to :class:`~neurodecode.train.trainer.TrainConfig` (``num_threads``, the old name of
         ``threads``, still works for one release, with a warning).
+    random_state : int or None
+        Seed of the weight initialisation, the batches and the validation split (scikit-learn's
+        name on estimators; ``seed``, the old name, still works for one release, with a warning).
+        None draws a fresh seed at each ``fit``.
     val_fraction : float
         Part of the training data (whole ``groups`` when given to ``fit``) held out for early stopping.
     scale : bool

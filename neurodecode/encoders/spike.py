@@ -467,7 +467,14 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
     max_epochs, batch_size, lr, weight_decay
         Pretraining (AdamW + cosine schedule, :class:`~neurodecode.train.trainer.Trainer`); one
         epoch visits every reference once; ``batch_size`` references and as many negatives per step.
-    seed, device, progress
+    random_state : int or None
+        Seed of the weights, the sampler and the batches (scikit-learn's name on estimators;
+        ``seed``, the old name, still works for one release, with a warning). None draws a fresh
+        seed at each ``fit``.
+    device : str
+        Where torch computes: ``"auto"`` (CUDA when available, else the CPU; until this release
+        the default was ``"cpu"``), ``"cpu"``, ``"cuda"``...
+    progress : bool
         Passed to the trainer.
     threads : int, optional
         Torch intra-op threads while fitting / embedding (restored afterwards). The network is small,
@@ -475,7 +482,7 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         (``num_threads``, the old name, still works for one release, with a warning.)
     """
 
-    @renamed_params(num_threads="threads")
+    @renamed_params(num_threads="threads", seed="random_state")
     def __init__(
         self,
         *,
@@ -494,8 +501,8 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         batch_size: int = 512,
         lr: float = 3e-3,
         weight_decay: float = 1e-4,
-        seed: int = 0,
-        device: str = "cpu",
+        random_state: int | None = 0,
+        device: str = "auto",
         progress: bool = False,
         threads: int | None = None,
     ) -> None:
@@ -514,10 +521,18 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
-        self.seed = seed
+        self.random_state = random_state
         self.device = device
         self.progress = progress
         self.threads = threads
+
+    @property
+    def seed(self) -> int | None:
+        """Old name of ``random_state`` (scikit-learn's name on estimators); warns, for one release."""
+        from .._deprecate import warn_renamed
+
+        warn_renamed(type(self).__name__, "seed", "random_state")
+        return self.random_state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -559,7 +574,8 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         from ..train.trainer import Trainer, TrainConfig
 
         cfg = TrainConfig(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
-                          weight_decay=self.weight_decay, patience=None, seed=self.seed, device=self.device,
+                          weight_decay=self.weight_decay, patience=None, seed=getattr(self, "random_seed_", 0),
+                          device=self.device,
                           amp=False, progress=self.progress, drop_last=True, warmup_epochs=0.5)
         return Trainer(cfg, **kw)
 
@@ -599,6 +615,7 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
             Recording / segment id per window (default: the ``segment`` coord of an xarray ``X``).
         """
         from ..train.trainer import seed_everything
+        from .estimators import seed_from
 
         is_xr = hasattr(X, "dims") and hasattr(X, "coords")  # (scipy sparse arrays have .coords too)
         if bins is None and is_xr and "bin" in X.coords:
@@ -618,9 +635,10 @@ class SpikeContrastiveDecoder(RegressorMixin, TransformerMixin, BaseEstimator):
         self.y_mean_, self.y_std_ = y2.mean(axis=0), y2.std(axis=0) + 1e-12
         yz = (y2 - self.y_mean_) / self.y_std_
         bins = None if bins is None else np.asarray(bins).astype(np.int64)
-        seed_everything(self.seed)
+        self.random_seed_ = seed_from(self.random_state)  # the seed this fit used (random_state=None: drawn)
+        seed_everything(self.random_seed_)
         sampler = ContrastiveSampler(Xs, bins=bins, groups=groups, behaviour=yz if self.mode == "behaviour" else None,
-                                     mode=self.mode, time_offset=self.time_offset, seed=self.seed)
+                                     mode=self.mode, time_offset=self.time_offset, seed=self.random_seed_)
         self.encoder_ = SpikeContrastive(
             Xs.shape[1], Xs.shape[2], 1.0, 0, out_dim=self.out_dim, hidden=self.hidden, depth=self.depth,
             kernel=self.kernel, dropout=self.dropout, temperature=self.temperature,

@@ -321,7 +321,7 @@ def test_cross_val_score_with_encoder_classifier():
     for k in range(3):
         X[y == k, 3 * k:3 * k + 3, :] += 1.5
     clf = EncoderClassifier("brainmae", encoder_params={**SMALL, "pool": "roi"}, sfreq=0.4, pretrain_epochs=2,
-                            max_epochs=30, patience=None, batch_size=32, lr=3e-3, device="cpu", seed=0)
+                            max_epochs=30, patience=None, batch_size=32, lr=3e-3, device="cpu", random_state=0)
     scores = cross_val_score(clf, X, y, cv=StratifiedKFold(3, shuffle=True, random_state=0))
     assert scores.shape == (3,)
     assert scores.mean() > 0.8  # chance 1/3

@@ -166,7 +166,7 @@ def test_learns_a_synthetic_alpha_power_task(one_thread):
     Xtr, ytr = _alpha_task(400, 0)
     Xte, yte = _alpha_task(200, 1)
     clf = EncoderClassifier("rbtransformer", encoder_params={"d_model": 16, "n_layers": 2, "n_heads": 2},
-                            sfreq=SFREQ, max_epochs=30, patience=8, lr=3e-3, seed=0, device="cpu")
+                            sfreq=SFREQ, max_epochs=30, patience=8, lr=3e-3, random_state=0, device="cpu")
     clf.fit(Xtr, ytr)
     auc = roc_auc_score(yte, clf.decision_function(Xte))
     assert auc > 0.9
@@ -184,7 +184,7 @@ def test_cross_val_score_works(one_thread):
 
     X, y = _alpha_task(120, 3)
     clf = EncoderClassifier("rbtransformer", encoder_params={"d_model": 8, "n_layers": 1, "n_heads": 2},
-                            sfreq=SFREQ, max_epochs=3, patience=None, seed=0, device="cpu")
+                            sfreq=SFREQ, max_epochs=3, patience=None, random_state=0, device="cpu")
     scores = cross_val_score(clf, X, y, cv=3, scoring="roc_auc")
     assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
 

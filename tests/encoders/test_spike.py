@@ -192,7 +192,7 @@ def test_time_contrastive_embedding_recovers_a_circular_latent():
     tr, te = np.arange(int(0.7 * n)), np.arange(int(0.7 * n) + 5, n)
     # self-supervised: the latent is never shown to the encoder (y is only used by the head)
     dec = SpikeContrastiveDecoder(mode="time", time_offset=2, out_dim=4, hidden=16, depth=1, max_epochs=8,
-                                  batch_size=256, decoder="ridge", threads=1, seed=0)
+                                  batch_size=256, decoder="ridge", threads=1, random_state=0)
     dec.fit(win.isel(sample=tr), lat[tr])
     Z = dec.transform(win.values)
     assert Z.shape == (n, 4)
