@@ -501,10 +501,12 @@ def rates_vs_velocity_figure(binned: Any, *, n_bins: int = 8, n_units: int = 6):
     unit_name = binned.attrs.get("units", "count")
     fig = new_figure(style.FULL_WIDTH - 0.5, 3.6)
     ax1, ax2 = fig.subplots(1, 2)
+    unit_colors = [c for c in style.PALETTE_MORE if c != style.HIGHLIGHT_COLOR]  # black is "all units"
     for r, u in enumerate(best):
-        ax1.plot(np.degrees(centers), tuning[:, u], marker="o", ms=3, lw=1, color=style.color(r + 1),
+        ax1.plot(np.degrees(centers), tuning[:, u], marker="o", ms=3, lw=1, color=unit_colors[r % len(unit_colors)],
                  label=f"unit {units[u]}")
-    ax1.plot(np.degrees(centers), np.nanmean(tuning, axis=1), color="k", lw=2, label="all units")
+    ax1.plot(np.degrees(centers), np.nanmean(tuning, axis=1), color=style.HIGHLIGHT_COLOR, lw=2.5, ls="--",
+             label="all units")
     ax1.set_xlabel("movement direction (deg)")
     ax1.set_ylabel(f"mean activity ({unit_name})")
     ax1.set_title("Directional tuning (moving bins)")
@@ -566,7 +568,9 @@ def auto_figures(
             erp_figure(obj, group_by=group_by, highlight=highlight, highlight_label=highlight_label))
     elif kind == "bold":
         first = items[0]
-        if "voxel" in first.dims:
+        cleaning = first.attrs.get("cleaning")
+        standardized = isinstance(cleaning, dict) and bool(cleaning.get("standardize"))
+        if "voxel" in first.dims and not standardized:  # a standardized bold shows no new mask: not drawn again
             add("Voxel mask", bold_mask_figure(first))
         add("Mean signal over time", bold_timecourse_figure(first, group_by=group_by))
     elif kind == "responses":

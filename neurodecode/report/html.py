@@ -27,8 +27,8 @@ h3{margin-bottom:.3em;color:#444}
 nav{background:#fff;border:1px solid #ddd;padding:.5em 1em;border-radius:6px}
 nav a{margin-right:1em;white-space:nowrap}
 table{border-collapse:collapse;margin:.5em 0;font-size:.85em;background:#fff}
-th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
-th{background:#f0f0f0}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:break-word}
+th{background:#f0f0f0;white-space:nowrap}
 code,pre{font-family:SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em}
 pre{background:#fff;border:1px solid #ddd;padding:.6em;overflow-x:auto;max-height:30em}
 .hit{color:#2a7a2a;font-weight:600}.miss{color:#a05a00;font-weight:600}
@@ -174,11 +174,12 @@ def _answer_section(steps: Sequence[Any]) -> str:
             parts.append("<p class='muted'>No step ran.</p>")
         else:
             sid = _e(_get(last, "id"))
-            parts.append(f"<p>No step states its result in words. The final output (step <a href='#step-{sid}'>"
-                         f"{sid}</a>, <code>{_e(_get(last, 'op'))}</code>): {_dims(_get(last, 'summary'))}.</p>")
+            parts.append(f"<div class='answer'><p>Final output: {_dims(_get(last, 'summary'))} "
+                         f"<a class='muted' href='#step-{sid}'>({sid}, <code>{_e(_get(last, 'op'))}</code>)</a></p>")
             notes = _get(last, "notes") or []
             if notes:
                 parts.append("<ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in notes[:12]) + "</ul>")
+            parts.append("</div>")
     parts.append("</section>")
     return "\n".join(parts)
 

@@ -107,7 +107,7 @@ def test_report_without_answers_shows_the_last_notes_and_clips_at_words():
               "seconds": 1.0, "summary": None, "notes": [long_note.strip()]}]
     html = render_report(manifest={"name": "n"}, metrics={}, steps=steps)
     result = html[html.index("id='answer'"):html.index("id='overview'")]
-    assert "No step states its result in words" in result and "word word" in result
+    assert "Final output" in result and "(s1," in result and "word word" in result
     row = re.search(r"<td>(word[^<]*)</td></tr>", html).group(1)
     assert row.endswith("word …") and len(row) <= 302
 
