@@ -637,6 +637,7 @@ def epoch(
     except ValueError as err:
         raise BadInputError(f"epoch: MNE could not build the epochs: {err}") from err
     names = set(raw.ch_names)
+    del raw  # a lazy recording's window store is not needed once the epochs are loaded
     report_rows = []
     for i, entry in enumerate(epochs.drop_log):
         if entry:
