@@ -214,7 +214,7 @@ def test_methods_of_the_wrong_kind_are_refused():
     with pytest.raises(BadInputError, match="takes no option"):
         similarity(np.eye(5), np.eye(5), "linear_cka", alpha=0.5)
     with pytest.raises(BadInputError, match="resampling stimuli supports"):
-        bootstrap(d, d, "kendall", n_boot=2)
+        bootstrap(d, d, "corr_cov", n_boot=2)
 
 
 # --------------------------------------------------------------------------- the consumers read the registry
