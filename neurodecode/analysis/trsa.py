@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._docs import fill_doc
 from ..errors import BadInputError, DataModelError
 from .compare import _check_same_stimuli, _shared_mask, _similarity
 from .convert import _as_stack, _Stack, _stack_to_dataarray
@@ -272,6 +273,21 @@ def geotopological(rdms: Any, low: float, up: float, *, rank: bool = True) -> xr
     return _derived(st, out, {"transform": "geotopological", "low": lo, "up": hi, "rank": int(bool(rank))})
 
 
+def _auto_device(fn: Callable) -> Callable:
+    """Decorator: the ``device`` keyword (default ``"auto"``; None means the same) resolved to a torch device."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ..train.trainer import resolve_device
+
+        kwargs["device"] = resolve_device(kwargs.get("device", "auto"))
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@fill_doc
+@_auto_device
 @_single_threaded
 def geodesic(
     rdms: Any,
@@ -281,7 +297,7 @@ def geodesic(
     rank: bool = True,
     keep_zero_edges: bool = True,
     backend: str = "auto",
-    device: Any = None,
+    device: Any = "auto",
 ) -> xr.DataArray:
     """Geodesic RDMs: shortest paths through each RDM's neighbour graph (RGTM-geodesic).
 
@@ -313,8 +329,9 @@ def geodesic(
         the nodes, none over edges); ``"auto"``: numba on the CPU, torch on a GPU.
         ``"scipy"``: Dijkstra from ``scipy.sparse.csgraph`` on the full sparse graph,
         which stores zero-weight edges explicitly (the reference). Same results.
-    device : str or torch.device, optional
-        Torch device for ``backend="torch"`` (or ``"auto"`` with a GPU); default CPU.
+    %(device)s
+        Used by ``backend="torch"`` (and by ``backend="auto"`` on a GPU). Until this release the
+        default was the CPU.
 
     Returns
     -------
@@ -361,7 +378,7 @@ def geodesic(
         on_cpu = device is None or str(device) == "cpu"
         kernel = _fw_numba() if backend in ("auto", "numba") and on_cpu else None
         if backend == "numba" and kernel is None:
-            raise BadInputError("geodesic: backend='numba' needs numba on the CPU (device=None).")
+            raise BadInputError("geodesic: backend='numba' needs numba on the CPU (device='cpu').")
         if kernel is not None:
             dc = kernel(np.ascontiguousarray(wc, dtype=np.float64))  # upper triangle valid
             if labels is not None:
@@ -370,7 +387,7 @@ def geodesic(
         else:
             import torch
 
-            dev = torch.device("cpu" if device is None else device)
+            dev = torch.device(device)
             with torch.no_grad():
                 wt = torch.as_tensor(wc, dtype=torch.float64, device=dev)
                 dc = _floyd_warshall(wt, torch.isfinite(wt)).cpu().numpy()
@@ -525,7 +542,9 @@ def _model_data_order(fn: Callable) -> Callable:
     return wrapper
 
 
+@fill_doc
 @_model_data_order
+@_auto_device
 @_single_threaded
 def sweep(
     model_rdms: Any,
@@ -539,7 +558,7 @@ def sweep(
     transform_models: bool = True,
     n_boot: int = 0,
     seed: int | None = 0,
-    device: Any = None,
+    device: Any = "auto",
 ) -> xr.DataArray:
     """Model-selection accuracy of RGTM settings over a (low, up) grid.
 
@@ -577,8 +596,8 @@ def sweep(
         resampled, dropping pairs of copies as rsatoolbox does).
     seed : int or None
         Seed for the stimulus resamples.
-    device : str or torch.device, optional
-        Torch device for the geodesic transform and the bootstrap.
+    %(device)s
+        Used by the geodesic transform and the bootstrap (until this release the default was the CPU).
 
     Returns
     -------
