@@ -24,6 +24,11 @@ sidecar after BIDS inheritance). Bold series also have the ``run`` coord on ``ti
 
 Selections that match nothing raise :class:`~neurodecode.errors.BadInputError` listing what
 the dataset holds, with a "did you mean".
+
+:func:`from_bids_derivatives` reads brain RDMs (``*_rdm.*``) or responses (``*_beta.*``,
+``*_responses.*``: arrays, netCDF or 4-D NIfTI inside ROI masks) from a BIDS-derivatives folder
+into one stack with ``region`` and ``subject`` coords, for a layer-vs-brain comparison
+(``neurodecode compare --brain FOLDER --bids-select ...``, the pipeline loader ``bids.derivatives``).
 """
 
 from __future__ import annotations
@@ -810,7 +815,7 @@ RDM_SUFFIX = "rdm"
 #: suffixes taken for responses (one row per stimulus) when ``suffix`` is not given
 RESPONSE_SUFFIXES = ("responses", "beta", "betas")
 _RDM_EXTENSIONS = (".npy", ".npz", ".mat", ".nc", ".zarr", ".h5", ".hdf5", ".tsv")
-_RESPONSE_EXTENSIONS = (".nc", ".zarr", ".npy", ".tsv")
+_RESPONSE_EXTENSIONS = (".nc", ".zarr", ".npy", ".tsv", ".nii.gz", ".nii")
 #: selection keywords of :func:`from_bids_derivatives` (entity long names; ``roi`` is not a BIDS entity
 #: but common in RSA derivatives and read as the region)
 DERIVATIVE_KEYS = ("subject", "session", "task", "run", "description", "roi", "space", "acquisition")
@@ -1014,7 +1019,8 @@ def _common_order(parts: list[tuple[_DerivFile, np.ndarray]]) -> np.ndarray:
             only_a = [i for i in first if i not in set(ids.tolist())][:3]
             only_b = [i for i in ids if i not in set(first.tolist())][:3]
             raise BadInputError(
-                f"from_bids_derivatives: {first_f.rel} and {f.rel} cover different stimuli ({len(first)} vs {len(ids)}; "
+                f"from_bids_derivatives: {first_f.rel} and {f.rel} cover different stimuli "
+                f"({len(first)} vs {len(ids)}; "
                 f"only in the first e.g. {only_a}, only in the second e.g. {only_b}); select files over the same "
                 "stimuli (subject=, description=...)."
             )
@@ -1025,7 +1031,8 @@ def _extra_coords(chosen: list[_DerivFile], sizes: list[int]) -> dict[str, tuple
     out = {}
     for key in ("session", "task", "run", "space", "acquisition"):
         if any(key in f.entities for f in chosen):
-            out[key] = np.concatenate([np.full(k, f.entities.get(key, ""), dtype=object) for f, k in zip(chosen, sizes)])
+            out[key] = np.concatenate([np.full(k, f.entities.get(key, ""), dtype=object)
+                                       for f, k in zip(chosen, sizes)])
     return out
 
 
@@ -1093,12 +1100,77 @@ def _rdm_stack(root: Path, chosen: list[_DerivFile], stimulus_ids: Any, method: 
     return da
 
 
-def _responses_part(root: Path, f: _DerivFile, stimulus_ids: Any):
+def _mask_label(m: _DerivFile) -> str | None:
+    return m.entities.get("roi") or m.entities.get("label") or m.entities.get("description")
+
+
+def _nifti_masks(f: _DerivFile, masks: list[_DerivFile]) -> list[tuple[str, _DerivFile]]:
+    """The (region, mask file) pairs that apply to a NIfTI beta file.
+
+    Masks (``*_mask.nii[.gz]``) apply when their ``sub``/``ses``/``space`` are the beta's or absent.
+    A beta naming its region (``roi-``, else ``desc-``) takes the mask of that label (or none: all
+    voxels); a beta whose ``desc-`` names no mask takes every applicable mask, one region each.
+    """
+    fit = [m for m in masks
+           if all(m.entities.get(k) in (None, f.entities.get(k)) for k in ("subject", "session", "space"))]
+    own = f.entities.get("roi") or f.entities.get("description")
+    named = [m for m in fit if _mask_label(m) == own] if own is not None else []
+    if "roi" in f.entities or named:
+        if len(named) > 1:
+            raise BadInputError(f"{f.rel}: several masks fit region {own!r}: {[m.rel for m in named]}; keep one "
+                                "(the most specific: same sub-, ses-, space-).")
+        return [(own, named[0])] if named else []
+    out = [(_mask_label(m), m) for m in fit if _mask_label(m) is not None]
+    labels = [lab for lab, _ in out]
+    dup = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if dup:
+        raise BadInputError(f"{f.rel}: several masks are labelled {dup[0]!r}: "
+                            f"{[m.rel for lab, m in out if lab == dup[0]]}; name each region once.")
+    return out
+
+
+def _nifti_responses(root: Path, f: _DerivFile, ids, masks: list[_DerivFile]):
+    """(stimulus, voxel) values and region labels of a 4-D beta image, one volume per stimulus."""
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(f.path))
+        data = np.asarray(img.dataobj, dtype=np.float64)
+    except Exception as err:  # noqa: BLE001 - nibabel raises many types on bad files
+        raise BadInputError(f"cannot read {f.rel} as NIfTI: {type(err).__name__}: {err}") from err
+    if data.ndim == 3:
+        data = data[..., None]
+    if data.ndim != 4 or data.shape[3] != len(ids):
+        raise BadInputError(f"{f.rel}: a beta image holds one volume per stimulus ({len(ids)} ids); got shape "
+                            f"{data.shape}.")
+    flat = data.reshape(-1, data.shape[3]).T  # (stimulus, voxel)
+    pairs = _nifti_masks(f, masks)
+    if not pairs:
+        own = _region_subject(f, 1, None, None, "betas")[0][0]
+        keep = np.isfinite(flat).all(axis=0) & (flat != 0).any(axis=0)
+        log.info("from_bids_derivatives: %s: no mask for region %r; using its %d voxels that are finite and not "
+                 "always 0.", f.rel, own, int(keep.sum()))
+        return flat[:, keep], [own] * int(keep.sum())
+    blocks, regions = [], []
+    for label, m in pairs:
+        mimg = nib.load(str(m.path))
+        if mimg.shape[:3] != data.shape[:3] or not np.allclose(mimg.affine, img.affine, atol=1e-4):
+            raise BadInputError(f"mask {m.rel} ({mimg.shape[:3]}) is not on the grid of {f.rel} "
+                                f"({data.shape[:3]}); resample one onto the other first.")
+        inside = np.asarray(mimg.dataobj).reshape(-1) != 0
+        if inside.sum() < 2:
+            raise BadInputError(f"mask {m.rel} holds {int(inside.sum())} voxel(s); a region needs at least 2.")
+        blocks.append(flat[:, inside])
+        regions += [label] * int(inside.sum())
+    return np.concatenate(blocks, axis=1), regions
+
+
+def _responses_part(root: Path, f: _DerivFile, stimulus_ids: Any, masks: list[_DerivFile] | None = None):
     """(stimulus, neuroid) values, stimulus ids, region and subject labels of one responses file."""
     import xarray as xr
 
     side = _deriv_sidecar(root, f)
-    file_region = file_subject = None
+    file_region = file_subject = nifti_regions = None
     if f.extension in (".nc", ".zarr"):
         from .. import io
 
@@ -1123,7 +1195,16 @@ def _responses_part(root: Path, f: _DerivFile, stimulus_ids: Any):
         values, ids = np.asarray(obj.values, dtype=np.float64), np.asarray(obj["stimulus"].values, dtype=object)
     else:
         ids, _ = _stimulus_ids_for(root, f, side, stimulus_ids)
-        if f.extension == ".npy":
+        nifti_regions = None
+        if f.extension in (".nii", ".nii.gz"):
+            if ids is None:
+                raise BadInputError(
+                    f"{f.rel}: which stimulus is each volume? Give a {STIMULUS_IDS_KEY} list in its JSON sidecar, a "
+                    "*_stimuli.tsv file (column stimulus_id, one row per volume), or stimulus_ids=."
+                )
+            values, nifti_regions = _nifti_responses(root, f, ids, masks or [])
+            file_ids = None
+        elif f.extension == ".npy":
             values = np.load(f.path, allow_pickle=False)
             file_ids = None
         else:
@@ -1142,7 +1223,9 @@ def _responses_part(root: Path, f: _DerivFile, stimulus_ids: Any):
     if not np.isfinite(values).all():
         raise BadInputError(f"{f.rel} holds NaN/inf values; drop those features first.")
     n = values.shape[1]
-    if file_region is not None and "roi" not in f.entities:
+    if f.extension in (".nii", ".nii.gz"):
+        region = list(nifti_regions)
+    elif file_region is not None and "roi" not in f.entities:
         region = [str(v) for v in np.asarray(file_region).tolist()]
     else:
         region = _region_subject(f, 1, None, None, "responses")[0] * n
@@ -1155,12 +1238,12 @@ def _responses_part(root: Path, f: _DerivFile, stimulus_ids: Any):
     return values, np.asarray(ids, dtype=object), region, subject
 
 
-def _responses_stack(root: Path, chosen: list[_DerivFile], stimulus_ids: Any):
+def _responses_stack(root: Path, chosen: list[_DerivFile], stimulus_ids: Any, masks: list[_DerivFile]):
     import xarray as xr
 
     from ..datamodel import validate
 
-    parts = [_responses_part(root, f, stimulus_ids) for f in chosen]
+    parts = [_responses_part(root, f, stimulus_ids, masks) for f in chosen]
     order = _common_order([(f, p[1]) for f, p in zip(chosen, parts)])
     blocks, regions, subjects = [], [], []
     for values, ids, region, subject in parts:
@@ -1223,9 +1306,14 @@ def from_bids_derivatives(
     suffix : str, optional
         ``"rdm"`` reads RDMs (``.npy``/``.npz``/``.mat``/``.tsv`` matrices, ``.nc``/``.zarr`` stacks,
         rsatoolbox ``.hdf5``); any other suffix (``"responses"``, ``"beta"``...) reads responses:
-        (stimulus, feature) ``.npy``/``.tsv`` arrays or ``.nc``/``.zarr`` responses (stimulus or
-        trial x neuroid; trials of one stimulus are averaged). Default: ``"rdm"`` when the folder
-        holds RDM files, else the one of ``responses``/``beta``/``betas`` present.
+        (stimulus, feature) ``.npy``/``.tsv`` arrays, ``.nc``/``.zarr`` responses (stimulus or
+        trial x neuroid; trials of one stimulus are averaged), or 4-D NIfTI beta images, one
+        volume per stimulus, whose voxels are taken inside the ``*_mask.nii[.gz]`` files of the
+        same ``sub``/``ses``/``space`` (or none of them): the mask labelled like the beta's
+        ``roi-``/``desc-``, else every such mask, one region each (its ``roi-``, ``label-`` or
+        ``desc-``); without a mask, the voxels that are finite and not always 0. Default:
+        ``"rdm"`` when the folder holds RDM files, else the one of ``responses``/``beta``/``betas``
+        present.
     subject, session, task, run, description, roi, space, acquisition : str or list, optional
         Entity values to keep (``subject="01"`` keeps ``sub-01_...``); None keeps all.
     stimulus_ids : path or list of str, optional
@@ -1289,4 +1377,5 @@ def from_bids_derivatives(
         return _rdm_stack(base, chosen, stimulus_ids, method)
     if method is not None:
         raise BadInputError("method= applies to RDM files (suffix='rdm'); responses are turned into RDMs later.")
-    return _responses_stack(base, chosen, stimulus_ids)
+    masks = [f for f in files if f.suffix == "mask" and f.extension in BOLD_EXTENSIONS]
+    return _responses_stack(base, chosen, stimulus_ids, masks)

@@ -83,7 +83,8 @@ def test_rdms_equal_the_registry(rdm_tree, brain):
 def test_selection_and_its_errors(rdm_tree):
     two = from_bids_derivatives(rdm_tree, subject=["KO", "TI"], description="IT")
     assert two["rdm"].values.tolist() == ["IT/KO", "IT/TI"]
-    with pytest.raises(BadInputError, match=r"no rdm file with sub-monkee .*available subjects: .*did you mean subject='monkey'"):
+    with pytest.raises(BadInputError,
+                       match=r"no rdm file with sub-monkee .*available subjects: .*did you mean subject='monkey'"):
         from_bids_derivatives(rdm_tree, subject="monkee")
     with pytest.raises(BadInputError, match=r"desc-it .*did you mean description='IT'"):
         from_bids_derivatives(rdm_tree, description="it")
@@ -175,3 +176,48 @@ def test_responses_equal_the_source_and_give_the_same_rdms(data_home, tmp_path):
         assert rdms["subject"].values[k] == sub
     with pytest.raises(BadInputError, match="method= applies to RDM files"):
         from_bids_derivatives(root, method="correlation")
+
+
+def test_nifti_betas_inside_roi_masks(data_home, tmp_path):
+    """Per-category beta images (block means of Haxby 2001 run 1, 25 mm) with two ROI masks, as an fMRI lab
+    keeps them; the values read equal the masked volumes read with nibabel."""
+    import shutil
+
+    import nibabel as nib
+    import pandas as pd
+
+    src = data_home / "haxby2001" / "sub001"
+    run = src / "BOLD" / "task001_run001"
+    if not run.is_dir():
+        pytest.skip("haxby2001 not in the data home")
+    img = nib.load(run / "bold_25mm.nii.gz")
+    bold = np.asarray(img.get_fdata())
+    events = pd.read_csv(run / "bold_events.tsv", sep="\t")
+    times = np.arange(bold.shape[3]) * 2.5
+    cats = sorted(events["trial_type"].unique())
+    betas = np.stack([bold[..., np.any([(times >= o) & (times < o + d) for o, d in
+                                        events.loc[events["trial_type"] == c, ["onset", "duration"]].to_numpy()],
+                                       axis=0)].mean(axis=3) for c in cats], axis=3)
+    root = tmp_path / "glm"
+    (root / "sub-1" / "func").mkdir(parents=True)
+    (root / "dataset_description.json").write_text(json.dumps(DESCRIPTION))
+    beta = root / "sub-1" / "func" / "sub-1_task-objectviewing_space-haxby25mm_desc-blocks_beta.nii.gz"
+    nib.save(nib.Nifti1Image(betas.astype(np.float32), img.affine), beta)
+    beta.with_name(beta.name.replace(".nii.gz", ".json")).write_text(json.dumps({"StimulusIDs": cats}))
+    for roi in ("hoc", "gray"):
+        shutil.copyfile(src / "masks" / "25mm" / f"{roi}.nii.gz",
+                        root / "sub-1" / "func" / f"sub-1_space-haxby25mm_roi-{roi}_mask.nii.gz")
+
+    got = from_bids_derivatives(root)
+    assert got["stimulus"].values.tolist() == cats
+    stored = np.asarray(nib.load(beta).get_fdata())
+    for roi in ("hoc", "gray"):
+        inside = np.asarray(nib.load(src / "masks" / "25mm" / f"{roi}.nii.gz").get_fdata()) != 0
+        sel = got.sel(neuroid=got["region"].values == roi)
+        np.testing.assert_array_equal(sel.values, stored[inside].T)
+        assert set(sel["subject"].values.tolist()) == {"1"}
+    # a beta that names its region takes only that mask
+    beta.rename(beta.with_name(beta.name.replace("desc-blocks", "desc-hoc")))
+    beta.with_name(beta.name.replace(".nii.gz", ".json")).rename(
+        beta.with_name(beta.name.replace("desc-blocks", "desc-hoc").replace(".nii.gz", ".json")))
+    assert set(from_bids_derivatives(root)["region"].values.tolist()) == {"hoc"}
