@@ -151,7 +151,7 @@ def _tiny_tokenizer(max_length: int):
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=max_length)
 
 
-def tiny_unclip(seed: int = 0, embed_dim: int = 16, image_size: int = 32, device: Any = "cpu"):
+def tiny_unclip(seed: int = 0, embed_dim: int = 16, image_size: int = 32, device: Any = "auto"):
     """A tiny, randomly initialised ``StableUnCLIPImg2ImgPipeline`` (fast on CPU; for tests and dry runs).
 
     Same structure and schedulers as Stable unCLIP 2.1 (v-prediction DDIM for the image latents,

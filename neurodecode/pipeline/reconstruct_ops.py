@@ -229,7 +229,7 @@ def brain_retrieval(
     n_way: int = 10,
     n_draws: int = 200,
     seed: int = 0,
-    device: str = "cpu",
+    device: str = "auto",
     threads: int | None = None,
 ) -> StepResult:
     """BrainCLIP and ridge heads per SNR; retrieval and two-way identification on held-out images.
@@ -250,7 +250,8 @@ def brain_retrieval(
         Random N-way subsets of the held-out images for retrieval (besides all of them).
     seed : int
     device : str
-        Where BrainCLIP trains.
+        Where torch computes: ``"auto"`` (CUDA when available, else the CPU; until this release the
+        default was ``"cpu"``), ``"cpu"``, ``"cuda"``...
     threads : int, optional
         torch threads while the op runs (restored after); None leaves torch's setting.
     """
@@ -425,7 +426,7 @@ def reconstruct(
     source: Literal["ridge", "brain_clip"] = "ridge",
     n_show: int = 12,
     seed: int = 0,
-    device: str = "cpu",
+    device: str = "auto",
     threads: int | None = None,
 ) -> StepResult:
     """Train a small conditional diffusion model once; reconstruct the held-out images by SNR.
@@ -461,6 +462,8 @@ def reconstruct(
     seed : int
         Seeds the diffusion weights, training and the sampling noise (the same noise for every SNR).
     device : str
+        Where torch computes: ``"auto"`` (CUDA when available, else the CPU; until this release the
+        default was ``"cpu"``), ``"cpu"``, ``"cuda"``...
     threads : int, optional
         torch threads while the op runs (restored after); None leaves torch's setting.
     """
@@ -654,7 +657,7 @@ def eeg_image_retrieval(
     lr: float = 1e-3,
     weight_decay: float = 0.05,
     seed: int = 0,
-    device: str = "cpu",
+    device: str = "auto",
     threads: int | None = None,
 ) -> StepResult:
     """Contrastive alignment of EEG epochs with face/house image embeddings; category retrieval by run.
@@ -692,6 +695,8 @@ def eeg_image_retrieval(
         BrainCLIP and training settings (fixed a priori).
     seed : int
     device : str
+        Where torch computes: ``"auto"`` (CUDA when available, else the CPU; until this release the
+        default was ``"cpu"``), ``"cpu"``, ``"cuda"``...
     threads : int, optional
         torch threads while the op runs (restored after); None leaves torch's setting.
     """
