@@ -53,11 +53,25 @@ def _epochs(data: Any, label: str, classes: list[str] | None, by: str | None, wh
     return data.transpose("trial", "channel", "time")
 
 
-def _groups(ep: xr.DataArray, by: str | None) -> list[tuple[str, np.ndarray]]:
+def _groups(ep: xr.DataArray, by: str | None, label: str, min_trials: int,
+            notes: list[str]) -> list[tuple[str, np.ndarray]]:
+    """(name, trial positions) of every group with at least ``min_trials`` trials of each label."""
     if by is None:
         return [("all", np.arange(ep.sizes["trial"]))]
     g = np.asarray(ep[by].values).astype(str)
-    return [(name, np.flatnonzero(g == name)) for name in dict.fromkeys(g.tolist())]
+    lab = np.asarray(ep[label].values).astype(str)
+    labels = sorted(set(lab.tolist()))
+    out = []
+    for name in dict.fromkeys(g.tolist()):
+        idx = np.flatnonzero(g == name)
+        counts = {la: int((lab[idx] == la).sum()) for la in labels}
+        if min(counts.values()) < min_trials:
+            notes.append(f"{by} {name} left out: {counts} trials, fewer than min_trials_per_label={min_trials}")
+            continue
+        out.append((name, idx))
+    if not out:
+        raise BadInputError(f"no {by} has at least {min_trials} trials of each label; lower min_trials_per_label.")
+    return out
 
 
 def _group_clusters(obs: np.ndarray, times: np.ndarray, *, tail: int, n_permutations: int, seed: int,
@@ -182,6 +196,7 @@ def decode_over_time(
     gap: int = 2,
     scoring: str | None = None,
     generalize: bool = True,
+    min_trials_per_label: int = 0,
     n_permutations: int = 1024,
     tail: int = 1,
     alpha: float = 0.05,
@@ -208,6 +223,8 @@ def decode_over_time(
         Default ROC AUC for two classes.
     generalize : bool
         Also compute the temporal generalisation matrix.
+    min_trials_per_label : int
+        Subjects with fewer trials of some label are left out (said in the notes).
     n_permutations, tail, alpha, seed
         Cluster test (:func:`neurodecode.decoding.cluster_test`) and the p threshold of the report.
     """
@@ -220,7 +237,7 @@ def decode_over_time(
     splitter = ContiguousBlocks(int(n_folds), gap=int(gap), dim="trial") if cv == "blocks" else cv
     rows, gen_rows, names, fold_tables, notes = [], [], [], [], []
     attrs: dict[str, Any] = {}
-    for name, idx in _groups(ep, by):
+    for name, idx in _groups(ep, by, label, int(min_trials_per_label), notes):
         sub = ep.isel(trial=idx)
         try:
             tc = decoding.sliding(sub, label, estimator, cv=splitter, scoring=scoring, seed=seed)
@@ -268,7 +285,7 @@ def decode_over_time(
               f"({res}): {_cluster_text(clusters, alpha)}.")
     figures: list[Any] = [("decoding over time", partial(
         _time_course_figure, scores, names, times, chance, clusters.to_dict("records"), alpha, sc,
-        f"{label} decoding over time ({estimator})",
+        f"{' vs '.join(attrs.get('classes', [label]))}: decoding over time ({estimator})",
         f"Cross-validated {sc} at each time point, one line per {gdim} (mean over folds) and their mean "
         f"+- SEM; shaded: clusters above chance at p < {alpha:g} (cluster permutation test over {gdim}s), "
         "light grey: clusters that did not reach it."))]
@@ -283,10 +300,11 @@ def decode_over_time(
         pvals = list(found.p_values) if found is not None else []
         gmean = gen.mean(axis=0)
         metrics["generalization_min_cluster_p"] = float(gclusters["p_value"].min()) if len(gclusters) else 1.0
-        answer += f" Generalisation matrix ({gres}): {_cluster_text(gclusters, alpha)} (train time)."
+        answer += (f" Generalisation matrix ({gres}): {_cluster_text(gclusters, alpha)} (spans along the "
+                   "training time).")
         figures.append(("temporal generalisation", partial(
             _generalization_figure, gmean, times, chance, masks, pvals, alpha, sc,
-            f"{label}: temporal generalisation ({estimator})")))
+            f"{' vs '.join(attrs.get('classes', [label]))}: temporal generalisation ({estimator})")))
     notes.insert(0, answer)
     return StepResult(data, metrics=metrics, tables=tables, figures=figures, notes=notes, answer=answer,
                       answer_table=clusters.head(5))
@@ -305,6 +323,7 @@ def rsa_over_time(
     noise: str | None = None,
     compare_method: str = "spearman",
     by: str | None = "subject",
+    min_trials_per_label: int = 0,
     n_permutations: int = 1024,
     tail: int = 1,
     alpha: float = 0.05,
@@ -327,13 +346,16 @@ def rsa_over_time(
         ``crossnobis``/``mahalanobis`` noise precision estimator (e.g. ``shrinkage_diag``), or None (identity).
     compare_method : str
         RDM comparison (:func:`neurodecode.analysis.compare`).
-    by, n_permutations, tail, alpha, seed
+    by, min_trials_per_label, n_permutations, tail, alpha, seed
         As in ``decoding.time_resolved``; the time courses are tested against 0.
     """
     from .. import analysis
 
     what = "rsa.time_resolved"
     ep = _epochs(epochs, label, classes, by, what)
+    notes: list[str] = []
+    kept = _groups(ep, by, label, int(min_trials_per_label), notes)
+    ep = ep.isel(trial=np.sort(np.concatenate([idx for _, idx in kept])))
     within = [by] if by else []
     run_coord = runs
     if method == "crossnobis" and runs is None:
@@ -383,5 +405,5 @@ def rsa_over_time(
     tables = {"time_course": pd.DataFrame({"time": times, "mean": mean,
                                            **{f"{gdim}_{n}": r for n, r in zip(names, scores)}}),
               "clusters": clusters}
-    return StepResult(data, metrics=metrics, tables=tables, figures=figures, notes=[answer], answer=answer,
+    return StepResult(data, metrics=metrics, tables=tables, figures=figures, notes=[answer, *notes], answer=answer,
                       answer_table=clusters.head(5))
