@@ -22,7 +22,12 @@ docdict: dict[str, str] = {
     A CUDA device that is not available is an error, not a silent fall-back.""",
     "seed": """seed : int
     Seed of every random draw of this call (numpy and torch): the same seed gives the same result.
-    neurodecode calls it ``seed`` everywhere, estimators included (scikit-learn's ``random_state``).""",
+    Functions and pipeline ops call it ``seed``; scikit-learn-compatible estimators call it
+    ``random_state``, as scikit-learn does.""",
+    "random_state": """random_state : int, numpy random generator or None
+    Seed of every random draw of ``fit`` (weights, batches, validation split): an int gives the same
+    fit every time, None a fresh seed per ``fit`` (scikit-learn's name on estimators; functions call
+    it ``seed``).""",
     "threads": """threads : int or None
     Torch CPU threads while this runs (restored afterwards); ``None`` leaves torch's setting. Small
     networks on a busy CPU are often fastest on one thread.""",

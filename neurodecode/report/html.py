@@ -155,6 +155,10 @@ def _answer_table_html(rows: Any) -> str:
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     if not len(frame):
         return ""
+    if "region" in frame and frame["region"].dtype == object:  # "human_it" -> "human IT", as in the figures
+        from .style import pretty
+
+        frame = frame.assign(region=[pretty(v) if isinstance(v, str) else v for v in frame["region"]])
     return frame.to_html(index=False, escape=True, border=0, na_rep="–", float_format=lambda x: f"{x:.3g}")
 
 

@@ -325,7 +325,7 @@ def mds_figure(rdms: Sequence[tuple[str, Any]], *, seed: int = 0, align: bool = 
         ax.set_aspect("equal", adjustable="datalim")
         ax.set_xlabel("MDS dimension 1")
         ax.set_ylabel("MDS dimension 2")
-    style.legend_outside(axes[-1], title="category" if any(True for _ in axes) else None)
+    style.legend_outside(axes[-1], title="category", markerscale=1.8)
     fig.suptitle(f"MDS of the {n_stim} stimuli")
     return set_caption(fig, "Two-dimensional metric MDS of each RDM (stimuli close together evoke similar "
                             "patterns); units are arbitrary" + (", panels rotated onto the first (Procrustes)"
