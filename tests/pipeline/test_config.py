@@ -188,7 +188,8 @@ def test_resolve_path(tmp_path, monkeypatch):
         resolve_path("$ND_TEST_ROOT/a.csv", tmp_path, key="data.files[0]")
 
 
-@pytest.mark.parametrize("name", ["eeg_n170_preprocess", "fmri_haxby_preprocess", "spikes_m1_preprocess"])
+@pytest.mark.parametrize("name", ["eeg_n170_preprocess", "fmri_haxby_preprocess", "spikes_m1_preprocess",
+                                  "eeg_muse_time_resolved"])
 def test_shipped_pipelines_validate(name):
     path = PIPELINES / f"{name}.yaml"
     assert find_pipeline(name) == path
