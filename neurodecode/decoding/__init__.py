@@ -31,6 +31,8 @@ _NAMES = {
     "epochs_from_recordings": "epoching",
     "searchlight": "volumes",
     "searchlight_spheres": "volumes",
+    "searchlight_rsa": "volumes",
+    "roi_patterns": "volumes",
 }
 
 __getattr__, __dir__, __all__ = attach(__name__, submodules=_SUBMODULES, names=_NAMES)

@@ -1,4 +1,9 @@
-"""Decoding on fMRI volumes: searchlight maps (a cross-validated score in a sphere around every voxel).
+"""Decoding on fMRI volumes: searchlight maps and per-ROI multi-voxel patterns.
+
+* :func:`searchlight`: a cross-validated decoding score in a sphere around every voxel;
+* :func:`searchlight_rsa`: the RDM of every sphere compared with model RDMs (the RDM and
+  comparison kernels of :mod:`neurodecode.analysis`, one batched call per group of spheres);
+* :func:`roi_patterns`: the voxel patterns of each region of an atlas or of a set of masks.
 
 The spheres are those of nilearn's :class:`~nilearn.decoding.SearchLight`: around each centre
 voxel, every voxel of the mask whose centre lies within ``radius`` millimetres in world space
@@ -35,7 +40,7 @@ from ..errors import BadInputError
 from ._data import Prepared, chance_of, default_scoring, prepare, resolve_cv, scorer_for
 from .estimators import EstimatorContext, make_estimator
 
-__all__ = ["searchlight", "searchlight_spheres"]
+__all__ = ["searchlight", "searchlight_rsa", "searchlight_spheres", "roi_patterns"]
 
 log = logging.getLogger(__name__)
 
@@ -385,3 +390,231 @@ def _result(scores: np.ndarray, prep: Prepared, space: str, centre_pos: np.ndarr
         shape=np.asarray(obj.attrs["shape"], dtype=np.int64).reshape(-1)[:3],
     )
     return da
+
+
+# --------------------------------------------------------------------------- RSA searchlight
+
+
+def searchlight_rsa(
+    data: Any,
+    models: Any,
+    *,
+    radius: float = 5.6,
+    stimulus: str = "label",
+    mask: Any = None,
+    process_mask: Any = None,
+    rdm_method: str = "correlation",
+    compare_method: str = "spearman",
+    runs: str | None = None,
+    chunk: int = 1000,
+    progress: bool | None = True,
+) -> xr.DataArray:
+    """Representational similarity in a sphere of ``radius`` mm around every voxel.
+
+    The patterns of each sphere give an RDM (:func:`neurodecode.analysis.rdm`, rows with the
+    same ``stimulus`` averaged) compared with every model RDM
+    (:func:`neurodecode.analysis.compare`); spheres as in :func:`searchlight`. The spheres are
+    computed a chunk at a time, one batched RDM stack and one comparison per chunk of spheres
+    of one size.
+
+    Parameters
+    ----------
+    data : xarray.DataArray
+        Voxel responses ``(trial|stimulus, neuroid)`` (or a ``bold`` series) with ``i``/``j``/``k``
+        coords and the ``affine``/``shape`` attrs.
+    models : xarray.DataArray or array
+        Model RDM(s): a stack (``rdm``, ``stimulus``, ``stimulus_``), one (n, n) matrix or
+        (k, n, n) matrices, over the stimuli in their order of first appearance in ``data``.
+    radius : float
+        Sphere radius in millimetres.
+    stimulus : str
+        The coord on the sample dim naming the condition of each row.
+    mask, process_mask
+        Feature voxels and centres, as in :func:`searchlight`.
+    rdm_method : str
+        A dissimilarity of :func:`neurodecode.analysis.rdm` (``crossnobis`` takes ``runs``).
+    compare_method : str
+        A comparison of :func:`neurodecode.analysis.compare` (``spearman``, ``pearson``,
+        ``kendall``, ``tau_a``...).
+    runs : str, optional
+        ``crossnobis``: the coord on the sample dim holding each row's run.
+    chunk : int
+        Spheres per batched RDM computation (memory: chunk x stimuli^2 floats).
+    progress : bool or None
+        Progress bar over chunks.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``similarity`` with dims (``model``, ``voxel``) and the coords/attrs of a
+        :func:`searchlight` map (:func:`neurodecode.loaders.to_nifti` of one model's map gives
+        the NIfTI image); attrs ``rdm_method``, ``compare_method``, ``radius``.
+    """
+    from ..analysis import compare, rdm
+    from ._data import sample_dim_of
+
+    _check_radius(radius)
+    if not isinstance(data, xr.DataArray):
+        raise BadInputError(f"data must be an xarray DataArray of voxel responses, got {type(data).__name__}.")
+    dim = sample_dim_of(data)
+    obj = data.transpose(dim, ...)
+    space = _space_dim(obj, dim)
+    if stimulus not in obj.coords or obj[stimulus].dims != (dim,):
+        on_dim = sorted(str(c) for c in obj.coords if obj[c].dims == (dim,))
+        raise BadInputError(f"stimulus coord {stimulus!r} not found on {dim!r}; coords there: {on_dim}.")
+    X = np.asarray(obj.values, dtype=float)
+    if not np.isfinite(X).all():
+        raise BadInputError("data hold NaN/inf; drop or interpolate those values first.")
+    ijk, affine, shape = _grid(obj)
+    feat = _voxel_selection(mask, ijk, affine, shape, "mask")
+    centre_sel = _voxel_selection(process_mask, ijk, affine, shape, "process_mask") & feat
+    if not centre_sel.any():
+        raise BadInputError("process_mask selects no voxel of the mask; the centres must lie in the mask.")
+    feat_pos = np.flatnonzero(feat)
+    centres = np.flatnonzero(centre_sel[feat_pos])
+    spheres = searchlight_spheres(ijk[feat_pos], affine, radius, shape, centres)
+    X = X[:, feat_pos]
+    labels = np.asarray(obj[stimulus].values)
+    trial_coords: dict[str, Any] = {"stimulus": ("trial", labels)}
+    if runs is not None:
+        if runs not in obj.coords or obj[runs].dims != (dim,):
+            raise BadInputError(f"runs coord {runs!r} not found on {dim!r}.")
+        trial_coords["run"] = ("trial", np.asarray(obj[runs].values))
+    conds = list(dict.fromkeys(labels.tolist()))  # rdm's order: first appearance
+    models = _aligned_models(models, conds)
+    if runs is None:  # rows of one stimulus averaged once for all voxels (rdm would per sphere)
+        codes = np.asarray([conds.index(v) for v in labels.tolist()])
+        X = np.stack([X[codes == c].mean(axis=0) for c in range(len(conds))])
+    sizes = np.array([len(s) for s in spheres])
+    out: np.ndarray | None = None
+    model_coords: dict[str, Any] = {}
+    tasks = []
+    for p in np.unique(sizes):
+        pos = np.flatnonzero(sizes == p)
+        tasks += [pos[a:a + max(1, int(chunk))] for a in range(0, len(pos), max(1, int(chunk)))]
+    for pos in _progress(tasks, len(tasks), progress):
+        idx = np.stack([spheres[i] for i in pos])  # (S, p)
+        if runs is None:
+            rdms = rdm(np.moveaxis(X[:, idx], 1, 0), rdm_method)  # (S, n_cond, p) condition patterns
+        else:
+            stack = xr.DataArray(np.moveaxis(X[:, idx], 1, 0), dims=("sphere", "trial", "feature"),
+                                 coords={"sphere": pos, **trial_coords})
+            rdms = rdm(stack, rdm_method, runs="run")
+        sim = compare(rdms, models[0], compare_method)  # (rdm_a = sphere, rdm_b = model)
+        if out is None:
+            out = np.full((sim.sizes["rdm_b"], len(spheres)), np.nan)
+        out[:, pos] = sim.transpose("rdm_b", "rdm_a").values
+    assert out is not None
+    model_coords = {"model": models[1]}
+    centre_pos = feat_pos[centres]
+    da = xr.DataArray(out, dims=("model", "voxel"), name="similarity", coords={
+        **model_coords,
+        "voxel": np.asarray(obj[space].values)[centre_pos],
+        "i": ("voxel", ijk[centre_pos, 0]), "j": ("voxel", ijk[centre_pos, 1]), "k": ("voxel", ijk[centre_pos, 2]),
+        "n_features": ("voxel", sizes),
+    })
+    da.attrs.update(nd_kind="searchlight_map", rdm_method=rdm_method, compare_method=compare_method,
+                    radius=float(radius), stimulus=stimulus,
+                    affine=np.asarray(obj.attrs["affine"], dtype=float).reshape(16),
+                    shape=np.asarray(obj.attrs["shape"], dtype=np.int64).reshape(-1)[:3])
+    return da
+
+
+def _aligned_models(models: Any, conds: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Model RDMs as (k, n, n) numpy over ``conds`` and their names; a labelled stack is checked."""
+    names = None
+    if isinstance(models, xr.DataArray):
+        if "stimulus" in models.dims:
+            got = [str(v) for v in models["stimulus"].values]
+            if got != [str(c) for c in conds]:
+                raise BadInputError(f"the model RDMs list the stimuli {got}; the data's stimuli, in order of first "
+                                    f"appearance, are {[str(c) for c in conds]}: reorder the models with "
+                                    ".sel(stimulus=..., stimulus_=...).")
+        if "rdm" in models.dims:
+            names = np.asarray(models["rdm"].values)
+            models = models.transpose("rdm", ...)
+        models = models.values
+    arr = np.asarray(models, dtype=float)
+    arr = arr[None] if arr.ndim == 2 else arr
+    n = len(conds)
+    if arr.ndim != 3 or arr.shape[1:] != (n, n):
+        raise BadInputError(f"models must be (n, n) or (k, n, n) RDMs over the data's {n} stimuli, got shape "
+                            f"{np.shape(models)}.")
+    return arr, np.arange(len(arr)) if names is None else names
+
+
+# --------------------------------------------------------------------------- ROI patterns
+
+
+def roi_patterns(data: Any, rois: Any, *, labels: Sequence[str] | None = None,
+                 min_voxels: int = 1) -> dict[str, xr.DataArray]:
+    """The multi-voxel pattern of each region: the data restricted to its voxels.
+
+    Parameters
+    ----------
+    data : xarray.DataArray
+        Voxel data (``bold`` (time, voxel) or responses (trial, neuroid)) with ``i``/``j``/``k``
+        coords and the ``affine``/``shape`` attrs.
+    rois : labels image, or dict / list of masks
+        An atlas: a NIfTI image or file (or integer volume) on the data's grid, one integer per
+        region (0: background); or a dict name -> mask, or a list of masks (each a NIfTI image
+        or file, a boolean volume or a boolean per voxel).
+    labels : sequence of str, optional
+        Atlas region names, indexed by the region value (``labels[v]``); default ``str(v)``.
+    min_voxels : int
+        Regions with fewer voxels of ``data`` raise an error.
+
+    Returns
+    -------
+    dict of str -> xarray.DataArray
+        Per region, ``data`` on its voxels only (same dims, coords and attrs, plus
+        ``attrs['roi']``): ready for :func:`~neurodecode.decoding.cross_validate` per region, or
+        for :func:`neurodecode.analysis.rdm` as a dict (one RDM per region).
+    """
+    from ._data import sample_dim_of
+
+    if not isinstance(data, xr.DataArray):
+        raise BadInputError(f"data must be an xarray DataArray of voxel data, got {type(data).__name__}.")
+    space = _space_dim(data, sample_dim_of(data))
+    ijk, affine, shape = _grid(data)
+    if isinstance(rois, dict):
+        named = {str(k): _voxel_selection(v, ijk, affine, shape, f"mask {k!r}") for k, v in rois.items()}
+    elif isinstance(rois, (list, tuple)):
+        named = {f"roi{n}": _voxel_selection(v, ijk, affine, shape, f"mask {n}") for n, v in enumerate(rois)}
+    else:
+        vol = _atlas_volume(rois, affine, shape)
+        values = vol[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
+        regions = [v for v in np.unique(values) if v != 0]
+        if not regions:
+            raise BadInputError("the atlas holds no region (non-zero value) over the data's voxels.")
+        if labels is not None and max(regions) >= len(labels):
+            raise BadInputError(f"labels name {len(labels)} regions but the atlas holds region value {max(regions)}.")
+        named = {(str(labels[int(v)]) if labels is not None else str(int(v))): values == v for v in regions}
+    if not named:
+        raise BadInputError("no region given; pass an atlas image or at least one mask.")
+    out = {}
+    for name, sel in named.items():
+        if sel.sum() < max(1, int(min_voxels)):
+            raise BadInputError(f"region {name!r} holds {int(sel.sum())} voxel(s) of the data, fewer than "
+                                f"min_voxels={min_voxels}.")
+        part = data.isel({space: np.flatnonzero(sel)})
+        part.attrs = {**data.attrs, "roi": name}
+        out[name] = part
+    return out
+
+
+def _atlas_volume(atlas: Any, affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if isinstance(atlas, np.ndarray):
+        vol, a_affine = atlas, None
+    else:
+        from ..loaders.fmri import _load_img
+
+        img = atlas if hasattr(atlas, "affine") else _load_img(atlas, "atlas")[0]
+        vol, a_affine = np.asanyarray(img.dataobj), np.asarray(img.affine, dtype=float)
+    vol = np.squeeze(vol, axis=3) if vol.ndim == 4 and vol.shape[3] == 1 else np.asarray(vol)
+    if vol.shape != tuple(shape) or (a_affine is not None and not np.allclose(a_affine, affine, atol=1e-3)):
+        raise BadInputError(f"the atlas (shape {vol.shape}) is not on the data's grid (shape {tuple(shape)}); "
+                            "resample it with nilearn.image.resample_to_img(atlas, img, interpolation='nearest').")
+    if not np.all(np.isfinite(vol)) or np.any(vol != np.round(vol)):
+        raise BadInputError("the atlas must hold whole region numbers (a labels image), not probabilities.")
+    return vol.astype(np.int64)

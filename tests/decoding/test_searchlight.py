@@ -141,3 +141,51 @@ def test_bad_inputs(blocks):
         decoding.searchlight(blocks.drop_vars(["i", "j", "k"]), "label", radius=5.0, process_mask=box)
     with pytest.raises(BadInputError, match="unknown estimator"):
         decoding.searchlight(blocks, "label", "ldaa", radius=5.0, process_mask=box)
+
+
+def test_searchlight_rsa_equals_rsatoolbox_per_sphere(blocks):
+    """Every sphere's RDM (correlation distance of the category means) against an animacy model,
+    Spearman: the map equals rsatoolbox's calc_rdm + compare on the same sphere patterns."""
+    from rsatoolbox.data import Dataset
+    from rsatoolbox.rdm import RDMs, calc_rdm
+    from rsatoolbox.rdm import compare as rsa_compare
+
+    conds = list(dict.fromkeys(blocks["label"].values.tolist()))
+    animate = np.array([c in ("face", "cat") for c in conds])
+    model = (animate[:, None] != animate[None, :]).astype(float)
+    box = _box(blocks, (16, 20), (7, 10))
+    sim = decoding.searchlight_rsa(blocks, model, radius=8.0, process_mask=box, progress=False)
+    assert sim.dims == ("model", "voxel") and sim.sizes["model"] == 1
+    spheres = decoding.searchlight_spheres(np.stack([blocks[c].values for c in "ijk"], axis=1),
+                                           np.asarray(blocks.attrs["affine"]).reshape(4, 4), 8.0,
+                                           blocks.attrs["shape"])
+    pos = {(int(i), int(j)): n for n, (i, j) in enumerate(zip(blocks.i.values, blocks.j.values))}
+    ref_model = RDMs(model[np.triu_indices(len(conds), 1)][None])
+    for v in range(sim.sizes["voxel"]):
+        sph = spheres[pos[int(sim.i[v]), int(sim.j[v])]]
+        means = np.stack([blocks.values[blocks["label"].values == c][:, sph].mean(axis=0) for c in conds])
+        ref = rsa_compare(calc_rdm(Dataset(means), method="correlation"), ref_model, method="spearman")[0, 0]
+        assert sim.values[0, v] == pytest.approx(ref, abs=1e-8)
+
+
+def test_roi_patterns_from_atlas_and_masks(blocks, tmp_path):
+    import nibabel as nib
+
+    shape = tuple(int(s) for s in blocks.attrs["shape"])
+    atlas = np.zeros(shape, dtype=np.int16)
+    atlas[:20] = 1
+    atlas[20:] = 2
+    path = tmp_path / "atlas.nii.gz"
+    nib.save(nib.Nifti1Image(atlas, np.asarray(blocks.attrs["affine"]).reshape(4, 4)), path)
+    rois = decoding.roi_patterns(blocks, str(path), labels=["background", "left", "right"])
+    assert list(rois) == ["left", "right"]
+    left = blocks.i.values < 20
+    np.testing.assert_array_equal(rois["left"].values, blocks.values[:, left])  # every voxel, not a mean
+    assert rois["right"].sizes["neuroid"] == int((~left).sum()) and rois["right"].attrs["roi"] == "right"
+    masks = decoding.roi_patterns(blocks, {"a": left, "b": atlas == 2})
+    np.testing.assert_array_equal(masks["a"].values, rois["left"].values)
+    np.testing.assert_array_equal(masks["b"].values, rois["right"].values)
+    with pytest.raises(BadInputError, match="not on the data's grid"):
+        decoding.roi_patterns(blocks, np.ones((3, 3, 3), int))
+    with pytest.raises(BadInputError, match="selects none"):
+        decoding.roi_patterns(blocks, {"empty": np.zeros(shape, bool)})
