@@ -109,7 +109,8 @@ def _cluster_text(table: pd.DataFrame, alpha: float, unit: str = "s") -> str:
 
 
 def _time_course_figure(values: np.ndarray, names: list[str], times: np.ndarray, chance: float,
-                        clusters: list[dict[str, Any]], alpha: float, ylabel: str, title: str, caption: str):
+                        clusters: list[dict[str, Any]], alpha: float, ylabel: str, title: str, caption: str,
+                        own_clusters: dict[str, list[tuple[float, float]]] | None = None):
     from ..report import style
     from ..report.figures import new_figure
 
@@ -127,6 +128,13 @@ def _time_course_figure(values: np.ndarray, names: list[str], times: np.ndarray,
             sig = row["p_value"] < alpha
             ax.axvspan(row["start"], row["stop"], color=style.HIGHLIGHT_COLOR if sig else "0.6",
                        alpha=0.18 if sig else 0.08, lw=0)
+        if own_clusters:  # each observation's own significant clusters, as bars under the curves
+            lo = float(np.min(values))
+            span = float(np.max(values)) - lo or 1.0
+            for i, name in enumerate(names):
+                y = lo - span * (0.04 + 0.035 * i)
+                for start, stop in own_clusters.get(name, []):
+                    ax.plot([start, stop], [y, y], color=style.color(i + 1), lw=3, solid_capstyle="butt")
         ax.axhline(chance, color="k", ls="--", lw=1, label="chance" if chance else "zero")
         ax.axvline(0.0, color="0.5", lw=0.8)
         ax.set_xlabel("time (s)")
@@ -283,12 +291,15 @@ def decode_over_time(
     answer = (f"Time-resolved {sc} ({estimator}, {attrs['cv']} per {gdim}), mean over {len(names)} {gdim}s: "
               f"peak {mean[peak_i]:.3f} at {times[peak_i]:.3f} s (chance {chance:g}); group cluster test "
               f"({res}): {_cluster_text(clusters, alpha)}.")
+    own = {str(n): [(float(r.start), float(r.stop)) for r in t.itertuples() if r.p_value < alpha]
+           for n, t in zip(names, fold_tables)}
     figures: list[Any] = [("decoding over time", partial(
         _time_course_figure, scores, names, times, chance, clusters.to_dict("records"), alpha, sc,
         f"{' vs '.join(attrs.get('classes', [label]))}: decoding over time ({estimator})",
         f"Cross-validated {sc} at each time point, one line per {gdim} (mean over folds) and their mean "
         f"+- SEM; shaded: clusters above chance at p < {alpha:g} (cluster permutation test over {gdim}s), "
-        "light grey: clusters that did not reach it."))]
+        f"light grey: clusters that did not reach it; bars below the curves: each {gdim}'s clusters at "
+        f"p < {alpha:g} in the test over its own folds.", own))]
     if generalize:
         gen = np.stack(gen_rows)
         data["generalization"] = ((gdim, "train_time", "test_time"), gen)
@@ -393,15 +404,16 @@ def rsa_over_time(
                "n_conditions": float(rsa.attrs["n_conditions"]),
                "n_clusters_significant": float((clusters["p_value"] < alpha).sum()),
                "min_cluster_p": float(clusters["p_value"].min()) if len(clusters) else 1.0}
-    ids = [str(s) for s in rdms["stimulus"].values]
+    order = sorted(str(s) for s in rdms["stimulus"].values)  # category by category
+    peak_rdm = rdms.isel(time=peak_i).mean(gdim).sel(stimulus=order, stimulus_=order)
     figures = [("RSA over time", partial(
         _time_course_figure, scores, names, times, 0.0, clusters.to_dict("records"), alpha,
         f"{compare_method} with category model", f"RSA over time ({method})",
         f"{compare_method} correlation of each time point's {method} RDM with the {label} category model, one "
         f"line per {gdim} and their mean +- SEM; shaded: clusters above 0 at p < {alpha:g} (cluster permutation "
         f"test over {gdim}s), light grey: clusters that did not reach it.")),
-        ("RDM at the RSA peak", partial(_rdm_figure, np.asarray(rdms.isel(time=peak_i).mean(gdim).values), ids,
-                                        float(times[peak_i]), method))]
+        ("RDM at the RSA peak", partial(_rdm_figure, np.asarray(peak_rdm.values), order, float(times[peak_i]),
+                                        method))]
     tables = {"time_course": pd.DataFrame({"time": times, "mean": mean,
                                            **{f"{gdim}_{n}": r for n, r in zip(names, scores)}}),
               "clusters": clusters}
