@@ -328,7 +328,7 @@ def bold_mask_figure(bold: Any, *, background: Any = None):
     values = np.ones(i.size) if standardized else np.asarray(bold.mean("time").values, dtype=float)
     slices = np.unique(k)
     shown = slices[np.linspace(0, len(slices) - 1, min(len(slices), 6)).astype(int)]
-    panel = min(2.4, (style.FULL_WIDTH - 1.4) / len(shown))
+    panel = min(2.4 if len(shown) > 2 else 4.0, (style.FULL_WIDTH - 1.4) / len(shown))  # few slices: larger
     fig = new_figure(panel * len(shown) + 1.4, panel + 0.9)
     axes = np.atleast_1d(fig.subplots(1, len(shown), squeeze=False)).ravel()
     im = None
@@ -382,7 +382,8 @@ def bold_timecourse_figure(bold: Any, *, group_by: str = "label"):
     names: list[str] = []
     if group_by in bold.coords and bold[group_by].dims == ("time",):
         labels = np.asarray(bold[group_by].values).astype(str)
-        names = [n for n in dict.fromkeys(labels) if n not in ("", "rest", "nan", "None")]
+        # sorted, as in category_response_figure: one colour per label across the report's figures
+        names = sorted(n for n in set(labels) if n not in ("", "rest", "nan", "None"))
         for g, name in enumerate(names):
             ax.fill_between(t, np.nanmin(signal), np.nanmax(signal), where=labels == name, color=style.color(g),
                             alpha=0.25, lw=0, label=name)
