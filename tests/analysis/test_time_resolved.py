@@ -67,6 +67,7 @@ def test_correlation_rdms_match_numpy_per_time_point(muse):
             assert rsa.sel(subject=s, model="category").values[t] == pytest.approx(rho, abs=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")  # inside rsatoolbox
 @pytest.mark.parametrize("noise", [None, "shrinkage_diag"])
 def test_crossnobis_over_folds_matches_rsatoolbox(muse, noise):
     import rsatoolbox.data as rsd
