@@ -269,14 +269,17 @@ def time_resolved_rsa(
         raise BadInputError(f"{what}: noise is only used by 'mahalanobis' and 'crossnobis', not {method!r}.")
 
     scores, stacks, n_cond = [], [], None
+    first: set[str] | None = None
     for g in group_names:
         idx = np.flatnonzero(groups == g)
         x = values[idx].astype(np.float64)
         c, r = cond[idx], (run_values[idx] if run_values is not None else None)
-        conditions = list(dict.fromkeys(c.tolist()))
-        if n_cond is not None and len(conditions) != n_cond:
-            raise BadInputError(f"{what}: group {g!r} has {len(conditions)} conditions, the first group {n_cond}; "
-                                "every group needs the same conditions.")
+        conditions = set(c.tolist())
+        if first is not None and conditions != first:
+            diff = sorted(conditions ^ first)[:5]
+            raise BadInputError(f"{what}: {by} {g!r} and {by} {group_names[0]!r} have different conditions "
+                                f"(e.g. {diff}); every group needs the same conditions.")
+        first = conditions
         n_cond = len(conditions)
         stack = xr.DataArray(x.transpose(2, 0, 1), dims=("time", "trial", "channel"),
                              coords={"time": times, "stimulus": ("trial", c)})

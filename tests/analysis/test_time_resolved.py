@@ -125,4 +125,10 @@ def test_bad_inputs(muse):
     one_run = one_run.isel(trial=np.flatnonzero(one_run.fold.values == 0))
     with pytest.raises(BadInputError, match="at least 2 runs|every stimulus in every run"):
         time_resolved_rsa(one_run, model, condition="condition", method="crossnobis", runs="fold")
+    renamed = np.where((ep.subject.values == "2") & (ep.condition.values == "face/0"), "face/9",
+                       ep.condition.values)
+    odd = ep.assign_coords(condition=("trial", renamed))
+    wide = category_rdm(odd, condition="condition", label="label")
+    with pytest.raises(BadInputError, match="different conditions"):
+        time_resolved_rsa(odd, wide, condition="condition", by="subject")
     assert isinstance(model, xr.DataArray)
