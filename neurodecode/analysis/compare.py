@@ -150,7 +150,9 @@ def kendall_s(va: np.ndarray, vb: np.ndarray, device=None) -> np.ndarray:
     """Kendall's S (concordant - discordant pairs) for all pairs of rows (int64, (k_a, k_b))."""
     from . import _kendall
 
-    dev = None if device is None else str(device)
+    from ._device import resolve
+
+    dev = None if device is None else resolve(device)
     if dev is None or dev == "cpu":
         s = _kendall.s_numba(va, vb)
         if s is not None:
@@ -166,7 +168,9 @@ def kendall_s(va: np.ndarray, vb: np.ndarray, device=None) -> np.ndarray:
 def _as_tensors(va: np.ndarray, vb: np.ndarray, device):
     import torch
 
-    dev = torch.device("cpu" if device is None else device)
+    from ._device import resolve
+
+    dev = torch.device("cpu" if device is None else resolve(device))
     a = torch.as_tensor(va, dtype=torch.float64, device=dev)
     b = torch.as_tensor(vb, dtype=torch.float64, device=dev)
     return a, b
@@ -290,7 +294,7 @@ def _coord_dict(st: _Stack, suffix: str) -> dict[str, Any]:
     return coords
 
 
-def compare(a: Any, b: Any, method: str = "spearman", *, sigma_k: Any = None, device: Any = None) -> xr.DataArray:
+def compare(a: Any, b: Any, method: str = "spearman", *, sigma_k: Any = None, device: Any = "auto") -> xr.DataArray:
     """Similarity of every RDM in ``a`` with every RDM in ``b``.
 
     Parameters
@@ -315,10 +319,11 @@ def compare(a: Any, b: Any, method: str = "spearman", *, sigma_k: Any = None, de
     sigma_k : array-like, optional
         ``corr_cov`` / ``cosine_cov`` only: variances (n,) or covariance (n, n)
         of the pattern estimates (default: identity), as rsatoolbox's ``sigma_k``.
-    device : str or torch.device, optional
-        Torch device for the computation (default CPU). On the CPU, Kendall's
-        tau uses a compiled O(m log m) pair count (numba); on other devices a
-        batched sign-matrix product.
+    device : str or torch.device
+        Where torch computes: ``"auto"`` (the default; None the same) picks CUDA
+        when it is available, else the CPU (until this release: the CPU); or a
+        device name. On the CPU, Kendall's tau uses a compiled O(m log m) pair
+        count (numba); on other devices a batched sign-matrix product.
 
     Returns
     -------
@@ -360,7 +365,9 @@ def compare(a: Any, b: Any, method: str = "spearman", *, sigma_k: Any = None, de
             f"compare: {name!r} needs complete RDMs; these miss {int((~keep).sum())} dissimilarities (NaN)."
         )
     va, vb = (sa.vectors, sb.vectors) if keep.all() else (sa.vectors[:, keep], sb.vectors[:, keep])
-    sim = spec.kernel(va, vb, n_cond=sa.n_cond, sigma_k=sig, device=device)
+    from ._device import resolve
+
+    sim = spec.kernel(va, vb, n_cond=sa.n_cond, sigma_k=sig, device=resolve(device))
     coords = {**_coord_dict(sa, "a"), **_coord_dict(sb, "b")}
     out = xr.DataArray(sim, dims=("rdm_a", "rdm_b"), coords=coords, name=name)
     out.attrs.update(

@@ -206,7 +206,7 @@ def fit_encoding(
     groups: Any = None,
     standardize: bool = True,
     backend: str = "auto",
-    device: Any = None,
+    device: Any = "auto",
     seed: int | None = 0,
     return_predictions: bool = False,
 ) -> xr.Dataset:
@@ -239,9 +239,10 @@ def fit_encoding(
     standardize : bool
         z-score the features with the training fold's mean and SD.
     backend : {"auto", "sklearn", "torch"}
-        ``"auto"``: torch when a ``device`` is given, else sklearn.
-    device : str or torch.device, optional
-        Torch device for ``backend="torch"``.
+        ``"auto"``: torch on a GPU or when a ``device`` is named, else sklearn.
+    device : str or torch.device
+        Torch device for ``backend="torch"``: ``"auto"`` (the default; None the
+        same) picks CUDA when it is available, else the CPU.
     seed : int or None
         Shuffling seed of the default ``KFold``.
     return_predictions : bool
@@ -278,9 +279,14 @@ def fit_encoding(
         raise BadInputError(f"fit_encoding: alphas must be positive finite numbers; got {alphas!r}.")
     if backend not in ("auto", "sklearn", "torch"):
         raise BadInputError(f"fit_encoding: backend must be 'auto', 'sklearn' or 'torch', got {backend!r}.")
-    use = ("torch" if device is not None else "sklearn") if backend == "auto" else backend
-    if use == "sklearn" and device is not None:
+    from ._device import resolve
+
+    named = device is not None and str(device) != "auto"
+    resolved = resolve(device)
+    use = ("torch" if named or resolved != "cpu" else "sklearn") if backend == "auto" else backend
+    if use == "sklearn" and named:
         raise BadInputError("fit_encoding: device is only used by backend='torch'.")
+    device = resolved
 
     if isinstance(groups, str):
         if groups not in responses.coords or responses[groups].dims != (obs_dim,):

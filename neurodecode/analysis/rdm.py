@@ -363,7 +363,7 @@ def rdm(
     runs: Any = None,
     noise: Any = None,
     dtype: Any = "float64",
-    device: Any = None,
+    device: Any = "auto",
     prior_lambda: float = 1.0,
     prior_weight: float = 0.1,
 ) -> xr.DataArray:
@@ -400,9 +400,10 @@ def rdm(
         (``mahalanobis`` then equals ``euclidean``).
     dtype : {"float64", "float32"}
         Precision of the computation and of the result.
-    device : str or torch.device, optional
-        Where to compute (``"cpu"``, ``"cuda"``...). Default: the device of a
-        torch input, else the CPU.
+    device : str or torch.device
+        Where to compute: ``"auto"`` (the default; None the same) is the device
+        of a torch input, else CUDA when it is available, else the CPU (until
+        this release: the CPU); or a device name (``"cpu"``, ``"cuda"``...).
     prior_lambda, prior_weight : float
         ``poisson`` only: prior rate and its weight (rsatoolbox's defaults).
 
@@ -453,9 +454,9 @@ def rdm(
     members, stack_dim, extra_attrs = _members(data)
     for m in members:
         _check_values(m, scan=False)  # NaN/inf are looked for only if the result is not finite
-    if device is None:
-        device = members[0].x.device if _is_torch(members[0].x) else "cpu"
-    device = torch.device(device)
+    from ._device import resolve
+
+    device = torch.device(resolve(device, like=members[0].x))
 
     # ---- stimuli: the same for every member
     n_obs = int(members[0].x.shape[0])
