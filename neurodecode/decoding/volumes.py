@@ -167,17 +167,43 @@ def _check_radius(radius: Any) -> None:
 
 
 def _batched_chunk(X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], idx: np.ndarray,
-                   shrinkage: Any, scoring: str, n_classes: int) -> np.ndarray:
-    """Scores (n_folds, n_spheres) of LDA on spheres of one size ``idx`` (n_spheres, p)."""
+                   shrinkage: Any, scoring: str, n_classes: int, est: Any, scorer: Any) -> np.ndarray:
+    """Scores (n_folds, n_spheres) of LDA on spheres of one size ``idx`` (n_spheres, p).
+
+    Where the covariance is singular (:func:`_singular`) the spheres are fitted one by one by
+    scikit-learn (least squares), as nilearn's are.
+    """
     from .time_resolved import _batched_score, batched_lda_fit
 
     out = np.empty((len(folds), len(idx)))
     for f, (tr, te) in enumerate(folds):
+        if _singular(y[tr], idx.shape[1], shrinkage):
+            out[f] = _looped_chunk(X, y, [(tr, te)], list(idx), est, scorer)[0]
+            continue
         G = X[tr][:, idx]  # (n_train, S, p)
-        coef, icpt = batched_lda_fit(np.moveaxis(G, 1, 2), y[tr], shrinkage)  # (S, K', p), (S, K')
+        try:
+            coef, icpt = batched_lda_fit(np.moveaxis(G, 1, 2), y[tr], shrinkage)  # (S, K', p), (S, K')
+        except np.linalg.LinAlgError:
+            out[f] = _looped_chunk(X, y, [(tr, te)], list(idx), est, scorer)[0]
+            continue
         dec = np.einsum("skp,nsp->snk", coef, X[te][:, idx]) + icpt[:, None, :]
         out[f] = _batched_score(dec, y[te], scoring, n_classes)
     return out
+
+
+def _singular(y: np.ndarray, p: int, shrinkage: Any) -> bool:
+    """Whether LDA's pooled covariance of ``p`` voxels is singular on training labels ``y``.
+
+    Without shrinkage it has rank at most n - K; Ledoit-Wolf shrinks by 0 when a class has two
+    samples (standardised, each voxel is then +-1 and the estimated shrinkage is exactly 0).
+    A singular system has no unique solution: scikit-learn returns the least-squares one.
+    """
+    counts = np.unique(y, return_counts=True)[1]
+    if shrinkage in (None, "empirical"):
+        return len(y) - len(counts) < p
+    if shrinkage == "auto":
+        return bool(counts.min() < 3) and int(counts.min()) - 1 < p
+    return False
 
 
 def _looped_chunk(X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
@@ -335,7 +361,8 @@ def searchlight(
     if batched:
         n_train = max(len(tr) for tr, _ in fl)
         tasks = _batched_tasks(spheres, n_train, n_jobs)
-        jobs = (delayed(_batched_chunk)(X, prep.y, fl, idx, shrink, scoring, len(prep.classes)) for _, idx in tasks)
+        jobs = (delayed(_batched_chunk)(X, prep.y, fl, idx, shrink, scoring, len(prep.classes), est, scorer)
+                for _, idx in tasks)
         where = [pos for pos, _ in tasks]
     else:
         n_chunks = min(len(spheres), max(4 * max(1, n_jobs if n_jobs > 0 else 2), len(spheres) // 200))
@@ -352,6 +379,8 @@ def searchlight(
             scores[:, pos] = res
     seconds = time.perf_counter() - t0
     solver = "batched LDA (spheres of one size per solve)" if batched else "one fit per sphere and fold"
+    if batched and any(_singular(prep.y[tr], len(sph), shrink) for sph in spheres for tr, _ in fl):
+        solver += "; spheres with a singular covariance fitted one by one (scikit-learn least squares)"
     log.info("searchlight: %d spheres x %d folds, %s, %.1f s", len(spheres), len(fl), solver, seconds)
     return _result(scores, prep, space, feat_pos[centres], spheres, folds, scoring, solver, radius, seconds,
                    per_fold)

@@ -383,8 +383,6 @@ for _name, _target, _opts in [
     ("rsa.trsa", "neurodecode.pipeline.rsa_ops:trsa",
      {"maps": False, "n_data_args": 2, "version": "2",
       "description": "topological RSA: (low, up) sweep and tRSA scores"}),
-    ("spikes.decode_velocity", "neurodecode.pipeline.decode_spikes:decode_velocity",
-     {"maps": False, "description": "velocity decoding, contiguous-block CV: ridge baselines vs contrastive encoder"}),
     ("generative.simulate_brains", "neurodecode.pipeline.reconstruct_ops:simulate_brains",
      {"maps": False, "description": "simulated subjects (known encoding model) seeing images at several SNRs"}),
     ("generative.brain_retrieval", "neurodecode.pipeline.reconstruct_ops:brain_retrieval",
@@ -393,8 +391,6 @@ for _name, _target, _opts in [
      {"maps": False, "description": "small conditional diffusion: held-out images from brain-predicted embeddings"}),
     ("generative.eeg_image_retrieval", "neurodecode.pipeline.reconstruct_ops:eeg_image_retrieval",
      {"maps": False, "description": "EEG epochs aligned with image embeddings: category retrieval by run"}),
-    ("fmri.decode_brainmae", "neurodecode.pipeline.decode_fmri:decode_brainmae",
-     {"maps": False, "description": "leave-one-run-out fMRI decoding: BrainMAE on ROI windows vs LinearSVC"}),
     ("decode", "neurodecode.pipeline.decode_op:decode",
      {"maps": False, "description": "cross-validated decoding with registered estimators (neurodecode.decoding)"}),
     ("decoding.epochs", "neurodecode.pipeline.decode_op:decoding_epochs",
@@ -405,8 +401,6 @@ for _name, _target, _opts in [
      {"maps": False, "description": "searchlight decoding map of voxel responses (spheres of radius mm, to_nifti-able)"}),
     ("rsa.time_resolved", "neurodecode.pipeline.time_resolved_ops:rsa_over_time",
      {"maps": False, "description": "RDM per time point vs the label's category model per subject, cluster test"}),
-    ("eeg.decode", "neurodecode.pipeline.decode_eeg:decode",
-     {"maps": False, "description": "decode EEG epochs: ERP/BDE logistic regression and RBTransformer, leak-free CV"}),
 ]:
     OPS._register_builtin(_name, _target, **_opts)
 

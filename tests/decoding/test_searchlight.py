@@ -189,3 +189,18 @@ def test_roi_patterns_from_atlas_and_masks(blocks, tmp_path):
         decoding.roi_patterns(blocks, np.ones((3, 3, 3), int))
     with pytest.raises(BadInputError, match="selects none"):
         decoding.roi_patterns(blocks, {"empty": np.zeros(shape, bool)})
+
+
+def test_singular_covariance_falls_back_to_scikit_learn(blocks):
+    """No shrinkage, 6 training blocks and up to 21 voxels a sphere: no unique LDA solution; the
+    spheres go to scikit-learn's least-squares fit, as nilearn's do."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    keep = np.flatnonzero(np.isin(blocks["label"].values, ["face", "house"]))
+    box = _box(blocks, (16, 19), (7, 9))
+    est = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=None)
+    sl = decoding.searchlight(blocks.isel(trial=keep), "label", est, cv="run", radius=9.3, process_mask=box,
+                              progress=False)
+    assert sl.attrs["solver"].startswith("batched") and sl.n_features.min() > 6
+    ref = _nilearn(blocks, est, 9.3, "roc_auc", box, keep)
+    np.testing.assert_allclose(sl.values, ref.scores_[sl.i, sl.j, sl.k], atol=1e-9)
