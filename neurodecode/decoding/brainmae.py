@@ -117,7 +117,9 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
         1 / TR.
     ijk, grid_shape : optional
         Voxel grid indices and shape (contiguous parcels).
-    seed, device, threads
+    random_state : int or None
+        Seed of the initialisation, masks, batches and validation split (None: a fresh draw).
+    device, threads
     """
 
     def __init__(self, *, n_rois: int = 48, window: int = 8, window_offsets: tuple[int, ...] = (0, 1),
@@ -125,7 +127,7 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
                  pretrain_epochs: int = 10, pretrain_lr: float = 1e-2, pretrain_warmup_epochs: float = 1.0,
                  finetune_epochs: int = 40, lr: float = 1e-3, weight_decay: float = 0.05, patience: int | None = 8,
                  batch_size: int = 64, val_fraction: float = 0.15, probe_C: float = 1.0, sfreq: float = 0.4,
-                 ijk: Any = None, grid_shape: Any = None, seed: int = 0, device: str = "cpu",
+                 ijk: Any = None, grid_shape: Any = None, random_state: int | None = 0, device: str = "cpu",
                  threads: int | None = 1) -> None:
         self.n_rois = n_rois
         self.window = window
@@ -146,7 +148,7 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
         self.sfreq = sfreq
         self.ijk = ijk
         self.grid_shape = grid_shape
-        self.seed = seed
+        self.random_state = random_state
         self.device = device
         self.threads = threads
 
@@ -170,7 +172,7 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
         return offs
 
     def _common(self) -> dict[str, Any]:
-        return dict(batch_size=int(self.batch_size), weight_decay=float(self.weight_decay), seed=int(self.seed),
+        return dict(batch_size=int(self.batch_size), weight_decay=float(self.weight_decay), seed=self.seed_,
                     device=self.device, progress=False, amp=False)
 
     # -- API -----------------------------------------------------------------------------------
@@ -182,6 +184,9 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
         from ..encoders.brainmae import BrainMAE
         from ..train.trainer import Trainer, seed_everything, train_val_split
 
+        from ..encoders.estimators import seed_from
+
+        self.seed_ = seed_from(self.random_state)
         if self.readout not in READOUTS:
             raise BadInputError(f"readout must be one of {READOUTS}, got {self.readout!r}.")
         X = np.asarray(X, dtype=np.float32)
@@ -208,7 +213,7 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
         y_tr = yi[blk]
         params = dict(self.encoder_params or {})
         with torch_threads(self.threads, "threads"):
-            seed_everything(int(self.seed))
+            seed_everything(self.seed_)
             model = BrainMAE(int(self.n_rois), int(self.window), float(self.sfreq), self.classes_.size, **params)
             common = self._common()
             pre = Trainer(max_epochs=int(self.pretrain_epochs), lr=float(self.pretrain_lr),
@@ -217,7 +222,7 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
             self.pretrain_history_ = pre.history
             self.encoder_ = model
             if self.readout == "finetune":
-                tr_b, va_b = train_val_split(n, val_fraction=float(self.val_fraction), seed=int(self.seed))
+                tr_b, va_b = train_val_split(n, val_fraction=float(self.val_fraction), seed=self.seed_)
                 tr_i, va_i = np.flatnonzero(np.isin(blk, tr_b)), np.flatnonzero(np.isin(blk, va_b))
                 tuned = copy.deepcopy(model)
                 yt = torch.as_tensor(y_tr, dtype=torch.int64)

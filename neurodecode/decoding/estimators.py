@@ -725,7 +725,7 @@ def _make_brainmae(ctx: EstimatorContext, **params: Any):
     The voxel grid (``i``/``j``/``k`` coords, ``attrs["shape"]``) makes the parcels contiguous."""
     from .brainmae import BrainMAEClassifier
 
-    params.setdefault("seed", ctx.seed)
+    params.setdefault("random_state", ctx.seed)
     if ctx.sfreq is not None:
         params.setdefault("sfreq", ctx.sfreq)
     fc, attrs = dict(ctx.feature_coords or {}), dict(ctx.attrs or {})

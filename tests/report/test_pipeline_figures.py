@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from neurodecode.report import style
 
@@ -14,36 +13,6 @@ def _ok(fig):
     style.finalize(fig)  # as the runner does before rendering: fonts below the minimum are raised
     assert style.figure_problems(fig) == []
     assert style.caption_of(fig)
-
-
-def test_eeg_fold_scores():
-    from neurodecode.pipeline.decode_eeg import fold_scores_figure
-
-    rng = np.random.default_rng(0)
-    rows = [{"scheme": s, "fold": f, "model": m, "test_group": f"run{f}", "test_subject": f,
-             "roc_auc": rng.uniform(0.4, 0.8)}
-            for s in ("run_within_subject", "subject") for f in range(4) for m in ("erp_logreg", "rbtransformer")]
-    _ok(fold_scores_figure(pd.DataFrame(rows)))
-
-
-def test_fmri_accuracy_and_confusion():
-    from neurodecode.pipeline.decode_fmri import MODELS, accuracy_figure, confusion_figure
-
-    rng = np.random.default_rng(1)
-    per_fold = pd.DataFrame({"test_run": range(1, 5), **{f"{m}.accuracy": rng.uniform(0, 1, 4) for m in MODELS}})
-    _ok(accuracy_figure(per_fold, 0.125))
-    classes = np.array(["face", "house", "cat"])
-    conf = pd.DataFrame([{"model": m, "true": t, "predicted": p, "count": int(rng.integers(0, 9))}
-                         for m in MODELS[:2] for t in classes for p in classes])
-    _ok(confusion_figure(conf, classes, tuple(MODELS[:2])))
-
-
-def test_spikes_scores():
-    from neurodecode.pipeline.decode_spikes import scores_figure
-
-    res = xr.Dataset({"r2_mean": (("model", "fold"), np.random.default_rng(2).uniform(0.3, 0.9, (3, 5)))},
-                     coords={"model": ["wiener", "ridge", "contrastive"]}, attrs={"floor": 0.2})
-    _ok(scores_figure(res))
 
 
 def test_reconstruction_figures():
