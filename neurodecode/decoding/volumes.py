@@ -13,14 +13,16 @@ The score of a centre is the mean over folds of the estimator's test score on it
 nilearn's ``cross_val_score`` per sphere; folds come from the same ``cv`` argument, resolver and
 leak guard as :func:`~neurodecode.decoding.cross_validate`.
 
-Two solvers give the same scores:
+The solvers give the same scores (:data:`BATCHED_SOLVERS`, tried in order, with ``roc_auc`` (two
+classes), ``accuracy`` or ``balanced_accuracy``):
 
 * **batched LDA** for the registered ``lda`` or a scikit-learn
-  ``LinearDiscriminantAnalysis(solver="lsqr")`` (shrinkage None, ``"auto"`` or a float) with
-  ``roc_auc`` (two classes), ``accuracy`` or ``balanced_accuracy``: the spheres of one size are
-  stacked and every sphere of a fold is fitted in one call of
+  ``LinearDiscriminantAnalysis(solver="lsqr")`` (shrinkage None, ``"auto"`` or a float): the spheres
+  of one size are stacked and every sphere of a fold is fitted in one call of
   :func:`~neurodecode.decoding.time_resolved.batched_lda_fit` (the same kernel as time-resolved
   decoding: spheres take the place of time points);
+* **batched Gaussian naive Bayes** for a scikit-learn ``GaussianNB()``: per-voxel class means and
+  variances, the joint log-likelihood of every sphere at once;
 * **one fit per sphere and fold** for any other estimator (cloned, fitted and scored directly,
   without ``cross_val_score``'s per-call machinery), in chunks of spheres over joblib workers.
 """
@@ -30,7 +32,8 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,7 +43,7 @@ from ..errors import BadInputError
 from ._data import Prepared, chance_of, default_scoring, prepare, resolve_cv, scorer_for
 from .estimators import EstimatorContext, make_estimator
 
-__all__ = ["searchlight", "searchlight_rsa", "searchlight_spheres", "roi_patterns"]
+__all__ = ["searchlight", "searchlight_rsa", "searchlight_spheres", "roi_patterns", "BATCHED_SOLVERS"]
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +169,8 @@ def _check_radius(radius: Any) -> None:
 # --------------------------------------------------------------------------- solvers
 
 
-def _batched_chunk(X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], idx: np.ndarray,
-                   shrinkage: Any, scoring: str, n_classes: int, est: Any, scorer: Any) -> np.ndarray:
+def _lda_chunk(X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], idx: np.ndarray,
+               shrinkage: Any, scoring: str, n_classes: int, est: Any, scorer: Any) -> np.ndarray:
     """Scores (n_folds, n_spheres) of LDA on spheres of one size ``idx`` (n_spheres, p).
 
     Where the covariance is singular (:func:`_singular`) the spheres are fitted one by one by
@@ -236,14 +239,85 @@ def _batched_tasks(spheres: list[np.ndarray], n_train: int, n_jobs: int) -> list
     return tasks
 
 
-def _lda_batchable(est: Any, scoring: str, n_classes: int, folds: Any, y: np.ndarray) -> tuple[bool, Any]:
-    from .time_resolved import _BATCHED_SCORES, _lda_shrinkage
+def _gnb_chunk(X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], idx: np.ndarray,
+               var_smoothing: float, scoring: str, n_classes: int, est: Any, scorer: Any) -> np.ndarray:
+    """Scores (n_folds, n_spheres) of Gaussian naive Bayes on spheres of one size ``idx`` (n_spheres, p).
 
-    ok, shrink = _lda_shrinkage(est)
-    ok = ok and scoring in _BATCHED_SCORES and (scoring != "roc_auc" or n_classes == 2)
+    scikit-learn's ``GaussianNB`` for every sphere at once: class means and variances of each voxel,
+    the variances smoothed by ``var_smoothing`` times the largest variance in the sphere, the joint
+    log-likelihood summed over the sphere's voxels; ROC AUC from ``predict_proba`` as the scorer takes it.
+    """
+    from scipy.special import logsumexp
+
+    from .time_resolved import _batched_score
+
+    out = np.empty((len(folds), len(idx)))
+    for f, (tr, te) in enumerate(folds):
+        G, ytr = X[tr][:, idx], y[tr]  # (n_train, S, p)
+        T = X[te][:, idx]  # (n_test, S, p)
+        eps = var_smoothing * np.var(G, axis=0).max(axis=1)  # (S,)
+        jll = np.empty((len(te), len(idx), n_classes))
+        for k in range(n_classes):
+            Gk = G[ytr == k]
+            theta = Gk.mean(axis=0)
+            var = ((Gk - theta) ** 2).mean(axis=0) + eps[:, None]  # (S, p)
+            jll[..., k] = (np.log(np.mean(ytr == k)) - 0.5 * np.sum(np.log(2.0 * np.pi * var), axis=1)
+                           - 0.5 * np.sum((T - theta) ** 2 / var, axis=2))
+        jll = np.moveaxis(jll, 1, 0)  # (S, n_test, K)
+        if n_classes == 2 and scoring == "roc_auc":
+            dec = np.exp(jll - logsumexp(jll, axis=2, keepdims=True))[..., 1:]
+        elif n_classes == 2:
+            dec = (jll[..., 1] - jll[..., 0])[..., None]  # class 1 where its likelihood is larger (ties: 0)
+        else:
+            dec = jll
+        out[f] = _batched_score(dec, y[te], scoring, n_classes)
+    return out
+
+
+def _lda_match(est: Any) -> tuple[bool, Any]:
+    from .time_resolved import _lda_shrinkage
+
+    return _lda_shrinkage(est)
+
+
+def _gnb_match(est: Any) -> tuple[bool, Any]:
+    from sklearn.naive_bayes import GaussianNB
+
+    if type(est) is not GaussianNB or est.get_params()["priors"] is not None:
+        return False, None
+    return True, float(est.get_params()["var_smoothing"])
+
+
+@dataclass(frozen=True)
+class _BatchedSolver:
+    """A closed form fitted for all spheres of one size at once, equal to the scikit-learn estimator."""
+
+    description: str
+    match: Callable[[Any], tuple[bool, Any]]  # estimator -> (handled, parameters of the chunk kernel)
+    chunk: Callable[..., np.ndarray]
+
+
+#: the batched solvers, tried in order; any other estimator is fitted per sphere and fold
+BATCHED_SOLVERS: tuple[_BatchedSolver, ...] = (
+    _BatchedSolver("batched LDA (spheres of one size per solve)", _lda_match, _lda_chunk),
+    _BatchedSolver("batched Gaussian naive Bayes (spheres of one size at once)", _gnb_match, _gnb_chunk),
+)
+
+
+def _batched_solver(est: Any, scoring: str, n_classes: int, folds: Any, y: np.ndarray
+                    ) -> tuple[_BatchedSolver | None, Any]:
+    from .time_resolved import _BATCHED_SCORES
+
+    if scoring not in _BATCHED_SCORES or (scoring == "roc_auc" and n_classes != 2):
+        return None, None
     # the batched scorer indexes classes 0..K-1: every class must be in every training fold
-    ok = ok and all(len(np.unique(y[tr])) == n_classes for tr, _ in folds.folds)
-    return ok, shrink
+    if not all(len(np.unique(y[tr])) == n_classes for tr, _ in folds.folds):
+        return None, None
+    for solver in BATCHED_SOLVERS:
+        ok, params = solver.match(est)
+        if ok:
+            return solver, params
+    return None, None
 
 
 # --------------------------------------------------------------------------- public
@@ -298,8 +372,8 @@ def searchlight(
         joblib workers over chunks of spheres.
     backend : str, optional
         joblib backend (``"loky"``, ``"threading"``, ``"dask"`` with a ``dask.distributed``
-        client running...); default threads for the batched LDA, joblib's default (processes)
-        otherwise.
+        client running...); default threads for the batched solvers, joblib's default
+        (processes) otherwise.
     progress : bool or None
         Show a progress bar over chunks of spheres (tqdm; ``None``: only on a terminal).
     seed, task
@@ -355,13 +429,14 @@ def searchlight(
     ctx = EstimatorContext(task=prep.task, sfreq=None, shape=(max_p,),
                            n_samples=int(min(len(tr) for tr, _ in folds.folds)), seed=seed)
     est = make_estimator(estimator, ctx)
-    batched, shrink = (_lda_batchable(est, scoring, len(prep.classes), folds, prep.y)
-                       if prep.task == "classification" else (False, None))
+    solver, params = (_batched_solver(est, scoring, len(prep.classes), folds, prep.y)
+                      if prep.task == "classification" else (None, None))
+    batched = solver is not None
     fl = folds.folds
-    if batched:
+    if solver is not None:
         n_train = max(len(tr) for tr, _ in fl)
         tasks = _batched_tasks(spheres, n_train, n_jobs)
-        jobs = (delayed(_batched_chunk)(X, prep.y, fl, idx, shrink, scoring, len(prep.classes), est, scorer)
+        jobs = (delayed(solver.chunk)(X, prep.y, fl, idx, params, scoring, len(prep.classes), est, scorer)
                 for _, idx in tasks)
         where = [pos for pos, _ in tasks]
     else:
@@ -378,11 +453,12 @@ def searchlight(
         for pos, res in zip(where, _progress(results, len(where), progress)):
             scores[:, pos] = res
     seconds = time.perf_counter() - t0
-    solver = "batched LDA (spheres of one size per solve)" if batched else "one fit per sphere and fold"
-    if batched and any(_singular(prep.y[tr], len(sph), shrink) for sph in spheres for tr, _ in fl):
-        solver += "; spheres with a singular covariance fitted one by one (scikit-learn least squares)"
-    log.info("searchlight: %d spheres x %d folds, %s, %.1f s", len(spheres), len(fl), solver, seconds)
-    return _result(scores, prep, space, feat_pos[centres], spheres, folds, scoring, solver, radius, seconds,
+    how = solver.description if solver is not None else "one fit per sphere and fold"
+    if solver is not None and solver.chunk is _lda_chunk and any(
+            _singular(prep.y[tr], len(sph), params) for sph in spheres for tr, _ in fl):
+        how += "; spheres with a singular covariance fitted one by one (scikit-learn least squares)"
+    log.info("searchlight: %d spheres x %d folds, %s, %.1f s", len(spheres), len(fl), how, seconds)
+    return _result(scores, prep, space, feat_pos[centres], spheres, folds, scoring, how, radius, seconds,
                    per_fold)
 
 

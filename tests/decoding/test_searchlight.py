@@ -71,34 +71,46 @@ def test_spheres_equal_nilearn(blocks):
             assert c_order[np.asarray(row)].tolist() == s.tolist()
 
 
-def test_batched_lda_equals_nilearn(blocks):
+def test_batched_lda_and_gnb_equal_nilearn(blocks):
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.naive_bayes import GaussianNB
 
     box, scoring = _box(blocks, (15, 20), (7, 11)), "balanced_accuracy"  # 8 classes
     sl = decoding.searchlight(blocks, "label", "lda", cv="run", radius=8.0, process_mask=box, scoring=scoring,
                               progress=False)
-    assert sl.attrs["solver"].startswith("batched") and sl.dims == ("voxel",)
+    assert sl.attrs["solver"].startswith("batched LDA") and sl.dims == ("voxel",)
     assert 0 < len(sl) < blocks.sizes["neuroid"] and sl.attrs["cv"].startswith("leave one run out (4 folds)")
     ref = _nilearn(blocks, LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"), 8.0, scoring, box)
     np.testing.assert_allclose(sl.values, ref.scores_[sl.i, sl.j, sl.k], atol=1e-9)
-    assert sl.values.max() > 2 * sl.attrs["chance"]  # ventral-temporal patterns carry the category
+    assert sl.values.max() > 2 * sl.attrs["chance"]  # local patterns carry the category
+    gnb = decoding.searchlight(blocks, "label", GaussianNB(), cv="run", radius=8.0, process_mask=box,
+                               scoring="accuracy", progress=False)
+    assert gnb.attrs["solver"].startswith("batched Gaussian naive Bayes")
+    ref = _nilearn(blocks, GaussianNB(), 8.0, "accuracy", box)
+    np.testing.assert_allclose(gnb.values, ref.scores_[gnb.i, gnb.j, gnb.k], atol=1e-9)
 
 
 def test_binary_auc_and_generic_estimator_equal_nilearn(blocks):
-    """Faces vs houses, ROC AUC: the batched LDA and a Gaussian naive Bayes fitted per sphere."""
+    """Faces vs houses, ROC AUC: batched LDA and Gaussian naive Bayes, and a logistic regression
+    fitted per sphere and fold."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.linear_model import LogisticRegression
     from sklearn.naive_bayes import GaussianNB
 
     keep = np.flatnonzero(np.isin(blocks["label"].values, ["face", "house"]))
     fh = blocks.isel(trial=keep)
-    box = _box(blocks, (14, 20), (6, 11))
-    for est in (LinearDiscriminantAnalysis(solver="lsqr", shrinkage=0.2), GaussianNB()):
+    box = _box(blocks, (15, 19), (7, 10))
+    for est, solver in ((LinearDiscriminantAnalysis(solver="lsqr", shrinkage=0.2), "batched LDA"),
+                        (GaussianNB(), "batched Gaussian"), (LogisticRegression(C=0.5), "one fit")):
         sl = decoding.searchlight(fh, "label", est, cv="run", radius=6.0, process_mask=box, n_jobs=1,
                                   progress=False)
-        assert sl.attrs["scoring"] == "roc_auc"
-        assert sl.attrs["solver"].startswith("batched" if isinstance(est, LinearDiscriminantAnalysis) else "one fit")
+        assert sl.attrs["scoring"] == "roc_auc" and sl.attrs["solver"].startswith(solver)
         ref = _nilearn(blocks, est, 6.0, "roc_auc", box, keep)
         np.testing.assert_allclose(sl.values, ref.scores_[sl.i, sl.j, sl.k], atol=1e-9)
+    acc = decoding.searchlight(fh, "label", GaussianNB(), cv="run", radius=6.0, process_mask=box,
+                               scoring="accuracy", progress=False)
+    ref = _nilearn(blocks, GaussianNB(), 6.0, "accuracy", box, keep)
+    np.testing.assert_allclose(acc.values, ref.scores_[acc.i, acc.j, acc.k], atol=1e-9)
 
 
 def test_per_fold_joblib_and_nifti_round_trip(blocks, tmp_path):
