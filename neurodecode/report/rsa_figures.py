@@ -466,7 +466,13 @@ def rsa_vs_trsa_figure(
         if r == 0:
             ax.set_ylabel(f"RDM correlation ({_method_label(method)})")
     fig.supxlabel("layer (input → output)")
-    style.legend_outside(axes[-1])
+    handles, labels = axes[-1].get_legend_handles_labels()
+    if best_text:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], ls="", marker="*", ms=12, color="0.6", mec="k", mew=0.6))
+        labels.append("best layer (tRSA)")
+    style.legend_outside(axes[-1], handles, labels)
     low, up = result.attrs.get("low"), result.attrs.get("up")
     kind = result.attrs.get("kind", "geotopological")
     setting = f"{kind}, low={float(low):g}, up={float(up):g}" if low is not None and up is not None else kind
