@@ -16,13 +16,14 @@ Nothing here knows a dataset; ``pipelines/eeg_muse_time_resolved.yaml`` runs bot
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from ..errors import BadInputError
+from .checks import EstimatorName, RdmCompareMethod, RdmMethod, OneOf, ScoringName
 from .ops import StepResult
 
 __all__ = ["decode_over_time", "rsa_over_time"]
@@ -198,11 +199,11 @@ def decode_over_time(
     label: str = "label",
     classes: list[str] | None = None,
     by: str | None = "subject",
-    estimator: str = "lda",
+    estimator: EstimatorName = "lda",
     cv: str | int = "blocks",
     n_folds: int = 5,
     gap: int = 2,
-    scoring: str | None = None,
+    scoring: ScoringName | None = None,
     generalize: bool = True,
     min_trials_per_label: int = 0,
     n_permutations: int = 1024,
@@ -328,11 +329,11 @@ def rsa_over_time(
     classes: list[str] | None = None,
     condition: str | None = None,
     n_per_label: int = 4,
-    method: str = "crossnobis",
+    method: RdmMethod = "crossnobis",
     runs: str | None = None,
     n_folds: int = 2,
-    noise: str | None = None,
-    compare_method: str = "spearman",
+    noise: Annotated[str, OneOf("neurodecode.analysis.noise:NOISE_METHODS", "noise estimator")] | None = None,
+    compare_method: RdmCompareMethod = "spearman",
     by: str | None = "subject",
     min_trials_per_label: int = 0,
     n_permutations: int = 1024,

@@ -89,3 +89,17 @@ def test_ready_made_registry_options(annotation, good, bad, hint):
     assert adapter.validate_python(good) == good
     with pytest.raises(ValidationError, match=hint):
         adapter.validate_python(bad)
+
+
+def test_time_resolved_options_are_caught(tmp_path, capsys):
+    # the time-resolved ops: RDM method, comparison method and noise estimator come from their registries
+    path = _pipeline(tmp_path, "eeg_muse_time_resolved.yaml", 7, method="crossnobiss", noise="shrink",
+                     compare_method="spearmann")
+    assert main(["validate", path]) == 2
+    err = capsys.readouterr().err
+    assert "unknown RDM method 'crossnobiss' (did you mean 'crossnobis'?)" in err
+    assert "unknown noise estimator 'shrink'" in err and "shrinkage_diag, shrinkage_eye, diag, full" in err
+    assert "unknown RDM comparison method 'spearmann'" in err
+    path = _pipeline(tmp_path, "eeg_muse_time_resolved.yaml", 6, estimator="ldaa")
+    assert main(["validate", path]) == 2
+    assert "unknown estimator 'ldaa' (did you mean 'lda'?)" in capsys.readouterr().err
