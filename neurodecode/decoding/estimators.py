@@ -530,11 +530,12 @@ def _make_bde_logreg(ctx: EstimatorContext, *, bands: Mapping[str, Any] | None =
     from sklearn.preprocessing import StandardScaler
 
     bands = None if bands is None else {k: tuple(v) for k, v in bands.items()}
-    pipe = make_pipeline(BandDE(_need_sfreq(ctx, "bde_logreg"), bands, n_windows), StandardScaler(),
-                         _logreg(ctx, solver="liblinear" if Cs else "lbfgs"))
+    bde = BandDE(_need_sfreq(ctx, "bde_logreg"), bands, n_windows)
     if not Cs:
-        return pipe
-    return _inner_search(pipe, {"logisticregression__C": [float(c) for c in Cs]}, inner_cv)
+        return make_pipeline(bde, StandardScaler(), _logreg(ctx))
+    # the DE features are per-trial and label-free: computed once per fit, outside the inner C search
+    return make_pipeline(bde, _inner_search(make_pipeline(StandardScaler(), _logreg(ctx, solver="liblinear")),
+                                            {"logisticregression__C": [float(c) for c in Cs]}, inner_cv))
 
 
 @register_estimator("erp_logreg", tasks=("classification",), ndims=(2,),
