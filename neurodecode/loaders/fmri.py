@@ -562,7 +562,7 @@ def to_nifti(bold: xr.DataArray, *, dtype: Any = None):
     """
     nib = require("nibabel")
     space = next((d for d in ("voxel", "neuroid") if d in bold.dims), None)
-    is_bold = bold.attrs.get("nd_kind") == "bold" or ("time" in bold.dims and space == "voxel")
+    is_bold = "time" in bold.dims and space == "voxel"
     if is_bold:
         validate(bold, "bold")
     if space is None or not all(c in bold.coords and bold[c].dims == (space,) for c in ("i", "j", "k")) or \

@@ -44,7 +44,7 @@ def _nilearn(blocks, estimator, radius, scoring, process_mask_img, keep=None):
 
     data = blocks if keep is None else blocks.isel(trial=keep)
     imgs = to_nifti(data, dtype=np.float64)
-    mask = to_nifti(xr.ones_like(data.isel(trial=0)), dtype=np.float64)
+    mask = to_nifti(xr.ones_like(data.isel({data.dims[0]: 0})), dtype=np.float64)
     sl = SearchLight(mask_img=mask, process_mask_img=process_mask_img, radius=radius, estimator=estimator,
                      cv=LeaveOneGroupOut(), scoring=scoring, n_jobs=1)
     sl.fit(imgs, data["label"].values, groups=data["run"].values)
@@ -215,4 +215,21 @@ def test_singular_covariance_falls_back_to_scikit_learn(blocks):
                               progress=False)
     assert sl.attrs["solver"].startswith("batched") and sl.n_features.min() > 6
     ref = _nilearn(blocks, est, 9.3, "roc_auc", box, keep)
+    np.testing.assert_allclose(sl.values, ref.scores_[sl.i, sl.j, sl.k], atol=1e-9)
+
+
+def test_bold_volumes_as_samples_equal_nilearn(data_home):
+    """A bold series (time, voxel) with a label per volume: face vs house volumes of 2 runs."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    from neurodecode import datasets
+
+    bold = datasets.load("haxby2001", run=[1, 2], resolution="1slice")
+    mean = bold.mean("time")
+    bold = bold.isel(voxel=np.flatnonzero(mean >= np.quantile(mean, 0.4)))
+    fh = bold.isel(time=np.flatnonzero(np.isin(bold["label"].values, ["face", "house"])))
+    box = _box(fh, (16, 19), (7, 9))
+    sl = decoding.searchlight(fh, "label", "lda", cv="run", radius=6.0, process_mask=box, progress=False)
+    assert sl.attrs["cv"].startswith("leave one run out (2 folds)") and len(sl) > 0
+    ref = _nilearn(fh, LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"), 6.0, "roc_auc", box)
     np.testing.assert_allclose(sl.values, ref.scores_[sl.i, sl.j, sl.k], atol=1e-9)
