@@ -1,0 +1,85 @@
+"""Estimator configurations with settings, the contiguous inner-CV ridge, multi-output targets and dict CVs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from neurodecode import decoding
+from neurodecode.decoding.estimators import EstimatorContext, RidgeBlockCV, is_permutable, make_estimator
+from neurodecode.errors import BadInputError
+
+
+def test_ridge_block_cv_equals_sklearn_ridge_on_the_same_folds():
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import KFold
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 15)) * rng.uniform(0.5, 3, 15) + rng.normal(size=15)
+    Y = X[:, :3] @ rng.normal(size=(3, 2)) + rng.normal(size=(200, 2))
+    alphas = [0.1, 10.0, 1000.0]
+    est = RidgeBlockCV(alphas, 4).fit(X, Y)
+    ref = [np.mean([r2_score(Y[te], Ridge(alpha=a).fit(X[tr], Y[tr]).predict(X[te]))
+                    for tr, te in KFold(4).split(X)]) for a in alphas]
+    np.testing.assert_allclose(est.cv_scores_, ref, rtol=1e-9)
+    assert est.alpha_ == alphas[int(np.argmax(ref))]
+    np.testing.assert_allclose(est.predict(X), Ridge(alpha=est.alpha_).fit(X, Y).predict(X), rtol=1e-8)
+    assert RidgeBlockCV(alphas, 4).fit(X, Y[:, 0]).predict(X).shape == (200,)
+
+
+def test_settings_are_checked_and_deep_models_not_permuted():
+    ctx = EstimatorContext(task="classification", sfreq=100.0, shape=(4, 50), times=tuple(np.arange(50) / 100))
+    est = make_estimator({"estimator": "svm_anova", "k": 10, "C": 0.5}, ctx)
+    assert est.steps[-1][1].C == 0.5 and est.steps[-2][1].k == 10
+    with pytest.raises(BadInputError, match="unknown setting"):
+        make_estimator({"estimator": "svm_anova", "kk": 10}, ctx)
+    with pytest.raises(BadInputError, match="needs a key 'estimator'"):
+        make_estimator({"k": 10}, ctx)
+    assert not is_permutable({"estimator": "rbtransformer", "max_epochs": 2}) and is_permutable("lda")
+    assert make_estimator({"estimator": "rbtransformer", "max_epochs": 2}, ctx).max_epochs == 2
+
+
+def _epochs(seed=0):
+    rng = np.random.default_rng(seed)
+    n = 120
+    y = np.tile(["a", "b"], n // 2)
+    X = rng.normal(size=(n, 3, 40))
+    X[y == "b", 0, 20:30] += 1.0
+    return xr.DataArray(X, dims=("trial", "channel", "time"),
+                        coords={"time": np.arange(40) / 100 - 0.1, "label": ("trial", y),
+                                "subject": ("trial", np.repeat(["s1", "s2", "s3"], 40)),
+                                "run": ("trial", np.tile(np.repeat(["1", "2", "3", "4"], 10), 3))},
+                        attrs={"sfreq": 100.0})
+
+
+def test_within_subject_leave_one_run_out_and_erp_logreg():
+    ep = _epochs()
+    ep = ep.isel(trial=np.flatnonzero(~((ep["subject"] == "s3") & (ep["run"] != "1"))))  # s3: one run
+    res = decoding.cross_validate(ep, "label", {"erp": {"estimator": "erp_logreg", "decim": 5, "Cs": [0.1, 1.0]}},
+                                  cv={"group": "run", "within": "subject", "min_groups": 3}, n_perm=0)
+    assert list(res["test_group"].values) == [f"{s}:{r}" for s in ("s1", "s2") for r in "1234"]
+    assert "left out" in res.attrs["cv"] and "s3" in res.attrs["cv"]
+    assert (res["n_train"].values == 30).all() and res["score"].mean() > 0.7
+
+
+def test_multi_output_target_and_contiguous_blocks():
+    from sklearn.linear_model import LinearRegression
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(1)
+    n = 300
+    X = rng.normal(size=(n, 5))
+    Y = X[:, :2] @ np.array([[1.0, 0.5], [0.0, 2.0]]) + 0.3 * rng.normal(size=(n, 2))
+    obj = xr.DataArray(X, dims=("sample", "feature"), coords={"vx": ("sample", Y[:, 0]), "vy": ("sample", Y[:, 1])})
+    res = decoding.cross_validate(obj, ["vx", "vy"], {"ols": LinearRegression()}, cv={"blocks": 5, "gap": 3},
+                                  n_perm=2)
+    assert res["prediction"].dims == ("model", "sample", "target") and res.attrs["task"] == "regression"
+    for f in range(5):
+        te = np.arange(f * 60, (f + 1) * 60)
+        tr = np.setdiff1d(np.arange(n), np.arange(max(te[0] - 3, 0), min(te[-1] + 4, n)))
+        assert res["n_train"].values[f] == len(tr)
+        expected = r2_score(Y[te], LinearRegression().fit(X[tr], Y[tr]).predict(X[te]))
+        assert float(res["score"].values[0, f]) == pytest.approx(expected)
+    assert float(res["chance"].values[0]) == 0.0 and np.isfinite(res["null"].values).all()
