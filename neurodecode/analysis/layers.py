@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -789,6 +789,50 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(_jsonable(value), sort_keys=True)
 
 
+class _HeldoutSplits(NamedTuple):
+    """Scores and choices of :func:`_heldout_splits` (arrays over split, layer or model, region)."""
+
+    select: np.ndarray  # (split, layer, region): every layer's score on the selection half
+    held: np.ndarray  # (split, layer, region): ... on the held-out half
+    chosen: np.ndarray  # (split, group, region): the layer (row) chosen on the selection half
+    selected: np.ndarray  # (split, group, region): its selection-half score
+    heldout: np.ndarray  # (split, group, region): its held-out score
+
+
+def _heldout_splits(
+    scores: Any, n: int, n_splits: int, seed: int | None, groups: Sequence[np.ndarray], kind: str, *, chunk: int = 1
+) -> _HeldoutSplits:
+    """Held-out layer assignment, the one implementation behind :func:`heldout_layer_assignment` and
+    :func:`~neurodecode.analysis.assign_layers_heldout`.
+
+    Each split halves the ``n`` stimuli at random (``default_rng(seed).permutation(n)``: the first
+    ``n // 2`` select, the rest score); within every group of layers (a model's layers, as row
+    indices) the layer with the best selection-half score -- the highest similarity or, for
+    ``kind == "distance"``, the lowest distance -- is chosen per region and scored on the other
+    half. ``scores(halves)`` returns the scores (len(halves), 2, n_layers, n_regions) of both halves
+    of a chunk of splits (``chunk`` at a time, for batched kernels).
+    """
+    rng = np.random.default_rng(seed)
+    halves = []
+    for _ in range(int(n_splits)):
+        perm = rng.permutation(n)
+        halves.append((np.sort(perm[: n // 2]), np.sort(perm[n // 2:])))
+    parts = [np.asarray(scores(halves[c0: c0 + chunk]), dtype=np.float64) for c0 in range(0, len(halves), chunk)]
+    both = np.concatenate(parts)  # (split, 2, layer, region)
+    select, held = both[:, 0], both[:, 1]
+    pick = np.nanargmin if kind == "distance" else np.nanargmax
+    shape = (len(halves), len(groups), select.shape[2])
+    chosen = np.zeros(shape, dtype=np.int64)
+    selected, heldout = np.full(shape, np.nan), np.full(shape, np.nan)
+    for g, rows in enumerate(groups):
+        rows = np.asarray(rows)
+        j = pick(select[:, rows, :], axis=1)  # (split, region)
+        chosen[:, g] = rows[j]
+        selected[:, g] = np.take_along_axis(select[:, rows, :], j[:, None, :], axis=1)[:, 0]
+        heldout[:, g] = np.take_along_axis(held[:, rows, :], j[:, None, :], axis=1)[:, 0]
+    return _HeldoutSplits(select, held, chosen, selected, heldout)
+
+
 def heldout_layer_assignment(
     layer_rdms: xr.DataArray,
     brain: xr.DataArray,
@@ -812,6 +856,7 @@ def heldout_layer_assignment(
         ``heldout_score_sd``, ``heldout_layer`` (the layer chosen most often) and ``heldout_agreement``
         (the fraction of splits that chose it); attrs ``n_splits`` and ``heldout_seed``.
     """
+    from ._methods import get_method
     from .compare import compare
 
     if "kind" in layer_rdms.coords:
@@ -822,39 +867,33 @@ def heldout_layer_assignment(
     n = layer_rdms.sizes["stimulus"]
     if n < 8:
         raise BadInputError(f"held-out layer assignment needs at least 8 stimuli (two halves of 4), got {n}.")
-    rng = np.random.default_rng(seed)
     L = np.asarray(layer_rdms.transpose("rdm", "stimulus", "stimulus_").values, dtype=np.float64)
     index = [np.flatnonzero(mi == m)[np.argsort(li[mi == m])] for m in range(len(models))]  # rdm rows by depth
-    held = np.full((n_splits, len(models), len(regions)), np.nan)
-    chosen = np.zeros((n_splits, len(models), len(regions)), dtype=int)
     in_region = [np.flatnonzero(region_of == region) for region in regions]
     B = np.asarray(brain.isel(rdm=np.concatenate(in_region)).values, dtype=np.float64)
     cols, start = [], 0
     for idx in in_region:
         cols.append(np.arange(start, start + idx.size))
         start += idx.size
-    perms = [rng.permutation(n) for _ in range(n_splits)]
     n_l, n_b = L.shape[0], B.shape[0]
-    chunk = 8  # splits per call of the comparison kernel (each stack is ranked once)
-    for c0 in range(0, n_splits, chunk):
-        block = perms[c0: c0 + chunk]
-        sims = []
+
+    def scores(halves: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        # all splits of the chunk in one call of the comparison kernel per half (each stack is ranked once)
+        out = np.empty((len(halves), 2, n_l, len(regions)))
         for h in (0, 1):
-            halves = [np.sort(p[: n // 2]) if h == 0 else np.sort(p[n // 2:]) for p in block]
-            sub_l = np.concatenate([L[:, half][:, :, half] for half in halves])
-            sub_b = np.concatenate([B[:, half][:, :, half] for half in halves])
+            sub_l = np.concatenate([L[:, half[h]][:, :, half[h]] for half in halves])
+            sub_b = np.concatenate([B[:, half[h]][:, :, half[h]] for half in halves])
             sim = compare(sub_l, sub_b, method)
-            sims.append(np.asarray(getattr(sim, "values", sim), dtype=np.float64))
-        for k in range(len(block)):
-            s = c0 + k
-            own = [x[k * n_l:(k + 1) * n_l, k * n_b:(k + 1) * n_b] for x in sims]  # this split's block
-            for r in range(len(regions)):
-                on_a_all = own[0][:, cols[r]].mean(axis=1)
-                on_b_all = own[1][:, cols[r]].mean(axis=1)
-                for m in range(len(models)):
-                    pick = int(np.nanargmax(on_a_all[index[m]]))
-                    chosen[s, m, r] = li[index[m][pick]]
-                    held[s, m, r] = on_b_all[index[m][pick]]
+            sim = np.asarray(getattr(sim, "values", sim), dtype=np.float64)
+            for k in range(len(halves)):
+                own = sim[k * n_l:(k + 1) * n_l, k * n_b:(k + 1) * n_b]  # this split's block
+                for r in range(len(regions)):
+                    out[k, h, :, r] = own[:, cols[r]].mean(axis=1)
+        return out
+
+    split = _heldout_splits(scores, n, n_splits, seed, index, get_method(method, compares="rdm").kind, chunk=8)
+    chosen = li[split.chosen]  # (split, model, region): the chosen layer's position on the union of layers
+    held = split.heldout
     mode = np.zeros((len(models), len(regions)), dtype=int)
     agree = np.zeros((len(models), len(regions)))
     for m in range(len(models)):

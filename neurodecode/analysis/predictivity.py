@@ -477,6 +477,7 @@ def assign_layers_heldout(
         score). Attrs ``method``, ``kind``, ``n_repeats``, ``seed``.
     """
     from ._methods import get_method
+    from .layers import _heldout_splits
     from .similarity import similarity
 
     spec = get_method(method, compares="activations", what="assign_layers_heldout")
@@ -508,22 +509,22 @@ def assign_layers_heldout(
         regions = np.full(resp.sizes["neuroid"], "all", dtype=object)
     region_names = list(pd.unique(regions))
     layers = [str(k) for k in ds.data_vars]
-    rng = np.random.default_rng(seed)
-    shape = (int(n_repeats), len(region_names), len(layers))
-    sel_scores, held_scores = np.full(shape, np.nan), np.full(shape, np.nan)
-    for rep in range(int(n_repeats)):
-        perm = rng.permutation(n)
-        a, b = np.sort(perm[: n // 2]), np.sort(perm[n // 2:])
-        for g, reg in enumerate(region_names):
-            cols = np.flatnonzero(regions == reg)
-            ya = np.asarray(resp.values)[np.ix_(a, cols)]
-            yb = np.asarray(resp.values)[np.ix_(b, cols)]
-            sel_scores[rep, g] = similarity(ds.isel(stimulus=a), ya, spec.name, **options).values
-            held_scores[rep, g] = similarity(ds.isel(stimulus=b), yb, spec.name, **options).values
-    best_fn = np.nanargmin if spec.kind == "distance" else np.nanargmax
-    chosen = best_fn(sel_scores, axis=2)  # (repeat, region)
-    heldout = np.take_along_axis(held_scores, chosen[..., None], axis=2)[..., 0]
-    selected = np.take_along_axis(sel_scores, chosen[..., None], axis=2)[..., 0]
+    y_all = np.asarray(resp.values)
+    col_sets = [np.flatnonzero(regions == reg) for reg in region_names]
+
+    def scores(halves: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        out = np.empty((len(halves), 2, len(layers), len(region_names)))
+        for k, half in enumerate(halves):
+            for h, rows in enumerate(half):
+                for g, cols in enumerate(col_sets):
+                    out[k, h, :, g] = similarity(ds.isel(stimulus=rows), y_all[np.ix_(rows, cols)], spec.name,
+                                                 **options).values
+        return out
+
+    split = _heldout_splits(scores, n, int(n_repeats), seed, [np.arange(len(layers))], spec.kind)
+    sel_scores = split.select.transpose(0, 2, 1)  # (repeat, region, layer)
+    held_scores = split.held.transpose(0, 2, 1)
+    chosen, heldout, selected = split.chosen[:, 0], split.heldout[:, 0], split.selected[:, 0]  # (repeat, region)
     counts = np.stack([(chosen == i).sum(0) for i in range(len(layers))], axis=-1)  # (region, layer)
     best = counts.argmax(axis=1)
     out = xr.Dataset(
