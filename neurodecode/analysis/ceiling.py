@@ -48,25 +48,27 @@ def _pool(v: np.ndarray, method: str) -> np.ndarray:
     return get_method(method, compares="rdm", what="noise_ceiling").pool_spec.pool(v)
 
 
-def noise_ceiling(rdms: Any, method: str = "spearman", *, by: str | None = None) -> NoiseCeiling:
+def noise_ceiling(rdms: Any, method: str = "spearman", *, by: str | None = "subject") -> NoiseCeiling:
     """Leave-one-subject-out lower and average-based upper bound of the noise ceiling.
 
     Parameters
     ----------
     rdms : xarray.DataArray, numpy.ndarray or rsatoolbox.rdm.RDMs
-        The data RDMs (one per subject, or several per subject with ``by``), as
-        accepted by :func:`neurodecode.analysis.compare`.
+        The data RDMs (one per subject, or several per subject with a ``subject``
+        coord), as accepted by :func:`neurodecode.analysis.compare`.
     method : str
         RDM comparison method the models will be evaluated with: any registry
         entry with ``compares == "rdm"`` (``"spearman"``, ``"pearson"``,
         ``"cosine"``, ``"kendall"``, ``"tau_a"``, ``"rho_a"``, ``"corr_cov"``,
         ``"cosine_cov"``); its ``pool`` field says how the group is pooled.
-    by : str, optional
-        Coord on ``rdm`` grouping the RDMs by subject (e.g. ``"subject"`` when
-        the stack holds several sessions per subject): a whole group is left out
+    by : str or None
+        Coord on ``rdm`` naming each RDM's subject (the grouping of
+        :func:`~neurodecode.analysis.bootstrap` too): a whole subject is left out
         at a time and its RDMs' similarities are averaged before averaging over
-        groups (rsatoolbox's ``rdm_descriptor``). Default: every RDM is its own
-        subject.
+        subjects (rsatoolbox's ``rdm_descriptor``). Default ``"subject"``, used
+        when the stack has that coord (several sessions per subject count once);
+        without it, or with ``by=None``, every RDM is its own subject. Until this
+        release the default was None.
 
     Returns
     -------
@@ -82,7 +84,7 @@ def noise_ceiling(rdms: Any, method: str = "spearman", *, by: str | None = None)
     Notes
     -----
     Equals ``rsatoolbox.inference.boot_noise_ceiling(rdms, method,
-    rdm_descriptor=by or 'index')``. For the tau methods rsatoolbox pools by
+    rdm_descriptor=by or 'index')`` (``'index'`` when the stack has no ``by`` coord). For the tau methods rsatoolbox pools by
     averaging ranks too (it warns that this is an approximation); so does this.
     """
     from ._methods import get_method
@@ -95,7 +97,7 @@ def noise_ceiling(rdms: Any, method: str = "spearman", *, by: str | None = None)
         raise BadInputError(f"noise_ceiling: {name!r} needs complete RDMs (these contain NaN).")
     v = st.vectors if keep.all() else st.vectors[:, keep]
     k = v.shape[0]
-    if by is None:
+    if by is None or (by == "subject" and "subject" not in st.coords):
         groups = np.arange(k)
     else:
         if by not in st.coords and not (by in ("rdm", "index")):

@@ -47,6 +47,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import xarray as xr
 
+from .._deprecate import renamed_params
 from ..errors import BadInputError, DataModelError
 from .ceiling import noise_ceiling as _noise_ceiling
 from .compare import _check_same_stimuli, _shared_mask, _similarity
@@ -100,7 +101,9 @@ def _cpu_threads(device: Any, n: int = 1):
     """
     import torch
 
-    if device is not None and torch.device(device).type != "cpu":
+    from ._device import resolve
+
+    if torch.device(resolve(device)).type != "cpu":
         yield
         return
     old = torch.get_num_threads()
@@ -149,9 +152,12 @@ def _single_threaded(fn: Callable) -> Callable:
 
 
 def _device(device: Any):
+    """The torch device of a ``device`` argument (``"auto"``/None: CUDA when available, else the CPU)."""
     import torch
 
-    return torch.device("cpu" if device is None else device)
+    from ._device import resolve
+
+    return torch.device(resolve(device))
 
 
 def _group_ids(v):
@@ -586,6 +592,7 @@ class _Evaluator:
 # --------------------------------------------------------------------------- bootstrap
 
 
+@renamed_params(subject_dim="by")
 @_single_threaded
 def bootstrap(
     model_rdms: Any,
@@ -596,13 +603,13 @@ def bootstrap(
     n_boot: int = 1000,
     seed: int | None = 0,
     ci: float = 0.95,
-    subject_dim: str | None = "subject",
+    by: str | None = "subject",
     per_rdm: bool = False,
     noise_ceiling: bool = True,
     stimulus_indices: Any = None,
     subject_indices: Any = None,
     batch_size: int | None = None,
-    device: Any = None,
+    device: Any = "auto",
 ) -> xr.Dataset:
     """Bootstrap the evaluation of model RDMs on data RDMs over stimuli, subjects or both.
 
@@ -634,11 +641,13 @@ def bootstrap(
         Seed of the ``numpy.random.default_rng`` drawing the resamples.
     ci : float
         Coverage of the percentile confidence intervals (e.g. 0.95).
-    subject_dim : str or None
+    by : str or None
         Coord on the data's ``rdm`` dim naming each RDM's subject: subjects are
         resampled (and left out for the noise ceiling) as whole groups
-        (rsatoolbox's ``rdm_descriptor``). Used when present; when absent (or
-        None), every data RDM is its own subject.
+        (rsatoolbox's ``rdm_descriptor``), as :func:`~neurodecode.analysis.noise_ceiling`
+        groups them. Used when present; when absent (or None), every data RDM is its
+        own subject. (``subject_dim``, the old name, still works for one release,
+        with a warning.)
     per_rdm : bool
         Keep one estimate per data RDM (e.g. per brain region) instead of the
         mean over data RDMs. Only with ``over="stimulus"``.
@@ -651,8 +660,9 @@ def bootstrap(
     batch_size : int, optional
         Resamples processed per batch (default: a few on the CPU, where small batches
         stay in cache; thousands on a GPU).
-    device : str or torch.device, optional
-        Torch device (default CPU).
+    device : str or torch.device
+        Where torch computes: ``"auto"`` (the default; None the same) picks CUDA when it
+        is available, else the CPU (until this release: the CPU); or a device name.
 
     Returns
     -------
@@ -685,7 +695,8 @@ def bootstrap(
         attr ``dof = min(n_subjects, n_stimuli) - 1``.
 
         Attrs: ``method``, ``over``, ``n_boot``, ``n_valid``, ``ci``, ``seed``,
-        ``subject_dim`` (``"none"`` when each RDM is its own subject), ``n_subjects``,
+        ``by`` (``"none"`` when each RDM is its own subject; also as ``subject_dim``,
+        its old name, for one release), ``n_subjects``,
         ``n_stimuli``. A coord that both stacks carry on ``rdm`` (e.g. ``name``) is
         suffixed: ``name_model``, ``name_data``.
 
@@ -741,7 +752,7 @@ def bootstrap(
     iu0, iu1 = iu0_all[keep], iu1_all[keep]
     vm, vd = sm.vectors[:, keep], sd.vectors[:, keep]
     km, kd, m = vm.shape[0], vd.shape[0], vm.shape[1]
-    groups, group_labels, used_dim = _groups_of(sd, subject_dim)
+    groups, group_labels, used_dim = _groups_of(sd, by)
     n_groups = int(groups.max()) + 1
     if subj_boot and n_groups < 2:
         raise BadInputError(
@@ -754,10 +765,7 @@ def bootstrap(
     estimate = sim if per_rdm else sim.mean(axis=1)
     ceil_point = (np.nan, np.nan)
     if n_groups >= 2:
-        if used_dim is None:
-            ceil_point = tuple(_noise_ceiling(data_rdms, name))
-        else:
-            ceil_point = tuple(_noise_ceiling(data_rdms, name, by=used_dim))
+        ceil_point = tuple(_noise_ceiling(data_rdms, name, by=used_dim))  # the same grouping (None: each RDM)
     do_ceiling = bool(noise_ceiling) and n_groups >= 2
 
     # ---- resamples
@@ -876,7 +884,8 @@ def bootstrap(
             "ci": float(ci),
             "ci_method": "percentile",
             "seed": "none" if seed is None else int(seed) if isinstance(seed, (int, np.integer)) else str(seed),
-            "subject_dim": "none" if used_dim is None else used_dim,
+            "by": "none" if used_dim is None else used_dim,
+            "subject_dim": "none" if used_dim is None else used_dim,  # the old name of "by" (one release)
             "n_subjects": n_groups,
             "n_stimuli": n,
         }
@@ -1125,7 +1134,7 @@ def permutation_test(
     per_rdm: bool = False,
     permutations: Any = None,
     batch_size: int | None = None,
-    device: Any = None,
+    device: Any = "auto",
 ) -> xr.Dataset:
     """Stimulus-label permutation test of model-data relatedness (one-sided: similarity > chance).
 
@@ -1152,8 +1161,9 @@ def permutation_test(
         (n_perm, n_stimulus) permutations to use instead of drawing them.
     batch_size : int, optional
         Permutations per batch.
-    device : str or torch.device, optional
-        Torch device (default CPU).
+    device : str or torch.device
+        Where torch computes: ``"auto"`` (the default; None the same) picks CUDA when it
+        is available, else the CPU (until this release: the CPU); or a device name.
 
     Returns
     -------

@@ -64,8 +64,11 @@ def test_sessions_grouped_by_subject(k92_brain):
         got = noise_ceiling(stack, method, by="subject")
         ref = _ref(ref_rdms, METHODS[method], rdm_descriptor="subject")
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-8)
-    # every RDM its own group (rsatoolbox's default 'index')
-    np.testing.assert_allclose(noise_ceiling(stack, "spearman"), _ref(rsr.RDMs(eight), "spearman"), atol=1e-8)
+    # the default groups by the subject coord, as bootstrap does
+    np.testing.assert_allclose(noise_ceiling(stack, "spearman"), noise_ceiling(stack, "spearman", by="subject"))
+    # by=None: every RDM its own group (rsatoolbox's default 'index')
+    np.testing.assert_allclose(noise_ceiling(stack, "spearman", by=None), _ref(rsr.RDMs(eight), "spearman"),
+                               atol=1e-8)
 
 
 def test_upper_bound_definition(k92_brain):
