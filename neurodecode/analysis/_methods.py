@@ -122,6 +122,11 @@ class Method:
         One-line description and citation.
     label
         Short axis label for figures (:attr:`axis_label`).
+    gram, prepare_gram
+        Activation methods whose prepared form of resampled stimuli ``x[b]`` can be computed
+        from one (stimulus, stimulus) matrix of all stimuli: ``prepare(x[b]) ==
+        prepare_gram(gram(x)[b][:, b])`` (to rounding; the linear CKAs). A stimulus bootstrap
+        then computes one Gram matrix per representation instead of one per resample.
     """
 
     name: str
@@ -143,6 +148,8 @@ class Method:
     min_stimuli: int = 3
     needs_complete: bool = False
     label: str = ""
+    gram: Callable[..., Any] | None = None
+    prepare_gram: Callable[..., Any] | None = None
 
     @property
     def axis_label(self) -> str:
@@ -219,7 +226,16 @@ def _cka_method(name: str, kernel: str, summary: str, options: dict[str, Any], i
         _need_features(x, y)
         return pair(prep(x, **opts), prep(y, **opts))
 
+    linear = kernel in ("linear", "debiased")  # Gram of resampled stimuli = indexed Gram, after centring
+
+    def gram(x: np.ndarray, **opts: Any) -> np.ndarray:
+        return _cka.gram(x, kernel)
+
+    def prep_gram(k: np.ndarray, **opts: Any) -> np.ndarray:
+        return _cka.prepare_gram(k, kernel)
+
     return Method(
+        gram=gram if linear else None, prepare_gram=prep_gram if linear else None,
         name=name, compares="activations", kind="similarity", kernel=kern, prepare=prep, pair=pair,
         inputs="features", resample="rows", invariances=invariances, options=options,
         min_stimuli=4 if kernel == "debiased" else 2, summary=summary, label=name.replace("_cka", " CKA"),

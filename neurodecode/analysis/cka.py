@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["prepare", "pair", "KERNELS"]
+__all__ = ["prepare", "prepare_gram", "pair", "KERNELS"]
 
 KERNELS = ("linear", "debiased", "rbf")
 
@@ -87,7 +87,16 @@ def prepare(x: np.ndarray, kernel: str = "debiased", *, sigma: float = 1.0) -> n
 
     A zero-variance representation gives an all-zero vector (its CKA with anything is NaN).
     """
-    k = gram(x, kernel, sigma=sigma)
+    return prepare_gram(gram(x, kernel, sigma=sigma), kernel)
+
+
+def prepare_gram(k: np.ndarray, kernel: str = "debiased") -> np.ndarray:
+    """:func:`prepare` from a Gram matrix: centred (U-centred for ``debiased``), unit Frobenius norm, flattened.
+
+    For the linear kernels the Gram matrix of resampled stimuli ``x[b]`` is, after centring, the
+    centring of ``gram(x)[b][:, b]`` (the two differ by ``a_i + a_j + c``, which double- and
+    U-centring remove), so a stimulus bootstrap can index one Gram matrix per representation.
+    """
     g = _u_centre(k) if kernel == "debiased" else _double_centre(k)
     norm = np.sqrt(np.einsum("ij,ij->", g, g))
     if norm > 0:

@@ -750,15 +750,30 @@ def compare_layer_activations(
     n = rows.size
     boots = [rng.integers(0, n, size=n) for _ in range(n_boot)]
     q = (1 - ci) / 2
+    # methods declaring a Gram form (linear CKAs): one Gram matrix per representation, indexed per resample
+    by_gram = spec.gram is not None and spec.prepare_gram is not None
+    if by_gram:
+        opts = spec.check_options(options, "compare_layer_activations")
+        y_grams = [spec.gram(Y[:, g[2]], **opts) for g in groups]
+
+        def resampled(gx: np.ndarray, r: int, b: np.ndarray) -> float:
+            px = spec.prepare_gram(gx[np.ix_(b, b)], **opts)
+            return float(np.mean([spec.pair(px, spec.prepare_gram(y_grams[k][np.ix_(b, b)], **opts), **opts)
+                                  for k, g in enumerate(groups) if g[0] == regions[r]]))
+
     for m, label in enumerate(labels):
         for layer in activations[label].data_vars:
             X = np.asarray(activations[label][layer].values, dtype=np.float64)[rows]
             l_i = layers_union.index(str(layer))
+            gx = spec.gram(X, **opts) if by_gram else None
             for r, reg in enumerate(regions):
                 members = [g[2] for g in groups if g[0] == reg]
                 est = np.mean([similarity(X, Y[:, idx], method, **options) for idx in members])
                 draws = []
                 for b in boots:
+                    if by_gram:
+                        draws.append(resampled(gx, r, b))
+                        continue
                     vals = [similarity(X[b], Y[b][:, idx], method, **options) for idx in members]
                     draws.append(np.mean(vals))
                 draws = np.asarray(draws, dtype=float)
