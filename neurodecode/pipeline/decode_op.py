@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import BadInputError
 from .ops import StepResult
 
-__all__ = ["decode", "decoding_epochs", "answer_lines"]
+__all__ = ["decode", "decoding_epochs", "answer_lines", "baseline_line"]
 
 
 def decoding_epochs(
@@ -128,7 +128,7 @@ def answer_lines(summary: Any, scoring: str, cv: str) -> list[str]:
     return lines
 
 
-def _deep_names(res: Any, estimators: Any) -> set[str]:
+def _deep_names(estimators: Any) -> set[str]:
     """Models that are deep networks (registered as too slow for a refitted permutation null)."""
     from ..decoding.estimators import is_permutable
 
@@ -217,7 +217,7 @@ def decode(
         if "p_value" in row and row["p_value"] == row["p_value"]:
             metrics[f"{row['model']}_p_value"] = float(row["p_value"])
     metrics["chance"] = float(summary["chance"].iloc[0])
-    deep = _deep_names(res, estimators)
+    deep = _deep_names(estimators)
     summary.insert(1, "deep", summary["model"].isin(sorted(deep)))
     table.insert(1, "deep", table["model"].isin(sorted(deep)))
     notes = answer_lines(summary, sc, res.attrs["cv"])
