@@ -86,8 +86,9 @@ def rsa_by_layer_figure(
     models = [str(m) for m in scores["model"].values]
     ceiling_notes = dict(ceiling_notes or {})
     n = len(regions)
-    panel = min(3.6, (style.FULL_WIDTH - 2.0) / n)
+    panel = min(max(3.6, 0.2 * len(layers)), (style.FULL_WIDTH - 2.0) / n)  # deep networks: wider panels
     fig = new_figure(panel * n + 2.0, 4.2)
+    band_alpha = 0.18 if len(models) <= 2 else 0.1  # several models: lighter, overlapping bands
     axes = fig.subplots(1, n, sharey=sharey, squeeze=False)[0]
     x = np.arange(len(layers))
     has_p = alpha is not None and "p_fdr" in scores
@@ -109,8 +110,8 @@ def rsa_by_layer_figure(
             y = np.asarray(s["score"].values, dtype=float)
             have = np.isfinite(y)  # models of different depth: a layer a model lacks is NaN, skipped
             ax.fill_between(x[have], np.asarray(s["ci_low"].values)[have], np.asarray(s["ci_high"].values)[have],
-                            color=color, alpha=0.18, lw=0)
-            ax.plot(x[have], y[have], "-", color=color, lw=1.5, label=str(model), zorder=3)
+                            color=color, alpha=band_alpha, lw=0)
+            ax.plot(x[have], y[have], "-", color=color, lw=1.5, label=style.pretty(model), zorder=3)
             top.append(float(np.nanmax(s["ci_high"].values)))
             sig = (np.asarray(s["p_fdr"].values) < alpha) if has_p else np.ones(len(x), bool)
             sig = sig & have
@@ -439,7 +440,7 @@ def rsa_vs_trsa_figure(
             bands[kind] = (np.asarray(result[f"{kind}_ci_low"].transpose(*order).values, dtype=float),
                            np.asarray(result[f"{kind}_ci_high"].transpose(*order).values, dtype=float))
     n = len(regions)
-    panel = min(3.6, (style.FULL_WIDTH - 2.2) / n)
+    panel = min(max(3.6, 0.2 * len(layers)), (style.FULL_WIDTH - 2.2) / n)  # deep networks: wider panels
     fig = new_figure(panel * n + 2.2, 4.2)
     axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
     x = np.arange(len(layers))
@@ -449,7 +450,7 @@ def rsa_vs_trsa_figure(
             color = style.color(m)
             for kind, ls, marker in (("rsa", "-", "o"), ("trsa", "--", "s")):
                 y = np.asarray(result[f"{kind}_score"].sel(model=model, region=region).values, dtype=float)
-                label = f"{model}, {'RSA' if kind == 'rsa' else 'tRSA'}"
+                label = f"{style.pretty(model)}, {'RSA' if kind == 'rsa' else 'tRSA'}"
                 ax.plot(x, y, ls=ls, marker=marker, ms=3.5, color=color, label=label,
                         alpha=1.0 if kind == "rsa" else 0.8)
                 if kind in bands:
