@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .._threads import torch_threads
+from ..report.style import styled
 from ..errors import BadInputError
 from .checks import OneOf
 from .ops import StepResult
@@ -331,12 +332,15 @@ def brain_retrieval(
     return StepResult(out, metrics=metrics, tables={"retrieval": table}, notes=notes, figures=figures)
 
 
+@styled
 def _retrieval_figure(table: pd.DataFrame, n_all: int, n_way: int):
     from ..report.figures import new_figure
 
     fig = new_figure(10, 3.6)
     axes = fig.subplots(1, 3)
-    styles = {"brain_clip": ("#1f77b4", "BrainCLIP"), "ridge": ("#d62728", "ridge")}
+    from ..report.style import color
+
+    styles = {"brain_clip": (color(0), "BrainCLIP"), "ridge": (color(1), "ridge")}
     for ax, (nw, col, title) in zip(axes, [(n_all, "brain2image.top1", f"brain→image top-1, {n_all}-way"),
                                            (n_all, "image2brain.top1", f"image→brain top-1, {n_all}-way"),
                                            (n_way, "brain2image.top1", f"brain→image top-1, {n_way}-way")]):
@@ -349,7 +353,7 @@ def _retrieval_figure(table: pd.DataFrame, n_all: int, n_way: int):
         ax.set_xscale("log")
         ax.set_xlabel("single-trial SNR")
         ax.set_ylim(0, 1.02)
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     axes[0].set_ylabel("accuracy (mean ± sd over subjects)")
     for ax in axes[1:]:
         ax.set_ylabel("accuracy")
@@ -585,6 +589,7 @@ def _spread(labels: np.ndarray, n: int) -> np.ndarray:
     return np.asarray(sorted(order))
 
 
+@styled
 def _grid_figure(grid: dict[str, np.ndarray]):
     from ..report.figures import new_figure
 
@@ -606,8 +611,11 @@ def _grid_figure(grid: dict[str, np.ndarray]):
                             "each).")
 
 
+@styled
 def _recon_figure(table: pd.DataFrame):
     from ..report.figures import new_figure
+
+    from ..report.style import color as _color
 
     fig = new_figure(11, 3.6)
     axes = fig.subplots(1, 3)
@@ -616,11 +624,12 @@ def _recon_figure(table: pd.DataFrame):
     for ax, col in zip(axes, ("pixcorr", "ssim", "two_way_effnet")):
         g = table.assign(snr=table["snr"].fillna(-1.0)).groupby(["condition", "snr"], sort=False)[col]
         m, s = g.mean(), g.std(ddof=0).fillna(0)
-        ax.barh(range(len(keys)), [m[k] for k in keys], xerr=[s[k] for k in keys], color="#1f77b4", capsize=2)
+        ax.barh(range(len(keys)), [m[k] for k in keys], xerr=[s[k] for k in keys], color=_color(0), capsize=2)
         ax.set_yticks(range(len(keys)))
-        ax.set_yticklabels(labels if col == "pixcorr" else [], fontsize=7)
+        ax.set_yticklabels(labels if col == "pixcorr" else [])
         ax.invert_yaxis()
-        ax.set_title(col, fontsize=10)
+        ax.set_title({"pixcorr": "pixel correlation", "ssim": "SSIM",
+                      "two_way_effnet": "two-way identification"}.get(col, col))
         ax.set_xlabel({"pixcorr": "pixel correlation", "ssim": "SSIM",
                        "two_way_effnet": "two-way identification"}.get(col, col))
         if col == "two_way_effnet":
@@ -826,20 +835,23 @@ def eeg_image_retrieval(
     return StepResult({"folds": table}, metrics=metrics, tables={"folds": table}, notes=notes, figures=figures)
 
 
+@styled
 def _eeg_figure(table: pd.DataFrame):
     from ..report.figures import new_figure
+
+    from ..report.style import color as _color
 
     fig = new_figure(8, 3.2)
     axes = fig.subplots(1, 2)
     xs = np.arange(len(table))
     for ax, metric in zip(axes, ("balanced_accuracy", "roc_auc")):
-        ax.plot(xs - 0.1, table[f"brain_clip.{metric}"], "o", color="#1f77b4", label="BrainCLIP retrieval")
-        ax.plot(xs + 0.1, table[f"logreg.{metric}"], "s", color="#d62728", label="logistic regression")
+        ax.plot(xs - 0.1, table[f"brain_clip.{metric}"], "o", color=_color(0), label="BrainCLIP retrieval")
+        ax.plot(xs + 0.1, table[f"logreg.{metric}"], "s", color=_color(1), label="logistic regression")
         ax.axhline(0.5, color="k", ls="--", lw=1)
         ax.set_xticks(xs)
-        ax.set_xticklabels(table["held_out_run"], rotation=45, fontsize=8)
+        ax.set_xticklabels(table["held_out_run"], rotation=45)
         ax.set_xlabel("held-out run (session/run)")
-        ax.set_title(metric.replace("_", " "), fontsize=10)
+        ax.set_title(metric.replace("_", " "))
         ax.set_ylabel(metric.replace("_", " "))
         ax.set_ylim(0.3, 1.0)
     from ..report.style import legend_outside, set_caption

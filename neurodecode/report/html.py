@@ -24,8 +24,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;mar
 main{max-width:1200px;margin:0 auto;padding:1em 2em 4em}
 h1{margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
 h3{margin-bottom:.3em;color:#444}
-nav{background:#fff;border:1px solid #ddd;padding:.5em 1em;border-radius:6px}
-nav a{margin-right:1em;white-space:nowrap}
+nav{background:#fff;border:1px solid #ddd;padding:.5em 1em;border-radius:6px;display:flex;flex-wrap:wrap;gap:.2em 1em}
+nav a{white-space:nowrap}
 table{border-collapse:collapse;margin:.5em 0;font-size:.85em;background:#fff}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:break-word}
 th{background:#f0f0f0;white-space:nowrap}
@@ -70,6 +70,8 @@ def _dims(summary: Mapping[str, Any] | None) -> str:
         return f"list of {summary['n_items']} {_e(summary.get('kind') or '')}" + (f" ({inner})" if inner else "")
     dims = summary.get("dims") or {}
     kind = summary.get("kind") or summary.get("type", "")
+    if not dims:  # e.g. a dict of results: no "()" after it
+        return _e(kind)
     return f"{_e(kind)} (" + ", ".join(f"{_e(d)}={n}" for d, n in dims.items()) + ")"
 
 
