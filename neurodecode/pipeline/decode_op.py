@@ -242,7 +242,8 @@ def decode(
         figures.append((f"confusion matrix ({best})", partial(_confusion_figure, true, pred,
                                                               list(res.attrs["classes"]), best)))
     tables = {"scores": table, "summary": summary}
-    out = res.drop_vars(["prediction"])
+    # out-of-fold predictions are kept for continuous targets (traces, re-scoring); class names are dropped
+    out = res.drop_vars(["prediction"]) if res.attrs["task"] == "classification" else res
     if time_resolved:
         if obj.ndim != 3 or "time" not in obj.dims:
             raise BadInputError("decode: time_resolved needs epochs (trial, channel, time).")
