@@ -216,7 +216,30 @@ def finalize(fig: Any, *, min_font: float = MIN_FONT_PT) -> Any:
     for text in _texts(fig):
         if text.get_fontsize() < min_font:
             text.set_fontsize(min_font)
+    _slant_crowded_ticks(fig)
     return fig
+
+
+def _slant_crowded_ticks(fig: Any) -> None:
+    """Horizontal x tick labels that overlap their neighbours are slanted (45 degrees, right-aligned)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not hasattr(fig.canvas, "get_renderer"):  # a bare Figure: render with Agg, as the report does
+        FigureCanvasAgg(fig)
+    try:
+        renderer = fig.canvas.get_renderer()
+    except Exception:
+        return
+    for ax in fig.get_axes():
+        labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text().strip()]
+        if len(labels) < 2 or any(t.get_rotation() != 0 for t in labels):
+            continue
+        boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+        if any(left.x1 > right.x0 + 0.5 for left, right in zip(boxes, boxes[1:])):
+            for t in labels:
+                t.set_rotation(45)
+                t.set_horizontalalignment("right")
+                t.set_rotation_mode("anchor")
 
 
 def _is_scalar_image(artist: Any) -> bool:

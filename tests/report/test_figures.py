@@ -171,3 +171,23 @@ def test_rsa_vs_trsa_figure_with_and_without_cis():
     fig = rsa_figures.rsa_vs_trsa_figure(res.assign(rsa_ci_low=lo, rsa_ci_high=hi))
     assert "Bands: bootstrap CIs" in style.caption_of(fig)
     assert sum(len(ax.collections) for ax in fig.axes) == 2 * 3  # one band per model and region
+
+
+def test_crowded_tick_labels_are_slanted_when_rendered():
+    """An op's figure whose category names overlap on the x axis gets them slanted; sparse ticks stay level."""
+    from neurodecode.report import figures, style
+
+    names = ["bottle", "cat", "chair", "face", "house", "scissors", "scrambledpix", "shoe"]
+    fig = figures.new_figure(3, 3)
+    ax = fig.subplots()
+    ax.imshow(np.zeros((8, 8)))
+    ax.set_xticks(range(8), names)
+    ax.set_yticks(range(8), names)
+    figures.render_figure(fig, "confusion", caption="c")
+    assert {t.get_rotation() for t in ax.get_xticklabels()} == {45.0}
+    assert {t.get_horizontalalignment() for t in ax.get_xticklabels()} == {"right"}
+    wide = figures.new_figure(6, 3)
+    ax2 = wide.subplots()
+    ax2.plot([0, 1], [0, 1])
+    style.finalize(wide)
+    assert {t.get_rotation() for t in ax2.get_xticklabels()} == {0.0}
