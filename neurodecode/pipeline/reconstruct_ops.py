@@ -814,7 +814,7 @@ def eeg_image_retrieval(
         metrics[f"{col}.std"] = float(table[col].std(ddof=1)) if len(table) > 1 else 0.0
     paired = "a random exemplar" if target == "exemplar" else "the mean embedding"
     trained_on = ("the other runs of that subject" if train_subjects == "same"
-                  else f"every other run of all subjects {subj_ids} (one adapter each)")
+                  else f"every other run of all subjects {[int(v) for v in subj_ids]} (one adapter each)")
     notes = [
         "Per-trial image identity is not recorded in the Muse N170 data (SOURCE.txt: only the category), so the "
         f"alignment is category level: each training epoch is paired with {paired} "
@@ -832,7 +832,12 @@ def eeg_image_retrieval(
                      "on this 4-channel headset; settings were fixed a priori, not tuned on the folds.")
     figures = [(f"Category retrieval per held-out run (subject {subject}); dashed: chance",
                 _eeg_figure(table))]
-    return StepResult({"folds": table}, metrics=metrics, tables={"folds": table}, notes=notes, figures=figures)
+    answer = (f"Face vs house from single EEG epochs of subject {subject}, leave-one-run-out over {len(table)} runs, "
+              f"trained on {'that subject' if train_subjects == 'same' else 'all subjects'}: BrainCLIP retrieval "
+              f"ROC AUC {clip_auc:.3f} ± {metrics['brain_clip.roc_auc.std']:.3f}, logistic regression "
+              f"{lr_auc:.3f} ± {metrics['logreg.roc_auc.std']:.3f} (chance 0.5).")
+    return StepResult({"folds": table}, metrics=metrics, tables={"folds": table}, notes=notes, figures=figures,
+                      answer=answer)
 
 
 @styled
