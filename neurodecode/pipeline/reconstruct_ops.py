@@ -329,7 +329,17 @@ def brain_retrieval(
         notes.append("The ridge alpha was chosen at an end of its grid for some SNR/subject (see the table).")
     figures = [("Retrieval of held-out images by SNR (mean over subjects; dashed: chance)",
                 _retrieval_figure(table, test.size, n_way))]
-    return StepResult(out, metrics=metrics, tables={"retrieval": table}, notes=notes, figures=figures)
+    snr_list = sorted(table["snr"].unique())
+
+    def _top1(model_name: str) -> str:
+        return " / ".join(f"{metrics.get(f'snr={_fmt(v)}.{model_name}.{test.size}way.brain2image.top1', np.nan):.2f}"
+                          for v in snr_list)
+
+    answer = (f"Top-1 retrieval of {test.size} held-out images from simulated brain responses at SNR "
+              f"{' / '.join(_fmt(v) for v in snr_list)}: BrainCLIP {_top1('brain_clip')}, ridge {_top1('ridge')} "
+              f"(chance {1 / test.size:.3f}; means over subjects).")
+    return StepResult(out, metrics=metrics, tables={"retrieval": table}, notes=notes, figures=figures,
+                      answer=answer)
 
 
 @styled
@@ -574,7 +584,16 @@ def reconstruct(
     out["diffusion_history"] = model.history_
     figures = [("Held-out images and their reconstructions (subject 0) by SNR", _grid_figure(grid)),
                ("Reconstruction metrics by condition and SNR (mean ± sd over subjects)", _recon_figure(table))]
-    return StepResult(out, metrics=metrics, tables={"reconstruction": table}, notes=notes, figures=figures)
+    two_way = {k.rsplit(".", 1)[0]: v for k, v in metrics.items()
+               if k.endswith(".two_way_effnet") and "img2img" in k and np.isfinite(v)}
+    answer = None
+    if two_way:
+        best = max(two_way, key=two_way.get)
+        ceiling = metrics.get("true_embedding.two_way_effnet", np.nan)
+        answer = (f"Reconstructions: best two-way identification {two_way[best]:.2f} ({best.replace('.', ', ', 1).replace('_', ' ').replace('snr=', 'SNR ')}), "
+                  f"against {ceiling:.2f} for this diffusion model from the true embeddings (chance 0.5).")
+    return StepResult(out, metrics=metrics, tables={"reconstruction": table}, notes=notes, figures=figures,
+                      answer=answer)
 
 
 def _spread(labels: np.ndarray, n: int) -> np.ndarray:
