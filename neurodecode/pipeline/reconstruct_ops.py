@@ -590,7 +590,7 @@ def reconstruct(
     if two_way:
         best = max(two_way, key=two_way.get)
         ceiling = metrics.get("true_embedding.two_way_effnet", np.nan)
-        answer = (f"Reconstructions: best two-way identification {two_way[best]:.2f} ({best.replace('.', ', ', 1).replace('_', ' ').replace('snr=', 'SNR ')}), "
+        answer = (f"Reconstructions: best two-way identification {two_way[best]:.2f} ({best.replace('.diffusion', ', diffusion').replace('_', ' ').replace('snr=', 'SNR ')}), "
                   f"against {ceiling:.2f} for this diffusion model from the true embeddings (chance 0.5).")
     return StepResult(out, metrics=metrics, tables={"reconstruction": table}, notes=notes, figures=figures,
                       answer=answer)
