@@ -217,7 +217,30 @@ def finalize(fig: Any, *, min_font: float = MIN_FONT_PT) -> Any:
         if text.get_fontsize() < min_font:
             text.set_fontsize(min_font)
     _slant_crowded_ticks(fig)
+    _wrap_wide_titles(fig)
     return fig
+
+
+def _wrap_wide_titles(fig: Any) -> None:
+    """Axes titles and the figure title wider than the figure are wrapped onto several lines (never cut)."""
+    import textwrap
+
+    try:
+        renderer = fig.canvas.get_renderer()
+    except Exception:
+        return
+    width = fig.bbox.width
+    titles = [t for ax in fig.get_axes() for t in (ax.title, ax._left_title, ax._right_title)]
+    if getattr(fig, "_suptitle", None) is not None:
+        titles.append(fig._suptitle)
+    for t in titles:
+        text = t.get_text()
+        if not text.strip() or not t.get_visible():
+            continue
+        box = t.get_window_extent(renderer)
+        if box.width > 0.96 * width or box.x0 < 0 or box.x1 > width:
+            chars = max(20, int(len(text) * 0.9 * width / max(box.width, 1.0)))
+            t.set_text(textwrap.fill(text, chars))
 
 
 def _slant_crowded_ticks(fig: Any) -> None:

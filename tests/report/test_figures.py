@@ -191,3 +191,17 @@ def test_crowded_tick_labels_are_slanted_when_rendered():
     ax2.plot([0, 1], [0, 1])
     style.finalize(wide)
     assert {t.get_rotation() for t in ax2.get_xticklabels()} == {0.0}
+
+
+def test_titles_wider_than_the_figure_are_wrapped_not_cut():
+    from neurodecode.report import figures
+
+    fig = figures.new_figure(3, 3)
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1])
+    long = "leave one session/run out within each subject (10 folds); left out (fewer than 3 groups): 2, 10, 11"
+    ax.set_title(long)
+    figures.render_figure(fig, "scores", caption="c")
+    assert "\n" in ax.get_title() and ax.get_title().replace("\n", " ") == long
+    box = ax.title.get_window_extent(fig.canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width
