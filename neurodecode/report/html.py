@@ -157,11 +157,20 @@ def _answer_table_html(rows: Any) -> str:
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     if not len(frame):
         return ""
-    if "region" in frame and frame["region"].dtype == object:  # "human_it" -> "human IT", as in the figures
+    if "region" in frame and not pd.api.types.is_numeric_dtype(frame["region"]):  # "human_it" -> "human IT"
         from .style import pretty
 
         frame = frame.assign(region=[pretty(v) if isinstance(v, str) else v for v in frame["region"]])
-    return frame.to_html(index=False, escape=True, border=0, na_rep="–", float_format=lambda x: f"{x:.3g}")
+    shared = []  # a long text repeated on every row (e.g. the cv scheme) is said once, under the table
+    if len(frame) > 1:
+        for col in list(frame.columns):
+            values = frame[col]
+            if (not pd.api.types.is_numeric_dtype(values) and values.map(str).nunique() == 1
+                    and len(str(values.iloc[0])) > 24):
+                shared.append(f"<p class='muted'>{_e(col)} (every row): {_e(values.iloc[0])}</p>")
+                frame = frame.drop(columns=col)
+    return (frame.to_html(index=False, escape=True, border=0, na_rep="–", float_format=lambda x: f"{x:.3g}")
+            + "".join(shared))
 
 
 def _answer_section(steps: Sequence[Any]) -> str:

@@ -129,3 +129,15 @@ def test_figure_files_replace_an_earlier_runs_and_vanish_without_figures(tmp_pat
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["s_1.01_a_b_line.png", "s_1.01_a_b_line.svg"]
     assert write_figure_files(tmp_path, [{"id": "s", "figures": []}]) == []
     assert not (tmp_path / "figures").exists()
+
+
+def test_answer_table_states_a_long_shared_value_once():
+    import pandas as pd
+
+    cv = "5 contiguous test blocks, 10 samples dropped from training on each side"
+    table = pd.DataFrame({"model": ["a", "b"], "cv": [cv, cv], "mean": [0.8, 0.7]})
+    steps = [{"id": "decode", "op": "decode", "input": "data", "params": {}, "key": "k" * 64, "cache_hit": False,
+              "seconds": 1.0, "summary": None, "notes": [], "answer": "best: a", "answer_table": table}]
+    html = render_report(manifest={"name": "n"}, metrics={}, steps=steps)
+    result = html[html.index("id='answer'"):html.index("id='overview'")]
+    assert result.count(cv) == 1 and "cv (every row)" in result and "<th>mean</th>" in result
