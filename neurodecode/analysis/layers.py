@@ -501,7 +501,7 @@ def compare_layers(
         data = brain.isel(rdm=np.flatnonzero(region_of == region))
         over = "both" if data.sizes["rdm"] > 1 else "stimulus"
         res = bootstrap(full, data, method, over=over, n_boot=n_boot, seed=seed + r, ci=ci,
-                        subject_dim="subject", noise_ceiling=False)
+                        by="subject", noise_ceiling=False)
         score[mi, li, r] = res["estimate"].values
         lo[mi, li, r] = res["ci_lower"].values
         hi[mi, li, r] = res["ci_upper"].values
