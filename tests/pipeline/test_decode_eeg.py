@@ -1,5 +1,5 @@
 """The Muse N170 decoding pipeline (a configuration of the generic ``decode`` op) on the real data, cut down
-(subjects 1 and 2, a short RBTransformer), and the ERP features checked against a hand computation."""
+(subjects 1 and 2, three of the five models, a short RBTransformer, 2 permutations), and the ERP features checked against a hand computation."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from neurodecode.pipeline import run
 from neurodecode.train.splits import check_no_leak
 
 PIPELINE = Path(__file__).resolve().parents[2] / "pipelines" / "eeg_n170_decode.yaml"
-MODELS = ("erp_logreg", "bde_logreg", "xdawn_ts", "lda", "rbtransformer")
+MODELS = ("erp_logreg", "xdawn_ts", "rbtransformer")  # a cut-down set: the field's baseline, ours, the network
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,10 @@ def result(data_home, tmp_path_factory):
     cfg["data"]["select"] = {"subject": [1, 2]}  # subject 2 has 2 runs: left out of leave-one-run-out
     for step in cfg["steps"]:
         if step["op"] == "decode":
-            step["params"]["estimators"]["rbtransformer"]["max_epochs"] = 3  # same code path, seconds
-            step["params"]["n_perm"] = 5
+            est = step["params"]["estimators"]
+            step["params"]["estimators"] = {k: est[k] for k in MODELS}
+            est["rbtransformer"]["max_epochs"] = 3  # same code path, seconds
+            step["params"]["n_perm"] = 2
     cfg["outputs"]["save"] = ["clean", "decode_runs", "decode_subjects"]
     out = tmp_path_factory.mktemp("eeg_decode")
     res = run(cfg, out, progress=False)
@@ -67,7 +69,7 @@ def test_erp_baseline_floor_subject1(result):
     """Leave-one-run-out ROC AUC of the ERP logistic regression on subject 1 (measured 0.70-0.71)."""
     _, _, metrics = result
     assert metrics["decode_runs.erp_logreg_roc_auc_mean"] >= 0.68
-    assert metrics["decode_runs.erp_logreg_p_value"] <= 1 / 6 + 1e-9  # above all 5 permutations
+    assert metrics["decode_runs.erp_logreg_p_value"] <= 1 / 3 + 1e-9  # above both permutations
 
 
 def test_folds_never_share_a_run(result):
