@@ -216,19 +216,31 @@ def finalize(fig: Any, *, min_font: float = MIN_FONT_PT) -> Any:
     for text in _texts(fig):
         if text.get_fontsize() < min_font:
             text.set_fontsize(min_font)
-    _slant_crowded_ticks(fig)
-    _wrap_wide_titles(fig)
+    changed = _slant_crowded_ticks(fig) | _wrap_wide_titles(fig)
+    if changed:
+        from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+        if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):  # laid out once (tight_layout)
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    fig.tight_layout()
+                except Exception:  # a layout that cannot be tightened is drawn as it is
+                    pass
     return fig
 
 
-def _wrap_wide_titles(fig: Any) -> None:
+def _wrap_wide_titles(fig: Any) -> bool:
     """Axes titles and the figure title wider than the figure are wrapped onto several lines (never cut)."""
     import textwrap
 
     try:
         renderer = fig.canvas.get_renderer()
     except Exception:
-        return
+        return False
+    changed = False
     width = fig.bbox.width
     titles = [t for ax in fig.get_axes() for t in (ax.title, ax._left_title, ax._right_title)]
     if getattr(fig, "_suptitle", None) is not None:
@@ -241,9 +253,11 @@ def _wrap_wide_titles(fig: Any) -> None:
         if box.width > 0.96 * width or box.x0 < 0 or box.x1 > width:
             chars = max(20, int(len(text) * 0.9 * width / max(box.width, 1.0)))
             t.set_text(textwrap.fill(text, chars))
+            changed = True
+    return changed
 
 
-def _slant_crowded_ticks(fig: Any) -> None:
+def _slant_crowded_ticks(fig: Any) -> bool:
     """Horizontal x tick labels that overlap their neighbours are slanted (45 degrees, right-aligned)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -252,17 +266,20 @@ def _slant_crowded_ticks(fig: Any) -> None:
     try:
         renderer = fig.canvas.get_renderer()
     except Exception:
-        return
+        return False
+    changed = False
     for ax in fig.get_axes():
         labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text().strip()]
         if len(labels) < 2 or any(t.get_rotation() != 0 for t in labels):
             continue
         boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
         if any(left.x1 > right.x0 + 0.5 for left, right in zip(boxes, boxes[1:])):
+            changed = True
             for t in labels:
                 t.set_rotation(45)
                 t.set_horizontalalignment("right")
                 t.set_rotation_mode("anchor")
+    return changed
 
 
 def _is_scalar_image(artist: Any) -> bool:

@@ -205,3 +205,18 @@ def test_titles_wider_than_the_figure_are_wrapped_not_cut():
     assert "\n" in ax.get_title() and ax.get_title().replace("\n", " ") == long
     box = ax.title.get_window_extent(fig.canvas.get_renderer())
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width
+    # a figure laid out once with tight_layout (as ops often do) is laid out again: the title stays inside
+    import matplotlib.pyplot as plt
+
+    fig2, ax2 = plt.subplots(figsize=(3, 3))
+    ax2.plot([0, 1], [0, 1])
+    ax2.set_title(long)
+    fig2.tight_layout()
+    figures.render_figure(fig2, "scores", caption="c")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig2)
+    canvas.draw()
+    box2 = ax2.title.get_window_extent(canvas.get_renderer())
+    assert box2.y1 <= fig2.bbox.height + 1 and box2.x0 >= 0
+    plt.close(fig2)
