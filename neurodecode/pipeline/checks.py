@@ -31,10 +31,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
+from pydantic import AfterValidator
+
 from ..errors import ConfigError
 from .ops import LOADERS, OPS, did_you_mean
 
-__all__ = ["preflight_errors", "check_pipeline", "KWARGS_TARGETS", "OneOf", "RdmMethod", "RdmCompareMethod",
+__all__ = ["preflight_errors", "check_pipeline", "KWARGS_TARGETS", "OneOf", "EstimatorSetting", "RdmMethod", "RdmCompareMethod",
            "ActivationMethod", "Pooling", "EstimatorName", "ScoringName"]
 
 
@@ -116,6 +118,33 @@ Pooling = Annotated[str, OneOf("neurodecode.models.activations:POOLINGS", "pooli
 EstimatorName = Annotated[str, OneOf("neurodecode.decoding.estimators:ESTIMATORS", "estimator")]
 #: a scikit-learn scorer name (``sklearn.metrics.get_scorer_names()``)
 ScoringName = Annotated[str, OneOf(_scorer_names, "scoring")]
+
+
+def _check_estimator_setting(value: Any) -> Any:
+    """A registered estimator name, or ``{estimator: NAME, **settings}`` with settings NAME accepts."""
+    from collections.abc import Mapping
+
+    from ..decoding.estimators import estimator_params
+
+    if isinstance(value, str):
+        return OneOf("neurodecode.decoding.estimators:ESTIMATORS", "estimator").check(value)
+    if not isinstance(value, Mapping):
+        raise ValueError(f"an estimator is a registered name or {{estimator: NAME, **settings}}, got {value!r}")
+    if not isinstance(value.get("estimator"), str):
+        raise ValueError(f"an estimator configuration needs a key 'estimator' naming a registered estimator, "
+                         f"got keys {sorted(value)}")
+    name = OneOf("neurodecode.decoding.estimators:ESTIMATORS", "estimator").check(value["estimator"])
+    accepted = estimator_params(name)
+    if accepted is not None:
+        unknown = sorted(set(value) - {"estimator"} - set(accepted))
+        if unknown:
+            raise ValueError(f"estimator {name!r} has no setting {', '.join(map(repr, unknown))}"
+                             f"{did_you_mean(unknown[0], accepted)}; its settings: {', '.join(accepted) or 'none'}")
+    return value
+
+
+#: a decoding estimator given by name or as ``{estimator: NAME, **settings}`` (name and settings checked)
+EstimatorSetting = Annotated[Any, AfterValidator(_check_estimator_setting)]
 
 #: "module:function" of an op's function -> the callables its ``**kwargs`` are passed to
 KWARGS_TARGETS: dict[str, tuple[str, ...]] = {

@@ -11,11 +11,12 @@ one confusion matrix of the best model.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from ..errors import BadInputError
+from .checks import EstimatorName, EstimatorSetting, ScoringName
 from .ops import StepResult
 
 __all__ = ["decode", "decoding_epochs", "answer_lines", "baseline_line"]
@@ -157,14 +158,14 @@ def decode(
     *,
     label: str | list[str] = "label",
     classes: list[str] | None = None,
-    estimators: list[str] | dict[str, Any] | None = None,
+    estimators: list[EstimatorName] | dict[str, EstimatorSetting] | None = None,
     cv: str | int | dict[str, Any] | None = None,
-    scoring: str | None = None,
-    task: str | None = None,
+    scoring: ScoringName | None = None,
+    task: Literal["classification", "regression"] | None = None,
     n_perm: int = 100,
     seed: int = 0,
     time_resolved: bool = False,
-    time_estimator: str = "lda",
+    time_estimator: EstimatorName = "lda",
     n_jobs: int = 1,
 ) -> StepResult:
     """Cross-validated decoding of ``label`` with registered estimators (thin adapter).

@@ -103,3 +103,27 @@ def test_time_resolved_options_are_caught(tmp_path, capsys):
     path = _pipeline(tmp_path, "eeg_muse_time_resolved.yaml", 6, estimator="ldaa")
     assert main(["validate", path]) == 2
     assert "unknown estimator 'ldaa' (did you mean 'lda'?)" in capsys.readouterr().err
+
+
+def test_decode_estimators_and_their_settings_are_caught(tmp_path, capsys):
+    # the generic decode op: names in a list, and {estimator: NAME, **settings} in a dict, are checked
+    cfg = yaml.safe_load((PIPELINES / "eeg_n170_decode.yaml").read_text())
+    step = cfg["steps"][6]
+    assert step["op"] == "decode"
+    step["params"]["estimators"]["erp_logreg"]["estimator"] = "erp_logrg"
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["validate", str(path)]) == 2
+    assert "unknown estimator 'erp_logrg' (did you mean 'erp_logreg'?)" in capsys.readouterr().err
+    step["params"]["estimators"]["erp_logreg"]["estimator"] = "erp_logreg"
+    step["params"]["estimators"]["erp_logreg"]["tmaxx"] = 0.5
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "estimator 'erp_logreg' has no setting 'tmaxx' (did you mean 'tmax'?)" in err
+    step["params"]["estimators"] = ["lda", "xdawn_tss"]
+    step["params"]["scoring"] = "roc_aucc"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown estimator 'xdawn_tss' (did you mean 'xdawn_ts'?)" in err and "unknown scoring 'roc_aucc'" in err
