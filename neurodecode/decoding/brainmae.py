@@ -127,7 +127,7 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
                  pretrain_epochs: int = 10, pretrain_lr: float = 1e-2, pretrain_warmup_epochs: float = 1.0,
                  finetune_epochs: int = 40, lr: float = 1e-3, weight_decay: float = 0.05, patience: int | None = 8,
                  batch_size: int = 64, val_fraction: float = 0.15, probe_C: float = 1.0, sfreq: float = 0.4,
-                 ijk: Any = None, grid_shape: Any = None, random_state: int | None = 0, device: str = "cpu",
+                 ijk: Any = None, grid_shape: Any = None, random_state: int | None = 0, device: str = "auto",
                  threads: int | None = 1) -> None:
         self.n_rois = n_rois
         self.window = window

@@ -26,7 +26,8 @@ Registered names (``neurodecode.decoding.list_estimators()``):
 ``eegnet``        the EEGNet-style compact CNN (:mod:`neurodecode.encoders.eegnet`)
 ``erp_logreg``    post-stimulus ERP block means (optional baseline) -> standardise -> logistic regression,
                   baseline and C chosen by an inner contiguous K-fold of the training fold
-``rbtransformer`` the RBTransformer (band-DE tokens per electrode, attention across electrodes)
+``rbtransformer`` the RBTransformer (band-DE, waveform or both as tokens per electrode, attention across
+                  electrodes; early stopping on the validation ROC AUC)
 ``brainmae``      Ward parcels of the training fold -> BrainMAE (masked-autoencoder pretraining on the
                   training windows, then fine-tuning or a linear probe of the frozen tokens)
 ``spike_contrastive``  the contrastive spike encoder (CEBRA-like) with a kNN or ridge head (continuous targets)
@@ -667,20 +668,22 @@ def _make_eegnet(ctx: EstimatorContext):
 
     return EncoderClassifier("eegnet", encoder_params={"dropout": 0.25}, sfreq=_need_sfreq(ctx, "eegnet"),
                              max_epochs=150, patience=20, lr=1e-3, batch_size=32, weight_decay=0.0,
-                             random_state=ctx.seed, device="cpu", threads=1)
+                             random_state=ctx.seed, device="auto", threads=1)
 
 
 @register_estimator("rbtransformer", tasks=("classification",), ndims=(2,), permutable=False,
-                    description="RBTransformer: band-DE tokens per electrode, attention across electrodes; early "
-                                "stopping on a validation part of the training fold")
+                    description="RBTransformer: band-DE (or waveform, or both) tokens per electrode, attention "
+                                "across electrodes; early stopping on the validation ROC AUC")
 def _make_rbtransformer(ctx: EstimatorContext, *, encoder_params: Mapping[str, Any] | None = None,
                         max_epochs: int = 60, patience: int | None = 10, lr: float = 3e-3, batch_size: int = 64,
-                        weight_decay: float = 1e-2, val_fraction: float = 0.2, device: str = "cpu",
-                        threads: int | None = 1):
+                        weight_decay: float = 1e-2, val_fraction: float = 0.2, device: str = "auto",
+                        threads: int | None = 1, monitor: str = "roc_auc"):
     """:class:`~neurodecode.encoders.rbtransformer.RBTransformer` through
     :class:`~neurodecode.encoders.estimators.EncoderClassifier` (channels z-scored with the training
-    fold's statistics; early stopping on the validation loss of ``val_fraction`` of the training
-    fold). ``encoder_params``: the encoder's sizes (``bands``, ``n_windows``, ``d_model``...)."""
+    fold's statistics; early stopping on ``monitor`` of ``val_fraction`` of the training fold: the
+    validation ROC AUC by default, or ``"loss"``, ``"accuracy"``, ``"balanced_accuracy"``).
+    ``encoder_params``: the encoder's sizes and tokens (``bands``, ``n_windows``, ``d_model``,
+    ``token_type``: ``"bde"``, ``"waveform"`` or ``"both"``...)."""
     from ..encoders.estimators import EncoderClassifier
 
     params = {"d_model": 16, "n_layers": 2, "n_heads": 2, "dropout": 0.1, "head_hidden": 16,
@@ -690,7 +693,7 @@ def _make_rbtransformer(ctx: EstimatorContext, *, encoder_params: Mapping[str, A
     return EncoderClassifier("rbtransformer", encoder_params=params, sfreq=_need_sfreq(ctx, "rbtransformer"),
                              max_epochs=int(max_epochs), patience=patience, lr=float(lr), batch_size=int(batch_size),
                              weight_decay=float(weight_decay), val_fraction=float(val_fraction), random_state=ctx.seed,
-                             device=device, threads=threads)
+                             device=device, threads=threads, monitor=monitor)
 
 
 @register_estimator("spike_contrastive", tasks=("regression",), ndims=(2,), permutable=False,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,7 @@ class _EncoderEstimator(BaseEstimator):
         amp: str | bool = "auto",
         progress: bool = False,
         threads: int | None = None,
+        monitor: str = "loss",
     ) -> None:
         self.encoder = encoder
         self.encoder_params = encoder_params
@@ -174,6 +176,7 @@ class _EncoderEstimator(BaseEstimator):
         self.amp = amp
         self.progress = progress
         self.threads = threads
+        self.monitor = monitor
 
     @property
     def seed(self) -> int | None:
@@ -263,10 +266,40 @@ class _EncoderEstimator(BaseEstimator):
             tr, va = train_val_split(len(X), groups=groups, val_fraction=self.val_fraction,
                                      seed=self.random_seed_)
             val = (X[va], y[va])
+        score = self._val_score(X[va], y[va]) if val is not None else self._val_score(None, None)
         yt = torch.as_tensor(y)
-        res = self._trainer().fit(self.model_, (X[tr], yt[tr]), val, parameters=params)
+        res = self._trainer().fit(self.model_, (X[tr], yt[tr]), val, parameters=params, val_score=score)
         self.history_ = res.history
         self.best_epoch_ = res.best_epoch
+
+    #: validation scores early stopping can follow besides the loss: name -> (y_true, outputs) -> float
+    _MONITORS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {}
+
+    def _val_score(self, Xv: np.ndarray | None, yv: np.ndarray | None) -> Callable | None:
+        """``model -> score`` on the validation part for ``monitor`` (None for the loss)."""
+        if self.monitor == "loss":
+            return None
+        if self.monitor not in self._MONITORS:
+            raise BadInputError(f"monitor={self.monitor!r} is not known to {type(self).__name__}; "
+                                f"known: {', '.join(['loss', *self._MONITORS])}.")
+        if Xv is None:
+            return None
+        if isinstance(self, ClassifierMixin) and np.unique(yv).size < 2:
+            import warnings
+
+            warnings.warn(f"monitor={self.monitor!r}: the validation part holds one class only; early stopping "
+                          "follows the validation loss in this fit.", UserWarning, stacklevel=3)
+            return None
+        metric = self._MONITORS[self.monitor]
+
+        def score(model: Any) -> float:
+            import torch
+
+            dev = next(model.parameters()).device
+            out = model(torch.as_tensor(Xv, device=dev)).float().cpu().numpy()
+            return float(metric(yv, out))
+
+        return score
 
     def _prepare_extra(self, X: Any) -> np.ndarray:
         arr, _ = as_array(X, self.sfreq_)
@@ -300,6 +333,35 @@ class _EncoderEstimator(BaseEstimator):
         return {}
 
 
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def _val_roc_auc(y: np.ndarray, logits: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if logits.shape[1] == 2:
+        return float(roc_auc_score(y, logits[:, 1] - logits[:, 0]))
+    return float(roc_auc_score(y, _softmax(logits), multi_class="ovr", labels=np.arange(logits.shape[1])))
+
+
+def _val_accuracy(y: np.ndarray, logits: np.ndarray) -> float:
+    return float(np.mean(logits.argmax(axis=1) == y))
+
+
+def _val_balanced_accuracy(y: np.ndarray, logits: np.ndarray) -> float:
+    from sklearn.metrics import balanced_accuracy_score
+
+    return float(balanced_accuracy_score(y, logits.argmax(axis=1)))
+
+
+def _val_r2(y: np.ndarray, out: np.ndarray) -> float:
+    from sklearn.metrics import r2_score
+
+    return float(r2_score(y.reshape(len(y), -1), out.reshape(len(out), -1)))
+
+
 class EncoderClassifier(ClassifierMixin, TransformerMixin, _EncoderEstimator):
     """Classify ``(n, channels, times)`` inputs with a neurodecode encoder (see the module docstring).
 
@@ -326,7 +388,13 @@ class EncoderClassifier(ClassifierMixin, TransformerMixin, _EncoderEstimator):
         Part of the training data (whole ``groups`` when given to ``fit``) held out for early stopping.
     scale : bool
         Z-score each channel with the training mean and standard deviation.
+    monitor : {"loss", "roc_auc", "accuracy", "balanced_accuracy"}
+        What early stopping and the kept weights follow on the validation part: the loss, or a
+        score (ROC AUC: one-vs-rest over classes when there are more than two). A validation part
+        with one class falls back to the loss, with a warning.
     """
+
+    _MONITORS = {"roc_auc": _val_roc_auc, "accuracy": _val_accuracy, "balanced_accuracy": _val_balanced_accuracy}
 
     def fit(self, X: Any, y: Any, groups: Any = None, X_pretrain: Any = None) -> EncoderClassifier:
         """Fit on ``X`` and labels ``y``; ``groups`` (runs/trials) shape the validation split."""
@@ -365,8 +433,11 @@ class EncoderRegressor(RegressorMixin, TransformerMixin, _EncoderEstimator):
     """Regress continuous targets (e.g. hand velocity) from ``(n, channels, times)`` inputs.
 
     Targets are z-scored with training statistics and predicted back in their units. Parameters as
-    :class:`EncoderClassifier`.
+    :class:`EncoderClassifier`; ``monitor`` is ``"loss"`` or ``"r2"`` (the validation R², mean over
+    targets).
     """
+
+    _MONITORS = {"r2": _val_r2}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -41,7 +41,10 @@ from .base import BrainEncoder, make_head, register_encoder
 from .bde import DEFAULT_BANDS
 
 __all__ = ["RBTransformer", "BandDE", "window_bounds", "band_de_windows", "plot_attention_montage",
-           "MUSE_CHANNELS"]
+           "MUSE_CHANNELS", "TOKEN_TYPES"]
+
+#: What an electrode's token can hold (``RBTransformer(token_type=...)``).
+TOKEN_TYPES = ("bde", "waveform", "both")
 
 #: The four EEG electrodes of the Muse headband.
 MUSE_CHANNELS = ("TP9", "AF7", "AF8", "TP10")
@@ -244,6 +247,12 @@ class RBTransformer(BrainEncoder):
         Hidden units of the MLP head (0: a linear head).
     log_base : float
         Logarithm base of the DE values (2: bits).
+    token_type : {"bde", "waveform", "both"}
+        What each electrode's token holds before the projection: its band-DE values (band power,
+        the RBTransformer's design), its waveform averaged down to ``waveform_points`` samples (the
+        phase-locked ERP, which band power discards), or both concatenated.
+    waveform_points : int
+        Length of the waveform part of a token (average pooling over time; at most ``n_times``).
     """
 
     def __init__(
@@ -262,8 +271,14 @@ class RBTransformer(BrainEncoder):
         dropout: float = 0.1,
         head_hidden: int = 32,
         log_base: float = 2.0,
+        token_type: str = "bde",
+        waveform_points: int = 32,
     ) -> None:
         bands = _bands_dict(bands)
+        if token_type not in TOKEN_TYPES:
+            raise BadInputError(f"token_type must be one of {TOKEN_TYPES}, got {token_type!r}.")
+        if int(waveform_points) != waveform_points or waveform_points < 1:
+            raise BadInputError(f"waveform_points must be a positive integer, got {waveform_points!r}.")
         for name, v in (("d_model", d_model), ("n_layers", n_layers), ("n_heads", n_heads), ("ff_mult", ff_mult)):
             if int(v) != v or v < 1:
                 raise BadInputError(f"{name} must be a positive integer, got {v!r}.")
@@ -277,10 +292,13 @@ class RBTransformer(BrainEncoder):
             n_channels, n_times, sfreq, n_outputs,
             bands={k: list(v) for k, v in bands.items()}, n_windows=int(n_windows), d_model=int(d_model),
             n_layers=int(n_layers), n_heads=int(n_heads), ff_mult=int(ff_mult), dropout=float(dropout),
-            head_hidden=int(head_hidden), log_base=float(log_base),
+            head_hidden=int(head_hidden), log_base=float(log_base), token_type=token_type,
+            waveform_points=int(waveform_points),
         )
         self.bde = BandDE(self.n_times, self.sfreq, bands, n_windows, log_base)
-        n_feat = self.bde.n_bands * len(self.bde.bounds)
+        self.token_type = token_type
+        self.n_wave = min(int(waveform_points), self.n_times) if token_type != "bde" else 0
+        n_feat = (self.bde.n_bands * len(self.bde.bounds) if token_type != "waveform" else 0) + self.n_wave
         self.embed_dim = int(d_model)
         self.proj = nn.Linear(n_feat, d_model)
         self.electrode = nn.Parameter(torch.randn(self.n_channels, d_model) * 0.02)
@@ -292,10 +310,16 @@ class RBTransformer(BrainEncoder):
 
     # -- forward -------------------------------------------------------------------------------
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """BDE features ``(batch, n_channels, n_windows * n_bands)`` (window-major) of raw epochs."""
+        """Token features ``(batch, n_channels, n_features)`` of raw epochs: BDE values
+        (``n_windows * n_bands``, window-major), the pooled waveform (``waveform_points``), or both
+        (BDE first), as ``token_type`` says."""
         self.check_input(x)
-        de = self.bde(x)
-        return de.flatten(2)
+        parts = []
+        if self.token_type != "waveform":
+            parts.append(self.bde(x).flatten(2))
+        if self.n_wave:
+            parts.append(torch.nn.functional.adaptive_avg_pool1d(x.to(self.proj.weight.dtype), self.n_wave))
+        return parts[0] if len(parts) == 1 else torch.cat([p.to(self.proj.weight.dtype) for p in parts], dim=-1)
 
     def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         feats = self.tokens(x).to(self.proj.weight.dtype)

@@ -58,7 +58,8 @@ class TrainConfig:
     min_lr_ratio : float
         The cosine schedule ends at ``lr * min_lr_ratio``.
     patience : int or None
-        Stop after this many epochs without improvement of the validation loss (needs ``val``).
+        Stop after this many epochs without improvement of the validation loss (or of
+        ``Trainer.fit``'s ``val_score`` when given; needs ``val``).
         ``None`` trains for ``max_epochs``.
     min_delta : float
         Improvement smaller than this does not reset the patience counter.
@@ -135,6 +136,9 @@ class TrainResult:
     best_epoch : int
         Epoch (0-based) whose weights the model holds at the end (the last one without validation).
     best_val_loss : float
+        Validation loss of the best epoch.
+    best_val_score : float
+        ``val_score`` of the best epoch (``-inf`` when no ``val_score`` was given).
     stopped_early : bool
     resumed_from : int or None
         Epoch a resumed run started from.
@@ -143,6 +147,7 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
     best_val_loss: float = float("inf")
+    best_val_score: float = float("-inf")
     stopped_early: bool = False
     resumed_from: int | None = None
 
@@ -406,6 +411,7 @@ class Trainer:
         step_fn: Callable | None = None,
         loss_fn: Callable | None = None,
         parameters: Any | None = None,
+        val_score: Callable | None = None,
     ) -> TrainResult:
         """Train ``model`` in place and return the :class:`TrainResult`.
 
@@ -423,13 +429,18 @@ class Trainer:
             Used by the default step (cross-entropy / MSE by target dtype when omitted).
         parameters : iterable, optional
             Parameters to optimise (default: all of ``model``'s that require grad), e.g. a head only.
+        val_score : callable, optional
+            ``val_score(model) -> float``, higher is better (e.g. the validation ROC AUC), called in
+            eval mode without gradients after each epoch's validation loss. When given (with
+            ``val``), early stopping and the best weights follow this score instead of the
+            validation loss; the history gets a ``val_score`` column.
         """
         from .._threads import torch_threads
 
         with torch_threads(self.config.threads, "threads"):
-            return self._fit(model, train, val, step_fn, loss_fn, parameters)
+            return self._fit(model, train, val, step_fn, loss_fn, parameters, val_score)
 
-    def _fit(self, model, train, val, step_fn, loss_fn, parameters) -> TrainResult:
+    def _fit(self, model, train, val, step_fn, loss_fn, parameters, val_score=None) -> TrainResult:
         import torch
         from torch.utils.data import DataLoader
         from torch.utils.data.distributed import DistributedSampler
@@ -560,10 +571,20 @@ class Trainer:
                 val_loss = vt / vc
             row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                    "lr": float(opt.param_groups[0]["lr"]), "seconds": time.perf_counter() - t0}
+            score = None
+            if val_loader is not None and val_score is not None:
+                model.eval()
+                with torch.no_grad():
+                    score = float(val_score(model))
+                row["val_score"] = score
             result.history.append(row)
             if val_loader is not None:
-                if val_loss < result.best_val_loss - cfg.min_delta:
+                improved = (score > result.best_val_score + cfg.min_delta if score is not None
+                            else val_loss < result.best_val_loss - cfg.min_delta)
+                if improved:
                     result.best_val_loss, result.best_epoch, bad_epochs = val_loss, epoch, 0
+                    if score is not None:
+                        result.best_val_score = score
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 else:
                     bad_epochs += 1

@@ -207,3 +207,62 @@ def test_plot_attention_montage():
         plot_attention_montage(np.ones((3, 3)), list(MUSE_CHANNELS))
     with pytest.raises(BadInputError, match="not in the standard_1020"):
         plot_attention_montage(np.ones((2, 2)), ["TP9", "XX1"])
+
+
+def test_waveform_tokens_are_the_pooled_waveform():
+    # token_type="waveform": each electrode's token is its waveform averaged down to waveform_points
+    # samples (adaptive average pooling: bin i covers samples floor(i*n/p) .. ceil((i+1)*n/p))
+    x = torch.randn(3, 4, N_TIMES, dtype=torch.float64)
+    model = _model(token_type="waveform", waveform_points=20)
+    tok = model.tokens(x.float()).double()
+    n, p = N_TIMES, 20
+    expected = torch.stack([x[..., (i * n) // p: -((-(i + 1) * n) // p)].mean(-1) for i in range(p)], dim=-1)
+    assert tok.shape == (3, 4, 20)
+    torch.testing.assert_close(tok, expected, rtol=1e-5, atol=1e-6)
+    both = _model(token_type="both", waveform_points=20)
+    tb = both.tokens(x.float())
+    assert tb.shape == (3, 4, len(DEFAULT_BANDS) + 20)
+    torch.testing.assert_close(tb[..., :len(DEFAULT_BANDS)], _model().tokens(x.float()))
+    torch.testing.assert_close(tb[..., len(DEFAULT_BANDS):].double(), expected, rtol=1e-5, atol=1e-6)
+    assert both(x.float()).shape == (3, 2)
+    with pytest.raises(BadInputError, match="token_type"):
+        _model(token_type="erp")
+
+
+def test_waveform_tokens_learn_an_erp_task_band_power_cannot(one_thread):
+    # a phase-locked deflection on one electrode, with the same band power in both classes
+    # (its sign flips with the class): waveform tokens learn it, band-DE tokens cannot
+    from sklearn.metrics import roc_auc_score
+
+    def task(n, seed):
+        rng = np.random.default_rng(seed)
+        y = rng.integers(0, 2, n)
+        t = np.arange(N_TIMES) / SFREQ
+        bump = np.exp(-((t - 0.3) / 0.03) ** 2)
+        x = rng.normal(size=(n, 4, N_TIMES))
+        x[:, 1] += 1.5 * np.where(y == 1, 1.0, -1.0)[:, None] * bump
+        return x.astype(np.float32), y
+
+    Xtr, ytr = task(300, 0)
+    Xte, yte = task(200, 1)
+    aucs = {}
+    for kind in ("waveform", "bde"):
+        clf = EncoderClassifier("rbtransformer", sfreq=SFREQ, max_epochs=25, patience=8, lr=3e-3, random_state=0,
+                                device="cpu", monitor="roc_auc",
+                                encoder_params={"d_model": 16, "n_layers": 1, "n_heads": 2, "token_type": kind})
+        clf.fit(Xtr, ytr)
+        aucs[kind] = roc_auc_score(yte, clf.decision_function(Xte))
+        assert "val_score" in clf.history_[0]
+    assert aucs["waveform"] > 0.9 and aucs["bde"] < 0.65, aucs
+
+
+def test_early_stopping_follows_the_validation_auc(one_thread):
+    # monitor="roc_auc": the kept epoch is the one with the best validation AUC in the history
+    X, y = _alpha_task(160, 4)
+    clf = EncoderClassifier("rbtransformer", encoder_params={"d_model": 8, "n_layers": 1, "n_heads": 2},
+                            sfreq=SFREQ, max_epochs=12, patience=4, random_state=0, device="cpu", monitor="roc_auc")
+    clf.fit(X, y)
+    scores = [row["val_score"] for row in clf.history_]
+    assert clf.best_epoch_ == int(np.argmax(scores))
+    with pytest.raises(BadInputError, match="monitor='auc'.*roc_auc"):
+        EncoderClassifier("rbtransformer", sfreq=SFREQ, max_epochs=1, monitor="auc").fit(X, y)
