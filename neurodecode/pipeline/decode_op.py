@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import BadInputError
 from .checks import EstimatorName, EstimatorSetting, ScoringName
+from ..report.style import color, set_caption, styled
 from .ops import StepResult
 
 __all__ = ["decode", "decoding_epochs", "answer_lines", "baseline_line"]
@@ -54,47 +55,69 @@ def _concat(items: Any) -> Any:
     return out.data if isinstance(out, StepResult) else out
 
 
+#: readable axis labels of scikit-learn scorer names
+_SCORING_LABELS = {"roc_auc": "ROC AUC", "r2": "R²", "accuracy": "accuracy", "balanced_accuracy": "balanced accuracy",
+                   "roc_auc_ovr": "ROC AUC (one vs rest)", "f1": "F1", "f1_macro": "F1 (macro)"}
+
+
+def _scoring_label(scoring: str) -> str:
+    return _SCORING_LABELS.get(scoring, scoring.replace("_", " "))
+
+
+@styled
 def _scores_figure(summary: Any, table: Any, scoring: str, title: str):
     import matplotlib.pyplot as plt
 
     models = list(summary["model"])
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(models), 3.6))
+    fig, ax = plt.subplots(figsize=(max(5.5, 3.2 + 0.9 * len(models)), 3.8))
+    has_null = False
     for i, m in enumerate(models):
         s = table.loc[table["model"] == m, "score"].to_numpy()
-        ax.scatter(np.full(len(s), i) + np.linspace(-0.15, 0.15, len(s)), s, s=14, color="0.4", zorder=3)
+        ax.scatter(np.full(len(s), i) + np.linspace(-0.15, 0.15, len(s)), s, s=14, color="0.55", zorder=3,
+                   label="fold" if i == 0 else None)
         row = summary.loc[summary["model"] == m].iloc[0]
-        ax.errorbar(i, row["mean"], yerr=row["sd"], fmt="o", color="C0", capsize=4, zorder=4)
+        ax.errorbar(i, row["mean"], yerr=row["sd"], fmt="o", color=color(0), capsize=4, zorder=4,
+                    label="mean ± sd over folds" if i == 0 else None)
         if "null_95" in row and np.isfinite(row["null_95"]):
-            ax.plot([i - 0.3, i + 0.3], [row["null_95"]] * 2, color="C3", lw=1)
+            ax.plot([i - 0.3, i + 0.3], [row["null_95"]] * 2, color=color(1), lw=1.5,
+                    label=None if has_null else "permutation null, 95th percentile")
+            has_null = True
     ax.axhline(float(summary["chance"].iloc[0]), color="k", ls="--", lw=1, label="chance")
-    ax.set_xticks(range(len(models)), models, rotation=30, ha="right")
-    ax.set_ylabel(scoring)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    ax.set_xticks(range(len(models)), [str(m) for m in models], rotation=30, ha="right")
+    ax.set_ylabel(_scoring_label(scoring))
+    ax.set_title(title)
+    ax.set_xlim(-0.6, len(models) - 0.4)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    set_caption(fig, f"{_scoring_label(scoring)} of each model on each held-out fold (grey), their mean ± sd "
+                     "(blue), chance (dashed)" + (" and the 95th percentile of the label-permutation null (orange; "
+                                                  "deep models have none)" if has_null else "") + ".")
     return fig
 
 
+@styled
 def _confusion_figure(true: np.ndarray, pred: np.ndarray, classes: list[str], model: str):
     import matplotlib.pyplot as plt
     from sklearn.metrics import confusion_matrix
 
     cm = confusion_matrix(true, pred, labels=classes, normalize="true")
-    fig, ax = plt.subplots(figsize=(1.6 + 0.6 * len(classes), 1.4 + 0.6 * len(classes)))
+    fig, ax = plt.subplots(figsize=(2.2 + 0.6 * len(classes), 1.8 + 0.6 * len(classes)))
     im = ax.imshow(cm, vmin=0, vmax=1, cmap="Blues")
     for i in range(len(classes)):
         for j in range(len(classes)):
-            ax.text(j, i, f"{cm[i, j]:.2f}", ha="center", va="center", fontsize=8)
+            ax.text(j, i, f"{cm[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if cm[i, j] > 0.6 else "black")
     ax.set_xticks(range(len(classes)), classes)
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"{model}: out-of-fold confusion (row-normalised)", fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
+    ax.set_title(f"{model}: out-of-fold confusion")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of the true class")
+    set_caption(fig, f"Out-of-fold predictions of {model} pooled over folds; each row (true class) sums to 1, "
+                     "the diagonal is the recall of each class.")
     return fig
 
 
+@styled
 def _time_figure(tc: Any, scoring: str, chance: float, clusters: Any):
     import matplotlib.pyplot as plt
 
@@ -105,15 +128,17 @@ def _time_figure(tc: Any, scoring: str, chance: float, clusters: Any):
         m, sd = s.mean(axis=0), s.std(axis=0, ddof=1) if s.shape[0] > 1 else np.zeros(s.shape[1])
         ax.plot(t, m, label=str(model))
         ax.fill_between(t, m - sd, m + sd, alpha=0.2)
-    for row in clusters:
-        ax.axvspan(row["start"], row["stop"], color="C2", alpha=0.15)
-    ax.axhline(chance, color="k", ls="--", lw=1)
+    significant = [row for row in clusters if row["p_value"] < 0.05]
+    for k, row in enumerate(significant):
+        ax.axvspan(row["start"], row["stop"], color=color(2), alpha=0.15, label="cluster p < 0.05" if k == 0 else None)
+    ax.axhline(chance, color="k", ls="--", lw=1, label="chance")
     ax.axvline(0, color="0.5", lw=0.8)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel(scoring)
-    ax.set_title("score over time (mean +- sd over folds; shaded: clusters p < 0.05)", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.set_ylabel(_scoring_label(scoring))
+    ax.set_title("score over time")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    set_caption(fig, f"{_scoring_label(scoring)} at each time point, mean ± sd over folds; shaded: clusters of time "
+                     "points above chance at p < 0.05 (cluster permutation test over folds); dashed: chance.")
     return fig
 
 
@@ -235,7 +260,7 @@ def decode(
     if "decode_window" in obj.attrs:
         notes.insert(0, f"Epochs: {obj.attrs['decode_window']}.")
     figures: list[Any] = [("scores per model", partial(_scores_figure, summary, table, sc,
-                                                       f"{res.attrs['cv']}; red: permutation null 95th pct"))]
+                                                       str(res.attrs["cv"])))]
     if res.attrs["task"] == "classification":
         best = str(summary["model"].iloc[0])
         pred = np.asarray(res["prediction"].sel(model=best).values).astype(str)
