@@ -111,7 +111,7 @@ def _cluster_text(table: pd.DataFrame, alpha: float, unit: str = "s") -> str:
 
 def _time_course_figure(values: np.ndarray, names: list[str], times: np.ndarray, chance: float,
                         clusters: list[dict[str, Any]], alpha: float, ylabel: str, title: str, caption: str,
-                        own_clusters: dict[str, list[tuple[float, float]]] | None = None):
+                        own_clusters: dict[str, list[tuple[float, float]]] | None = None, unit: str = "subject"):
     from ..report import style
     from ..report.figures import new_figure
 
@@ -119,23 +119,28 @@ def _time_course_figure(values: np.ndarray, names: list[str], times: np.ndarray,
     with style.context():
         ax = fig.subplots()
         for i, (row, name) in enumerate(zip(values, names)):
-            ax.plot(times, row, color=style.color(i + 1), lw=0.8, alpha=0.7, label=f"{name}")
+            ax.plot(times, row, color=style.color(i + 1), lw=0.8, alpha=0.7, label=f"{unit} {name}")
         mean = values.mean(axis=0)
         if values.shape[0] > 1:
             sem = values.std(axis=0, ddof=1) / np.sqrt(values.shape[0])
             ax.fill_between(times, mean - sem, mean + sem, color=style.color(0), alpha=0.25, lw=0)
-        ax.plot(times, mean, color=style.color(0), lw=2.2, label="mean")
+        ax.plot(times, mean, color=style.color(0), lw=2.2, label="mean ± SEM")
+        shown = set()
         for row in clusters:
             sig = row["p_value"] < alpha
+            what = f"group cluster p < {alpha:g}" if sig else f"group cluster p ≥ {alpha:g}"
             ax.axvspan(row["start"], row["stop"], color=style.HIGHLIGHT_COLOR if sig else "0.6",
-                       alpha=0.18 if sig else 0.08, lw=0)
+                       alpha=0.18 if sig else 0.08, lw=0, label=None if what in shown else what)
+            shown.add(what)
         if own_clusters:  # each observation's own significant clusters, as bars under the curves
             lo = float(np.min(values))
             span = float(np.max(values)) - lo or 1.0
             for i, name in enumerate(names):
                 y = lo - span * (0.04 + 0.035 * i)
                 for start, stop in own_clusters.get(name, []):
-                    ax.plot([start, stop], [y, y], color=style.color(i + 1), lw=3, solid_capstyle="butt")
+                    ax.plot([start, stop], [y, y], color=style.color(i + 1), lw=3, solid_capstyle="butt",
+                            label=None if "own" in shown else f"{unit}'s own cluster (bars)")
+                    shown.add("own")
         ax.axhline(chance, color="k", ls="--", lw=1, label="chance" if chance else "zero")
         ax.axvline(0.0, color="0.5", lw=0.8)
         ax.set_xlabel("time (s)")
@@ -176,6 +181,9 @@ def _rdm_figure(rdm: np.ndarray, ids: list[str], time: float, method: str):
     from ..report.figures import new_figure
 
     fig = new_figure(4.6, 4.0)
+    peak = float(np.nanmax(np.abs(rdm))) if np.isfinite(rdm).any() else 0.0
+    exponent = int(np.floor(np.log10(peak))) if peak > 0 and not 1e-2 <= peak < 1e3 else 0
+    rdm = rdm / 10.0 ** exponent  # values near 1 on the colour bar; the scale goes into its label
     with style.context():
         ax = fig.subplots()
         im = ax.imshow(rdm, cmap=style.CMAP_SEQUENTIAL if method != "crossnobis" else style.CMAP_DIVERGING,
@@ -185,7 +193,8 @@ def _rdm_figure(rdm: np.ndarray, ids: list[str], time: float, method: str):
         ax.set_xlabel("condition")
         ax.set_ylabel("condition")
         ax.set_title(f"RDM at {time:.3f} s (mean over subjects)")
-        fig.colorbar(im, ax=ax, label=f"{method} dissimilarity", shrink=0.85)
+        scale = f" (×1e{exponent}, data units²)" if exponent else ""
+        fig.colorbar(im, ax=ax, label=f"{method} dissimilarity{scale}", shrink=0.85)
     return style.set_caption(fig, f"The {method} RDM over the conditions at the peak of the RSA time course, "
                                   "averaged over subjects.")
 
@@ -298,9 +307,9 @@ def decode_over_time(
         _time_course_figure, scores, names, times, chance, clusters.to_dict("records"), alpha, sc,
         f"{' vs '.join(attrs.get('classes', [label]))}: decoding over time ({estimator})",
         f"Cross-validated {sc} at each time point, one line per {gdim} (mean over folds) and their mean "
-        f"+- SEM; shaded: clusters above chance at p < {alpha:g} (cluster permutation test over {gdim}s), "
+        f"± SEM; shaded: clusters above chance at p < {alpha:g} (cluster permutation test over {gdim}s), "
         f"light grey: clusters that did not reach it; bars below the curves: each {gdim}'s clusters at "
-        f"p < {alpha:g} in the test over its own folds.", own))]
+        f"p < {alpha:g} in the test over its own folds.", own, gdim))]
     if generalize:
         gen = np.stack(gen_rows)
         data["generalization"] = ((gdim, "train_time", "test_time"), gen)
@@ -411,8 +420,8 @@ def rsa_over_time(
         _time_course_figure, scores, names, times, 0.0, clusters.to_dict("records"), alpha,
         f"{compare_method} with category model", f"RSA over time ({method})",
         f"{compare_method} correlation of each time point's {method} RDM with the {label} category model, one "
-        f"line per {gdim} and their mean +- SEM; shaded: clusters above 0 at p < {alpha:g} (cluster permutation "
-        f"test over {gdim}s), light grey: clusters that did not reach it.")),
+        f"line per {gdim} and their mean ± SEM; shaded: clusters above 0 at p < {alpha:g} (cluster permutation "
+        f"test over {gdim}s), light grey: clusters that did not reach it.", None, gdim)),
         ("RDM at the RSA peak", partial(_rdm_figure, np.asarray(peak_rdm.values), order, float(times[peak_i]),
                                         method))]
     tables = {"time_course": pd.DataFrame({"time": times, "mean": mean,
