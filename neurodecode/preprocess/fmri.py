@@ -193,7 +193,7 @@ def clean(
     low_pass: float | None = None,
     runs: Any = "run",
     standardize_confounds: bool = True,
-    filter: str = "butterworth",  # noqa: A002 - nilearn's name
+    filter: Literal["butterworth", "cosine", False] = "butterworth",  # noqa: A002 - nilearn's name
     **clean_kwargs: Any,
 ):
     """Detrend, filter, regress out confounds and standardise each run of a ``bold`` series.
@@ -574,11 +574,12 @@ def glm_betas(
     bold: xr.DataArray,
     events: Any = None,
     *,
-    hrf_model: str = "glover",
+    hrf_model: Literal["glover", "glover + derivative", "glover + derivative + dispersion", "spm",
+                       "spm + derivative", "spm + derivative + dispersion", "fir"] | None = "glover",
     runs: Any = "run",
     mode: Literal["condition", "trial"] = "condition",
     stat: Literal["beta", "t"] = "beta",
-    drift_model: str | None = "cosine",
+    drift_model: Literal["cosine", "polynomial"] | None = "cosine",
     high_pass: float = 0.01,
     drift_order: int = 1,
     confounds: Any = None,
@@ -717,7 +718,8 @@ def glm_betas(
     return (resp, designs) if return_design else resp
 
 
-def trial_responses(bold: xr.DataArray, events: Any = None, *, method: str = "block", **kwargs: Any):
+def trial_responses(bold: xr.DataArray, events: Any = None, *, method: Literal["block", "glm"] = "block",
+                    **kwargs: Any):
     """Per-trial responses: block means (``method="block"``) or per-event GLM betas (``"glm"``).
 
     ``"block"`` calls :func:`block_responses` (``events`` must be None: labels come from the

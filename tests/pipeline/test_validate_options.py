@@ -127,3 +127,12 @@ def test_decode_estimators_and_their_settings_are_caught(tmp_path, capsys):
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert "unknown estimator 'xdawn_tss' (did you mean 'xdawn_ts'?)" in err and "unknown scoring 'roc_aucc'" in err
+
+
+def test_fmri_clean_filter_is_a_fixed_set(tmp_path, capsys):
+    path = _pipeline(tmp_path, "fmri_haxby_preprocess.yaml", 1, filter="butterworh")
+    assert main(["validate", path]) == 2
+    err = capsys.readouterr().err
+    assert "steps[1].params.filter" in err and "'butterworth'" in err and "'cosine'" in err
+    path = _pipeline(tmp_path, "fmri_haxby_preprocess.yaml", 1, filter="cosine")
+    assert main(["validate", path]) == 0
