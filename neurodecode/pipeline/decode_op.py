@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import BadInputError
 from .checks import EstimatorName, EstimatorSetting, ScoringName
-from ..report.style import color, set_caption, styled
+from ..report.style import color, scoring_label, set_caption, styled
 from .ops import StepResult
 
 __all__ = ["decode", "decoding_epochs", "answer_lines", "baseline_line"]
@@ -55,15 +55,6 @@ def _concat(items: Any) -> Any:
     return out.data if isinstance(out, StepResult) else out
 
 
-#: readable axis labels of scikit-learn scorer names
-_SCORING_LABELS = {"roc_auc": "ROC AUC", "r2": "R²", "accuracy": "accuracy", "balanced_accuracy": "balanced accuracy",
-                   "roc_auc_ovr": "ROC AUC (one vs rest)", "f1": "F1", "f1_macro": "F1 (macro)"}
-
-
-def _scoring_label(scoring: str) -> str:
-    return _SCORING_LABELS.get(scoring, scoring.replace("_", " "))
-
-
 @styled
 def _scores_figure(summary: Any, table: Any, scoring: str, title: str):
     import matplotlib.pyplot as plt
@@ -84,11 +75,11 @@ def _scores_figure(summary: Any, table: Any, scoring: str, title: str):
             has_null = True
     ax.axhline(float(summary["chance"].iloc[0]), color="k", ls="--", lw=1, label="chance")
     ax.set_xticks(range(len(models)), [str(m) for m in models], rotation=30, ha="right")
-    ax.set_ylabel(_scoring_label(scoring))
+    ax.set_ylabel(scoring_label(scoring))
     ax.set_title(title)
     ax.set_xlim(-0.6, len(models) - 0.4)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    set_caption(fig, f"{_scoring_label(scoring)} of each model on each held-out fold (grey), their mean ± sd "
+    set_caption(fig, f"{scoring_label(scoring)} of each model on each held-out fold (grey), their mean ± sd "
                      "(blue), chance (dashed)" + (" and the 95th percentile of the label-permutation null (orange; "
                                                   "deep models have none)" if has_null else "") + ".")
     return fig
@@ -134,10 +125,10 @@ def _time_figure(tc: Any, scoring: str, chance: float, clusters: Any):
     ax.axhline(chance, color="k", ls="--", lw=1, label="chance")
     ax.axvline(0, color="0.5", lw=0.8)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel(_scoring_label(scoring))
+    ax.set_ylabel(scoring_label(scoring))
     ax.set_title("score over time")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    set_caption(fig, f"{_scoring_label(scoring)} at each time point, mean ± sd over folds; shaded: clusters of time "
+    set_caption(fig, f"{scoring_label(scoring)} at each time point, mean ± sd over folds; shaded: clusters of time "
                      "points above chance at p < 0.05 (cluster permutation test over folds); dashed: chance.")
     return fig
 

@@ -24,6 +24,7 @@ import xarray as xr
 
 from ..errors import BadInputError
 from .checks import EstimatorName, RdmCompareMethod, RdmMethod, OneOf, ScoringName
+from ..report.style import scoring_label
 from .ops import StepResult
 
 __all__ = ["decode_over_time", "rsa_over_time"]
@@ -170,7 +171,7 @@ def _generalization_figure(matrix: np.ndarray, times: np.ndarray, chance: float,
         ax.set_xlabel("test time (s)")
         ax.set_ylabel("train time (s)")
         ax.set_title(title)
-        fig.colorbar(im, ax=ax, label=f"{scoring} (chance {chance:g})", shrink=0.85)
+        fig.colorbar(im, ax=ax, label=f"{scoring_label(scoring)} (chance {chance:g})", shrink=0.85)
     return style.set_caption(fig, f"Temporal generalisation: trained at each time (rows), tested at every time "
                                   f"(columns), mean over subjects; black outline: clusters above chance at "
                                   f"p < {alpha:g}.")
@@ -304,7 +305,7 @@ def decode_over_time(
     own = {str(n): [(float(r.start), float(r.stop)) for r in t.itertuples() if r.p_value < alpha]
            for n, t in zip(names, fold_tables)}
     figures: list[Any] = [("decoding over time", partial(
-        _time_course_figure, scores, names, times, chance, clusters.to_dict("records"), alpha, sc,
+        _time_course_figure, scores, names, times, chance, clusters.to_dict("records"), alpha, scoring_label(sc),
         f"{' vs '.join(attrs.get('classes', [label]))}: decoding over time ({estimator})",
         f"Cross-validated {sc} at each time point, one line per {gdim} (mean over folds) and their mean "
         f"± SEM; shaded: clusters above chance at p < {alpha:g} (cluster permutation test over {gdim}s), "

@@ -29,6 +29,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 __all__ = [
+    "SCORING_LABELS",
+    "scoring_label",
     "PALETTE",
     "PALETTE_MORE",
     "CMAP_SEQUENTIAL",
@@ -187,6 +189,17 @@ def pretty(name: Any) -> str:
     """A readable label for a data name: ``"monkey_it"`` -> ``"monkey IT"``, ``"p_fdr"`` -> ``"p fdr"``."""
     text = str(name)
     return _REGION_NAMES.get(text.lower(), text.replace("_", " "))
+
+
+#: readable axis labels of scikit-learn scorer names
+SCORING_LABELS = {"roc_auc": "ROC AUC", "r2": "R²", "accuracy": "accuracy", "balanced_accuracy": "balanced accuracy",
+                  "roc_auc_ovr": "ROC AUC (one vs rest)", "f1": "F1", "f1_macro": "F1 (macro)"}
+
+
+def scoring_label(scoring: Any) -> str:
+    """A readable label for a scikit-learn scorer name: ``"roc_auc"`` -> ``"ROC AUC"``."""
+    text = str(scoring)
+    return SCORING_LABELS.get(text, text.replace("_", " "))
 
 
 def _texts(fig: Any) -> Iterator[Any]:
