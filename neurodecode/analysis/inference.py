@@ -559,8 +559,6 @@ class _Evaluator:
 
     def _expanded(self, draws, c, ceil):
         """``resample="expand"`` methods: the method's kernel on each resampled RDM vector, as rsatoolbox."""
-        import torch
-
         positions, ok = self.rs.expanded(draws)
         km, kd = self.vm.shape[0], self.vd.shape[0]
         est = np.full((len(positions), km, kd) if self.per_rdm else (len(positions), km), np.nan)
