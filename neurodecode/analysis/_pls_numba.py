@@ -10,6 +10,19 @@ from numba import njit
 
 
 @njit(cache=True)
+def _matvec_quad(m, x, out):  # pragma: no cover - compiled
+    # out = m @ x (written in place); returns the quadratic form x' m x.
+    q = 0.0
+    for i in range(m.shape[0]):
+        s = 0.0
+        for j in range(m.shape[1]):
+            s += m[i, j] * x[j]
+        out[i] = s
+        q += x[i] * s
+    return q
+
+
+@njit(cache=True)
 def power_iteration(kk, g, u, max_iter, tol, single):  # pragma: no cover - compiled
     # sklearn's NIPALS power method written in the stimulus space: w = X_k' a, t = K_k a, Y Y' = g.
     # Returns a (weights as a combination of rows), t (scores) and the number of iterations.
@@ -26,13 +39,7 @@ def power_iteration(kk, g, u, max_iter, tol, single):  # pragma: no cover - comp
         uu = 0.0
         for i in range(n):
             uu += u[i] * u[i]
-        uku = 0.0
-        for i in range(n):
-            s = 0.0
-            for j in range(n):
-                s += kk[i, j] * u[j]
-            ku[i] = s
-            uku += u[i] * s
+        uku = _matvec_quad(kk, u, ku)
         if uku < 0.0:
             uku = 0.0
         scale = 1.0 / uu / (np.sqrt(uku) / uu + eps)  # w = X_k' u / u'u normalised (+ eps, as sklearn)
@@ -43,13 +50,7 @@ def power_iteration(kk, g, u, max_iter, tol, single):  # pragma: no cover - comp
             t[i] = scale * ku[i]
             tt += t[i] * t[i]
             cross += a_old[i] * t[i]
-        tgt = 0.0
-        for i in range(n):
-            s = 0.0
-            for j in range(n):
-                s += g[i, j] * t[j]
-            gt[i] = s
-            tgt += t[i] * s
+        tgt = _matvec_quad(g, t, gt)
         cc = tgt / (tt * tt)  # c'c with c = Y_k' t / t't
         for i in range(n):
             u[i] = gt[i] / tt / (cc + eps)  # Y_k c / (c'c + eps)
