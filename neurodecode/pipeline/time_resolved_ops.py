@@ -107,6 +107,18 @@ def _cluster_text(table: pd.DataFrame, alpha: float, unit: str = "s") -> str:
         f"{r.start:.3f}..{r.stop:.3f} {unit} (p = {r.p_value:.3g})" for r in sig.itertuples())
 
 
+def _cluster_metrics(table: pd.DataFrame, alpha: float) -> dict[str, float]:
+    """How many clusters reach ``alpha`` and the smallest cluster p (1 when there is none)."""
+    return {"n_clusters_significant": float((table["p_value"] < alpha).sum()),
+            "min_cluster_p": float(table["p_value"].min()) if len(table) else 1.0}
+
+
+def _time_course_table(times: np.ndarray, scores: np.ndarray, names: list[str], gdim: str) -> pd.DataFrame:
+    """One row per time point: the mean over the groups and each group's own column."""
+    return pd.DataFrame({"time": times, "mean": scores.mean(axis=0),
+                         **{f"{gdim}_{n}": r for n, r in zip(names, scores)}})
+
+
 # --------------------------------------------------------------------------- figures
 
 
@@ -293,11 +305,8 @@ def decode_over_time(
                       attrs={"scoring": sc, "chance": chance, "cv": str(attrs["cv"]), "estimator": str(estimator),
                              "label": label})
     metrics = {"peak_score": float(mean[peak_i]), "peak_time": float(times[peak_i]), "chance": chance,
-               f"n_{gdim}s": float(len(names)),
-               "n_clusters_significant": float((clusters["p_value"] < alpha).sum()),
-               "min_cluster_p": float(clusters["p_value"].min()) if len(clusters) else 1.0}
-    tables = {"time_course": pd.DataFrame({"time": times, "mean": mean,
-                                           **{f"{gdim}_{n}": r for n, r in zip(names, scores)}}),
+               f"n_{gdim}s": float(len(names)), **_cluster_metrics(clusters, alpha)}
+    tables = {"time_course": _time_course_table(times, scores, names, gdim),
               "clusters": clusters, f"{gdim}_clusters": pd.concat(fold_tables, ignore_index=True)}
     answer = (f"Time-resolved {sc} ({estimator}, {attrs['cv']} per {gdim}), mean over {len(names)} {gdim}s: "
               f"peak {mean[peak_i]:.3f} at {times[peak_i]:.3f} s (chance {chance:g}); group cluster test "
@@ -321,7 +330,7 @@ def decode_over_time(
         masks = list(found.clusters) if found is not None else []
         pvals = list(found.p_values) if found is not None else []
         gmean = gen.mean(axis=0)
-        metrics["generalization_min_cluster_p"] = float(gclusters["p_value"].min()) if len(gclusters) else 1.0
+        metrics["generalization_min_cluster_p"] = _cluster_metrics(gclusters, alpha)["min_cluster_p"]
         answer += (f" Generalisation matrix ({gres}): {_cluster_text(gclusters, alpha)} (spans along the "
                    "training time).")
         figures.append(("temporal generalisation", partial(
@@ -412,9 +421,7 @@ def rsa_over_time(
                       attrs={"method": method, "compare_method": compare_method, "label": label,
                              "condition": condition, "runs": str(run_coord or "")})
     metrics = {"peak_rsa": float(mean[peak_i]), "peak_time": float(times[peak_i]), f"n_{gdim}s": float(len(names)),
-               "n_conditions": float(rsa.attrs["n_conditions"]),
-               "n_clusters_significant": float((clusters["p_value"] < alpha).sum()),
-               "min_cluster_p": float(clusters["p_value"].min()) if len(clusters) else 1.0}
+               "n_conditions": float(rsa.attrs["n_conditions"]), **_cluster_metrics(clusters, alpha)}
     order = sorted(str(s) for s in rdms["stimulus"].values)  # category by category
     peak_rdm = rdms.isel(time=peak_i).mean(gdim).sel(stimulus=order, stimulus_=order)
     figures = [("RSA over time", partial(
@@ -425,8 +432,6 @@ def rsa_over_time(
         f"test over {gdim}s), light grey: clusters that did not reach it.", None, gdim)),
         ("RDM at the RSA peak", partial(_rdm_figure, np.asarray(peak_rdm.values), order, float(times[peak_i]),
                                         method))]
-    tables = {"time_course": pd.DataFrame({"time": times, "mean": mean,
-                                           **{f"{gdim}_{n}": r for n, r in zip(names, scores)}}),
-              "clusters": clusters}
+    tables = {"time_course": _time_course_table(times, scores, names, gdim), "clusters": clusters}
     return StepResult(data, metrics=metrics, tables=tables, figures=figures, notes=[answer, *notes], answer=answer,
                       answer_table=clusters.head(5))
