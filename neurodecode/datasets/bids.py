@@ -192,6 +192,17 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
+def _wanted(selection: dict[str, Any], key: str, who: str) -> list[Any] | None:
+    """The values asked for ``key`` as a list; None when not asked (all); an empty list is an error."""
+    want = selection.get(key)
+    if want is None:
+        return None
+    values = _as_list(want)
+    if not values:
+        raise BadInputError(f"{who}: {key}={want!r} is empty; give a value or None for all.")
+    return values
+
+
 def _same(key: str, want: Any, have: str | None) -> bool:
     if have is None:
         return False
@@ -226,12 +237,9 @@ def _listing(files: Sequence[BidsFile], limit: int = 20) -> str:
 def _select(files: list[BidsFile], root: Path, selection: dict[str, Any]) -> list[BidsFile]:
     chosen = files
     for key in ("datatype", "subject", "session", "task", "run"):
-        want = selection.get(key)
-        if want is None:
+        values = _wanted(selection, key, "from_bids")
+        if values is None:
             continue
-        values = _as_list(want)
-        if not values:
-            raise BadInputError(f"from_bids: {key}={want!r} is empty; give a value or None for all.")
         if key == "datatype":
             bad = [v for v in values if v not in DATATYPES]
             if bad:
@@ -855,12 +863,9 @@ def _scan_derivatives(root: Path) -> list[_DerivFile]:
 def _select_derivatives(files: list[_DerivFile], root: Path, selection: dict[str, Any], what: str) -> list[_DerivFile]:
     chosen = files
     for key in DERIVATIVE_KEYS:
-        want = selection.get(key)
-        if want is None:
+        values = _wanted(selection, key, "from_bids_derivatives")
+        if values is None:
             continue
-        values = _as_list(want)
-        if not values:
-            raise BadInputError(f"from_bids_derivatives: {key}={want!r} is empty; give a value or None for all.")
         have = sorted({f.entities[key] for f in chosen if key in f.entities})
         for value in values:
             if not any(_same(key, value, h) for h in have):
