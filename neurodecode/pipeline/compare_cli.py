@@ -217,7 +217,7 @@ def _print_answer(out: Path) -> None:
     if not found:
         return
     table = found[0]
-    best = pd.read_csv(table)
+    best = pd.read_csv(table, dtype={"region": str, "model": str, "layer": str, "heldout_layer": str})  # layer "3" stays a name
     print("best layer per model and region (score with 95% CI; noise ceiling; held-out choice):")
     for row in best.itertuples():
         ceiling = (f"ceiling {row.ceiling_low:.3f}-{row.ceiling_high:.3f}" if pd.notna(row.ceiling_low)

@@ -198,3 +198,17 @@ def test_activation_metric_on_responses(user_study, tmp_path, capsys):
     assert got == pytest.approx(expected, abs=1e-8)
     assert main(argv[:-2] + ["--metric", "no_such_metric", "--out", str(tmp_path / "x")]) == 2
     assert "unknown method 'no_such_metric'" in capsys.readouterr().err
+
+
+def test_answer_prints_layers_named_by_digits(tmp_path, capsys):
+    # an nn.Sequential names its layers "0", "1", ...: the terminal answer keeps them as names
+    from neurodecode.pipeline.compare_cli import _print_answer
+
+    (tmp_path / "tables").mkdir()
+    pd.DataFrame({"region": ["it"], "model": ["build_trained"], "layer": ["3"], "score": [0.147], "ci_low": [0.028],
+                  "ci_high": [0.292], "ceiling_low": [0.203], "ceiling_high": [0.581], "heldout_layer": ["3"],
+                  "heldout_score": [0.12], "heldout_agreement": [0.8]}).to_csv(
+        tmp_path / "tables" / "compare.best_layer.csv", index=False)
+    _print_answer(tmp_path)
+    out = capsys.readouterr().out
+    assert "build_trained" in out and " 3 " in out and "held-out 3 0.120 (80% of splits)" in out
