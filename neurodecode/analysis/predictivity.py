@@ -201,7 +201,7 @@ def _pls_kernel(k_tr: np.ndarray, k_te: np.ndarray, y: np.ndarray, n_components:
     yk = y - y_mean
     kk = k_tr.copy()
     q = yk.shape[1]
-    a_cols, t_cols, q_cols = [], [], []
+    a_cols, t_cols, q_cols, tt_cols = [], [], [], []
     for _ in range(int(n_components)):
         yk[:, np.all(np.abs(yk) < 10 * eps, axis=0)] = 0.0
         nonzero = np.flatnonzero(np.any(np.abs(yk) > eps, axis=0))
@@ -213,7 +213,7 @@ def _pls_kernel(k_tr: np.ndarray, k_te: np.ndarray, y: np.ndarray, n_components:
         a, t, _ = power_iteration(kk, g, u, int(max_iter), float(tol), q == 1)
         tt = t @ t
         # w_k = X_k' a = X' P_k a: the weight as a combination of the centred training rows
-        a_full = a - (np.stack(t_cols, axis=1) @ (np.stack(t_cols).dot(a) / np.asarray([v @ v for v in t_cols]))
+        a_full = a - (np.stack(t_cols, axis=1) @ (np.stack(t_cols).dot(a) / np.asarray(tt_cols))
                       if t_cols else 0.0)
         q_k = yk.T @ t / tt
         yk -= np.outer(t, q_k)
@@ -221,6 +221,7 @@ def _pls_kernel(k_tr: np.ndarray, k_te: np.ndarray, y: np.ndarray, n_components:
         kk = kk - np.outer(t, kt) / tt - np.outer(kt, t) / tt + np.outer(t, t) * ((t @ kt) / tt**2)
         a_cols.append(a_full)
         t_cols.append(t)
+        tt_cols.append(tt)
         q_cols.append(q_k)
     if not t_cols:
         return np.broadcast_to(y_mean, (k_te.shape[0], q)).copy()
