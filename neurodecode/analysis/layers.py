@@ -739,11 +739,9 @@ def compare_layer_activations(
     rows = np.asarray([pos[s] for s in keep])
     Y = np.asarray(resp_m.values, dtype=np.float64)
     regions = list(dict.fromkeys(g[0] for g in groups))
+    members_of = [[g[2] for g in groups if g[0] == reg] for reg in regions]  # per region: each subject's feature indices
     grid = [(label, str(layer)) for label in labels for layer in activations[label].data_vars]
-    layers_union: list[str] = []
-    for _, layer in grid:
-        if layer not in layers_union:
-            layers_union.append(layer)
+    layers_union = list(dict.fromkeys(layer for _, layer in grid))
     shape = (len(labels), len(layers_union), len(regions))
     score, lo, hi = (np.full(shape, np.nan) for _ in range(3))
     rng = np.random.default_rng(seed)
@@ -766,8 +764,7 @@ def compare_layer_activations(
             X = np.asarray(activations[label][layer].values, dtype=np.float64)[rows]
             l_i = layers_union.index(str(layer))
             gx = spec.gram(X, **opts) if by_gram else None
-            for r, reg in enumerate(regions):
-                members = [g[2] for g in groups if g[0] == reg]
+            for r, members in enumerate(members_of):
                 est = np.mean([similarity(X, Y[:, idx], method, **options) for idx in members])
                 draws = []
                 for b in boots:
