@@ -114,8 +114,9 @@ RdmCompareMethod = Annotated[str, OneOf(_comparison_names("rdm"), "RDM compariso
 ActivationMethod = Annotated[str, OneOf(_comparison_names("activations"), "activation comparison method")]
 #: how a layer's activations are pooled (``neurodecode.models.activations.POOLINGS``)
 Pooling = Annotated[str, OneOf("neurodecode.models.activations:POOLINGS", "pooling")]
+_ESTIMATORS = OneOf("neurodecode.decoding.estimators:ESTIMATORS", "estimator")
 #: a decoding estimator (``neurodecode.decoding.estimators.ESTIMATORS``)
-EstimatorName = Annotated[str, OneOf("neurodecode.decoding.estimators:ESTIMATORS", "estimator")]
+EstimatorName = Annotated[str, _ESTIMATORS]
 #: a scikit-learn scorer name (``sklearn.metrics.get_scorer_names()``)
 ScoringName = Annotated[str, OneOf(_scorer_names, "scoring")]
 
@@ -127,13 +128,13 @@ def _check_estimator_setting(value: Any) -> Any:
     from ..decoding.estimators import estimator_params
 
     if isinstance(value, str):
-        return OneOf("neurodecode.decoding.estimators:ESTIMATORS", "estimator").check(value)
+        return _ESTIMATORS.check(value)
     if not isinstance(value, Mapping):
         raise ValueError(f"an estimator is a registered name or {{estimator: NAME, **settings}}, got {value!r}")
     if not isinstance(value.get("estimator"), str):
         raise ValueError(f"an estimator configuration needs a key 'estimator' naming a registered estimator, "
                          f"got keys {sorted(value)}")
-    name = OneOf("neurodecode.decoding.estimators:ESTIMATORS", "estimator").check(value["estimator"])
+    name = _ESTIMATORS.check(value["estimator"])
     accepted = estimator_params(name)
     if accepted is not None:
         unknown = sorted(set(value) - {"estimator"} - set(accepted))
