@@ -230,6 +230,16 @@ def resolve_cv(cv: Any, prep: Prepared, seed: int = 0) -> Folds:
     return Folds(folds, None, desc, [f"fold {i}" for i in range(len(folds))])
 
 
+def check_train_classes(prep: Prepared, folds: Folds) -> None:
+    """Classification: every fold's training side must hold at least two classes."""
+    if prep.task != "classification":
+        return
+    for i, (tr, _) in enumerate(folds.folds):
+        if len(np.unique(prep.y[tr])) < 2:
+            raise BadInputError(f"fold {folds.test_names[i]}: the training side holds a single class; "
+                                "choose another cv.")
+
+
 def _group_key(obj: xr.DataArray, coords: Any, sample_dim: str) -> np.ndarray:
     names = [coords] if isinstance(coords, str) else list(coords)
     for c in names:

@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import BadInputError
-from ._data import Prepared, chance_of, default_scoring, permuted, prepare, resolve_cv, scorer_for
+from ._data import Prepared, chance_of, check_train_classes, default_scoring, permuted, prepare, resolve_cv, scorer_for
 from .estimators import EstimatorContext, is_permutable, make_estimator
 
 __all__ = ["cross_validate", "default_estimators", "scores_table", "summary_table"]
@@ -130,11 +130,7 @@ def cross_validate(
     if int(n_perm) < 0:
         raise BadInputError(f"n_perm must be >= 0, got {n_perm}.")
     folds = resolve_cv(cv, prep, seed)
-    if prep.task == "classification":
-        for i, (tr, _) in enumerate(folds.folds):
-            if len(np.unique(prep.y[tr])) < 2:
-                raise BadInputError(f"fold {folds.test_names[i]}: the training side holds a single class; "
-                                    "choose another cv.")
+    check_train_classes(prep, folds)
     named = _named(estimators, prep.X.ndim - 1, prep.task)
     obj = prep.obj
     feat_dim = obj.dims[1] if obj.ndim > 1 else None

@@ -40,7 +40,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import BadInputError
-from ._data import Prepared, chance_of, default_scoring, prepare, resolve_cv, scorer_for
+from ._data import Prepared, chance_of, check_train_classes, default_scoring, prepare, resolve_cv, scorer_for
 from .estimators import EstimatorContext, make_estimator
 
 __all__ = ["searchlight", "searchlight_rsa", "searchlight_spheres", "roi_patterns", "BATCHED_SOLVERS"]
@@ -416,11 +416,7 @@ def searchlight(
     scoring = scoring or default_scoring(prep)
     scorer = scorer_for(scoring)
     folds = resolve_cv(cv, prep, seed)
-    if prep.task == "classification":
-        for i, (tr, _) in enumerate(folds.folds):
-            if len(np.unique(prep.y[tr])) < 2:
-                raise BadInputError(f"fold {folds.test_names[i]}: the training side holds a single class; "
-                                    "choose another cv.")
+    check_train_classes(prep, folds)
     feat_pos = np.flatnonzero(feat)
     X = np.ascontiguousarray(prep.X[:, feat_pos])
     centres = np.flatnonzero(centre_sel[feat_pos])  # rows of X
@@ -454,8 +450,8 @@ def searchlight(
             scores[:, pos] = res
     seconds = time.perf_counter() - t0
     how = solver.description if solver is not None else "one fit per sphere and fold"
-    if solver is not None and solver.chunk is _lda_chunk and any(
-            _singular(prep.y[tr], len(sph), params) for sph in spheres for tr, _ in fl):
+    if solver is not None and solver.chunk is _lda_chunk and any(  # one check per sphere size, not per sphere
+            _singular(prep.y[tr], p, params) for p in {len(sph) for sph in spheres} for tr, _ in fl):
         how += "; spheres with a singular covariance fitted one by one (scikit-learn least squares)"
     log.info("searchlight: %d spheres x %d folds, %s, %.1f s", len(spheres), len(fl), how, seconds)
     return _result(scores, prep, space, feat_pos[centres], spheres, folds, scoring, how, radius, seconds,
