@@ -85,12 +85,6 @@ def ward_parcels(values: np.ndarray, n_rois: int, ijk: np.ndarray | None = None,
     return relabel[labels]
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
     """Classify fMRI block time courses ``(n_blocks, n_voxels, n_volumes)`` with BrainMAE.
 
@@ -182,9 +176,8 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
 
         from .._threads import torch_threads
         from ..encoders.brainmae import BrainMAE
-        from ..train.trainer import Trainer, seed_everything, train_val_split
-
         from ..encoders.estimators import seed_from
+        from ..train.trainer import Trainer, seed_everything, train_val_split
 
         self.seed_ = seed_from(self.random_state)
         if self.readout not in READOUTS:
@@ -251,19 +244,19 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities per block (mean over its windows), in the order of ``classes_``."""
+        from scipy.special import softmax
+
         from .._threads import torch_threads
+        from ..encoders.estimators import require_fitted
         from ..train.trainer import Trainer
 
-        if not hasattr(self, "model_"):
-            from ..encoders.estimators import require_fitted
-
-            require_fitted(self, "model_")
+        require_fitted(self, "model_")
         X = np.asarray(X, dtype=np.float32)
         R = self._rois(X)
         x, blk = self._cut(R, self._offsets(X.shape[2]))
         with torch_threads(self.threads, "threads"):
             if self.readout == "finetune":
-                p = _softmax(Trainer(**self._common()).predict(self.model_, x))
+                p = softmax(Trainer(**self._common()).predict(self.model_, x), axis=1)
             else:
                 p = np.zeros((len(x), self.classes_.size))
                 p[:, self.probe_.classes_] = self.probe_.predict_proba(self._embed(x))
