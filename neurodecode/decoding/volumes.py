@@ -115,6 +115,34 @@ def _voxel_selection(mask: Any, ijk: np.ndarray, affine: np.ndarray, shape: tupl
     return sel
 
 
+def _centres(obj: xr.DataArray, mask: Any, process_mask: Any
+             ) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int], np.ndarray, np.ndarray]:
+    """(ijk, affine, shape, feat_pos, centres): the grid, the feature voxels (positions in ``obj``)
+    and the centres (positions among the features)."""
+    ijk, affine, shape = _grid(obj)
+    feat = _voxel_selection(mask, ijk, affine, shape, "mask")
+    centre_sel = _voxel_selection(process_mask, ijk, affine, shape, "process_mask") & feat
+    if not centre_sel.any():
+        raise BadInputError("process_mask selects no voxel of the mask; the centres must lie in the mask.")
+    feat_pos = np.flatnonzero(feat)
+    return ijk, affine, shape, feat_pos, np.flatnonzero(centre_sel[feat_pos])
+
+
+def _map_coords(obj: xr.DataArray, space: str, ijk: np.ndarray, centre_pos: np.ndarray,
+                sizes: np.ndarray) -> dict[str, Any]:
+    """The ``voxel``, ``i``/``j``/``k`` and ``n_features`` coords of a searchlight map."""
+    return {
+        "voxel": np.asarray(obj[space].values)[centre_pos],
+        "i": ("voxel", ijk[centre_pos, 0]), "j": ("voxel", ijk[centre_pos, 1]), "k": ("voxel", ijk[centre_pos, 2]),
+        "n_features": ("voxel", np.asarray(sizes, dtype=np.int64)),
+    }
+
+
+def _grid_attrs(obj: xr.DataArray) -> dict[str, Any]:
+    return {"affine": np.asarray(obj.attrs["affine"], dtype=float).reshape(16),
+            "shape": np.asarray(obj.attrs["shape"], dtype=np.int64).reshape(-1)[:3]}
+
+
 def searchlight_spheres(
     ijk: np.ndarray, affine: np.ndarray, radius: float, shape: Sequence[int], centres: np.ndarray | None = None
 ) -> list[np.ndarray]:
@@ -408,18 +436,12 @@ def searchlight(
     _check_radius(radius)
     prep: Prepared = prepare(data, label, task)
     space = _space_dim(prep.obj, prep.sample_dim)
-    ijk, affine, shape = _grid(prep.obj)
-    feat = _voxel_selection(mask, ijk, affine, shape, "mask")
-    centre_sel = _voxel_selection(process_mask, ijk, affine, shape, "process_mask") & feat
-    if not centre_sel.any():
-        raise BadInputError("process_mask selects no voxel of the mask; the centres must lie in the mask.")
+    ijk, affine, shape, feat_pos, centres = _centres(prep.obj, mask, process_mask)
     scoring = scoring or default_scoring(prep)
     scorer = scorer_for(scoring)
     folds = resolve_cv(cv, prep, seed)
     check_train_classes(prep, folds)
-    feat_pos = np.flatnonzero(feat)
-    X = np.ascontiguousarray(prep.X[:, feat_pos])
-    centres = np.flatnonzero(centre_sel[feat_pos])  # rows of X
+    X = np.ascontiguousarray(prep.X[:, feat_pos])  # centres: rows of X
     spheres = searchlight_spheres(ijk[feat_pos], affine, radius, shape, centres)
     max_p = max(len(s) for s in spheres)
     ctx = EstimatorContext(task=prep.task, sfreq=None, shape=(max_p,),
@@ -454,7 +476,7 @@ def searchlight(
             _singular(prep.y[tr], p, params) for p in {len(sph) for sph in spheres} for tr, _ in fl):
         how += "; spheres with a singular covariance fitted one by one (scikit-learn least squares)"
     log.info("searchlight: %d spheres x %d folds, %s, %.1f s", len(spheres), len(fl), how, seconds)
-    return _result(scores, prep, space, feat_pos[centres], spheres, folds, scoring, how, radius, seconds,
+    return _result(scores, prep, space, ijk, feat_pos[centres], spheres, folds, scoring, how, radius, seconds,
                    per_fold)
 
 
@@ -467,16 +489,11 @@ def _progress(it: Any, total: int, progress: bool | None) -> Any:
                 disable=None if progress is None else False)
 
 
-def _result(scores: np.ndarray, prep: Prepared, space: str, centre_pos: np.ndarray, spheres: list[np.ndarray],
-            folds: Any, scoring: str, solver: str, radius: float, seconds: float, per_fold: bool) -> xr.DataArray:
+def _result(scores: np.ndarray, prep: Prepared, space: str, ijk: np.ndarray, centre_pos: np.ndarray,
+            spheres: list[np.ndarray], folds: Any, scoring: str, solver: str, radius: float, seconds: float,
+            per_fold: bool) -> xr.DataArray:
     obj = prep.obj
-    coords: dict[str, Any] = {
-        "voxel": np.asarray(obj[space].values)[centre_pos],
-        "i": ("voxel", np.asarray(obj["i"].values, dtype=np.int64)[centre_pos]),
-        "j": ("voxel", np.asarray(obj["j"].values, dtype=np.int64)[centre_pos]),
-        "k": ("voxel", np.asarray(obj["k"].values, dtype=np.int64)[centre_pos]),
-        "n_features": ("voxel", np.array([len(s) for s in spheres], dtype=np.int64)),
-    }
+    coords = _map_coords(obj, space, ijk, centre_pos, np.array([len(s) for s in spheres]))
     if per_fold:
         coords.update(fold=np.arange(len(folds.folds)),
                       test_group=("fold", np.asarray(folds.test_names, dtype=object)))
@@ -486,9 +503,7 @@ def _result(scores: np.ndarray, prep: Prepared, space: str, centre_pos: np.ndarr
     da.attrs.update(
         nd_kind="searchlight_map", scoring=scoring, chance=chance_of(scoring, prep.y, prep.task),
         cv=folds.description, n_folds=len(folds.folds), radius=float(radius), solver=solver,
-        label=prep.label, classes=[str(c) for c in prep.classes], seconds=float(seconds),
-        affine=np.asarray(obj.attrs["affine"], dtype=float).reshape(16),
-        shape=np.asarray(obj.attrs["shape"], dtype=np.int64).reshape(-1)[:3],
+        label=prep.label, classes=[str(c) for c in prep.classes], seconds=float(seconds), **_grid_attrs(obj),
     )
     return da
 
@@ -566,13 +581,7 @@ def searchlight_rsa(
     X = np.asarray(obj.values, dtype=float)
     if not np.isfinite(X).all():
         raise BadInputError("data hold NaN/inf; drop or interpolate those values first.")
-    ijk, affine, shape = _grid(obj)
-    feat = _voxel_selection(mask, ijk, affine, shape, "mask")
-    centre_sel = _voxel_selection(process_mask, ijk, affine, shape, "process_mask") & feat
-    if not centre_sel.any():
-        raise BadInputError("process_mask selects no voxel of the mask; the centres must lie in the mask.")
-    feat_pos = np.flatnonzero(feat)
-    centres = np.flatnonzero(centre_sel[feat_pos])
+    ijk, affine, shape, feat_pos, centres = _centres(obj, mask, process_mask)
     spheres = searchlight_spheres(ijk[feat_pos], affine, radius, shape, centres)
     X = X[:, feat_pos]
     labels = np.asarray(obj[stimulus].values)
@@ -588,7 +597,6 @@ def searchlight_rsa(
         X = np.stack([X[codes == c].mean(axis=0) for c in range(len(conds))])
     sizes = np.array([len(s) for s in spheres])
     out: np.ndarray | None = None
-    model_coords: dict[str, Any] = {}
     tasks = []
     for p in np.unique(sizes):
         pos = np.flatnonzero(sizes == p)
@@ -606,18 +614,10 @@ def searchlight_rsa(
             out = np.full((sim.sizes["rdm_b"], len(spheres)), np.nan)
         out[:, pos] = sim.transpose("rdm_b", "rdm_a").values
     assert out is not None
-    model_coords = {"model": models[1]}
-    centre_pos = feat_pos[centres]
-    da = xr.DataArray(out, dims=("model", "voxel"), name="similarity", coords={
-        **model_coords,
-        "voxel": np.asarray(obj[space].values)[centre_pos],
-        "i": ("voxel", ijk[centre_pos, 0]), "j": ("voxel", ijk[centre_pos, 1]), "k": ("voxel", ijk[centre_pos, 2]),
-        "n_features": ("voxel", sizes),
-    })
+    da = xr.DataArray(out, dims=("model", "voxel"), name="similarity",
+                      coords={"model": models[1], **_map_coords(obj, space, ijk, feat_pos[centres], sizes)})
     da.attrs.update(nd_kind="searchlight_map", rdm_method=rdm_method, compare_method=compare_method,
-                    radius=float(radius), stimulus=stimulus,
-                    affine=np.asarray(obj.attrs["affine"], dtype=float).reshape(16),
-                    shape=np.asarray(obj.attrs["shape"], dtype=np.int64).reshape(-1)[:3])
+                    radius=float(radius), stimulus=stimulus, **_grid_attrs(obj))
     return da
 
 
