@@ -197,6 +197,11 @@ def _check_radius(radius: Any) -> None:
 # --------------------------------------------------------------------------- solvers
 
 
+def _gather(X: np.ndarray, rows: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``X[rows][:, idx]`` (n_rows, S, p) in one gather, without copying ``X[rows]`` over every voxel first."""
+    return X[np.asarray(rows)[:, None, None], idx]
+
+
 def _lda_chunk(X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], idx: np.ndarray,
                shrinkage: Any, scoring: str, n_classes: int, est: Any, scorer: Any) -> np.ndarray:
     """Scores (n_folds, n_spheres) of LDA on spheres of one size ``idx`` (n_spheres, p).
@@ -211,13 +216,13 @@ def _lda_chunk(X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.nd
         if _singular(y[tr], idx.shape[1], shrinkage):
             out[f] = _looped_chunk(X, y, [(tr, te)], list(idx), est, scorer)[0]
             continue
-        G = X[tr][:, idx]  # (n_train, S, p)
+        G = _gather(X, tr, idx)  # (n_train, S, p)
         try:
             coef, icpt = batched_lda_fit(np.moveaxis(G, 1, 2), y[tr], shrinkage)  # (S, K', p), (S, K')
         except np.linalg.LinAlgError:
             out[f] = _looped_chunk(X, y, [(tr, te)], list(idx), est, scorer)[0]
             continue
-        dec = np.einsum("skp,nsp->snk", coef, X[te][:, idx]) + icpt[:, None, :]
+        dec = np.einsum("skp,nsp->snk", coef, _gather(X, te, idx)) + icpt[:, None, :]
         out[f] = _batched_score(dec, y[te], scoring, n_classes)
     return out
 
@@ -281,15 +286,16 @@ def _gnb_chunk(X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.nd
 
     out = np.empty((len(folds), len(idx)))
     for f, (tr, te) in enumerate(folds):
-        G, ytr = X[tr][:, idx], y[tr]  # (n_train, S, p)
-        T = X[te][:, idx]  # (n_test, S, p)
+        G, ytr = _gather(X, tr, idx), y[tr]  # (n_train, S, p)
+        T = _gather(X, te, idx)  # (n_test, S, p)
         eps = var_smoothing * np.var(G, axis=0).max(axis=1)  # (S,)
         jll = np.empty((len(te), len(idx), n_classes))
         for k in range(n_classes):
-            Gk = G[ytr == k]
+            in_k = ytr == k
+            Gk = G[in_k]
             theta = Gk.mean(axis=0)
             var = ((Gk - theta) ** 2).mean(axis=0) + eps[:, None]  # (S, p)
-            jll[..., k] = (np.log(np.mean(ytr == k)) - 0.5 * np.sum(np.log(2.0 * np.pi * var), axis=1)
+            jll[..., k] = (np.log(np.mean(in_k)) - 0.5 * np.sum(np.log(2.0 * np.pi * var), axis=1)
                            - 0.5 * np.sum((T - theta) ** 2 / var, axis=2))
         jll = np.moveaxis(jll, 1, 0)  # (S, n_test, K)
         if n_classes == 2 and scoring == "roc_auc":
