@@ -375,7 +375,7 @@ def geodesic(
             labels, wc = _contract_zero_edges(w, edge)
         else:
             labels, wc = None, np.where(edge, w, np.inf)
-        on_cpu = device is None or str(device) == "cpu"
+        on_cpu = str(device) == "cpu"  # resolved by @_auto_device
         kernel = _fw_numba() if backend in ("auto", "numba") and on_cpu else None
         if backend == "numba" and kernel is None:
             raise BadInputError("geodesic: backend='numba' needs numba on the CPU (device='cpu').")
