@@ -36,7 +36,7 @@ from pydantic import AfterValidator
 from ..errors import ConfigError
 from .ops import LOADERS, OPS, did_you_mean
 
-__all__ = ["preflight_errors", "check_pipeline", "KWARGS_TARGETS", "OneOf", "EstimatorSetting", "RdmMethod", "RdmCompareMethod",
+__all__ = ["preflight_errors", "check_pipeline", "KWARGS_TARGETS", "keep_classes", "OneOf", "EstimatorSetting", "RdmMethod", "RdmCompareMethod",
            "ActivationMethod", "Pooling", "EstimatorName", "ScoringName"]
 
 
@@ -146,6 +146,21 @@ def _check_estimator_setting(value: Any) -> Any:
 
 #: a decoding estimator given by name or as ``{estimator: NAME, **settings}`` (name and settings checked)
 EstimatorSetting = Annotated[Any, AfterValidator(_check_estimator_setting)]
+
+def keep_classes(data: Any, label: str, classes: Iterable[str], what: str, dim: str | None = None) -> Any:
+    """``data`` restricted along ``dim`` (default the label coord's dim) to the samples whose ``label``
+    is one of ``classes``; a :class:`~neurodecode.errors.BadInputError` names classes that are absent."""
+    import numpy as np
+
+    from ..errors import BadInputError
+
+    classes = list(classes)
+    lab = np.asarray(data[label].values).astype(str)
+    missing = sorted(set(classes) - set(lab))
+    if missing:
+        raise BadInputError(f"{what}: classes {missing} not found in {label!r}; present: {sorted(set(lab))}.")
+    return data.isel({dim or data[label].dims[0]: np.flatnonzero(np.isin(lab, classes))})
+
 
 #: "module:function" of an op's function -> the callables its ``**kwargs`` are passed to
 KWARGS_TARGETS: dict[str, tuple[str, ...]] = {

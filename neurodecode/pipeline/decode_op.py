@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import BadInputError
-from .checks import EstimatorName, EstimatorSetting, ScoringName
+from .checks import EstimatorName, EstimatorSetting, ScoringName, keep_classes
 from ..report.style import color, scoring_label, set_caption, styled
 from .ops import StepResult
 
@@ -216,12 +216,7 @@ def decode(
     if classes:
         if not isinstance(label, str) or label not in obj.coords:
             raise BadInputError(f"decode: no coord {label!r}; coords: {sorted(map(str, obj.coords))}.")
-        lab = np.asarray(obj[label].values).astype(str)
-        missing = sorted(set(classes) - set(lab))
-        if missing:
-            raise BadInputError(f"decode: classes {missing} not found in {label!r}; present: {sorted(set(lab))}.")
-        dim = obj[label].dims[0]
-        obj = obj.isel({dim: np.flatnonzero(np.isin(lab, classes))})
+        obj = keep_classes(obj, label, classes, "decode")
     res = decoding.cross_validate(obj, label, estimators, cv=cv, scoring=scoring, n_perm=n_perm, task=task,
                                   seed=seed, n_jobs=n_jobs)
     table = decoding.scores_table(res)

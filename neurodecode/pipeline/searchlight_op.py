@@ -15,6 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import BadInputError
+from .checks import keep_classes
 from .ops import StepResult
 
 __all__ = ["searchlight_map", "plot_searchlight"]
@@ -109,11 +110,7 @@ def searchlight_map(
     if classes:
         if label not in data.coords:
             raise BadInputError(f"decoding.searchlight: no coord {label!r} to select classes from.")
-        lab = np.asarray(data[label].values).astype(str)
-        missing = sorted(set(classes) - set(lab))
-        if missing:
-            raise BadInputError(f"decoding.searchlight: classes {missing} not in {label!r}; present: {sorted(set(lab))}.")
-        data = data.isel({data.dims[0]: np.flatnonzero(np.isin(lab, classes))})
+        data = keep_classes(data, label, classes, "decoding.searchlight", dim=data.dims[0])
     m = searchlight(data, label, estimator, cv, radius=radius, scoring=scoring, n_jobs=n_jobs, seed=seed,
                     progress=False)
     vals = np.asarray(m.values)

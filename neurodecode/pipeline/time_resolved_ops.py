@@ -23,7 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import BadInputError
-from .checks import EstimatorName, RdmCompareMethod, RdmMethod, OneOf, ScoringName
+from .checks import EstimatorName, RdmCompareMethod, RdmMethod, OneOf, ScoringName, keep_classes
 from ..report.style import scoring_label
 from .ops import StepResult
 
@@ -47,11 +47,7 @@ def _epochs(data: Any, label: str, classes: list[str] | None, by: str | None, wh
             have = sorted(str(c) for c in data.coords if data[c].dims == ("trial",))
             raise BadInputError(f"{what}: no coord {name!r} on 'trial'; trial coords: {have}.")
     if classes:
-        lab = np.asarray(data[label].values).astype(str)
-        missing = sorted(set(classes) - set(lab))
-        if missing:
-            raise BadInputError(f"{what}: classes {missing} not found in {label!r}; present: {sorted(set(lab))}.")
-        data = data.isel(trial=np.flatnonzero(np.isin(lab, classes)))
+        data = keep_classes(data, label, classes, what, dim="trial")
     return data.transpose("trial", "channel", "time")
 
 
