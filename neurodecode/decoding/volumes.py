@@ -82,6 +82,19 @@ def _world(ijk: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return np.dot(affine, h)[:3].T
 
 
+def _volume_on_grid(vol: Any, affine: np.ndarray, shape: tuple[int, ...], what: str) -> tuple[np.ndarray, bool]:
+    """A volume given as an array, a NIfTI image or a file (one-volume 4-D images squeezed to 3-D),
+    and whether it lies on the data's grid (same shape; same affine when it carries one)."""
+    v_affine = None
+    if not isinstance(vol, np.ndarray):
+        from ..loaders.fmri import _load_img
+
+        img = vol if hasattr(vol, "affine") else _load_img(vol, what)[0]
+        vol, v_affine = np.asanyarray(img.dataobj), np.asarray(img.affine, dtype=float)
+    vol = np.asarray(np.squeeze(vol, axis=3) if vol.ndim == 4 and vol.shape[3] == 1 else vol)
+    return vol, vol.shape == tuple(shape) and (v_affine is None or np.allclose(v_affine, affine, atol=1e-3))
+
+
 def _voxel_selection(mask: Any, ijk: np.ndarray, affine: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
     """Boolean per voxel of the data from a mask given per voxel, as a volume, an image or a file."""
     n = len(ijk)
@@ -94,21 +107,13 @@ def _voxel_selection(mask: Any, ijk: np.ndarray, affine: np.ndarray, shape: tupl
             raise BadInputError(f"{what} given per voxel has {mask.shape[0]} values for {n} voxels.")
         sel = np.asarray(mask, dtype=bool)
     else:
-        if isinstance(mask, np.ndarray):
-            vol, m_affine = mask, None
-        else:
-            from ..loaders.fmri import _load_img
-
-            img, _ = _load_img(mask, what) if not hasattr(mask, "affine") else (mask, None)
-            vol, m_affine = np.asanyarray(img.dataobj), np.asarray(img.affine, dtype=float)
-        vol = np.squeeze(vol, axis=3) if vol.ndim == 4 and vol.shape[3] == 1 else vol
-        if vol.shape != tuple(shape) or (m_affine is not None and not np.allclose(m_affine, affine, atol=1e-3)):
+        vol, on_grid = _volume_on_grid(mask, affine, shape, what)
+        if not on_grid:
             raise BadInputError(
                 f"{what} (shape {vol.shape}) is not on the data's grid (shape {tuple(shape)}, affine\n"
                 f"{np.round(affine, 3)}); resample it first, e.g. nilearn.image.resample_to_img(mask, img, "
                 "interpolation='nearest')."
             )
-        vol = np.asarray(vol)
         sel = (np.isfinite(vol) & (vol != 0))[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
     if not sel.any():
         raise BadInputError(f"{what} selects none of the data's {n} voxels; check that it covers the data.")
@@ -711,15 +716,8 @@ def roi_patterns(data: Any, rois: Any, *, labels: Sequence[str] | None = None,
 
 
 def _atlas_volume(atlas: Any, affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    if isinstance(atlas, np.ndarray):
-        vol, a_affine = atlas, None
-    else:
-        from ..loaders.fmri import _load_img
-
-        img = atlas if hasattr(atlas, "affine") else _load_img(atlas, "atlas")[0]
-        vol, a_affine = np.asanyarray(img.dataobj), np.asarray(img.affine, dtype=float)
-    vol = np.squeeze(vol, axis=3) if vol.ndim == 4 and vol.shape[3] == 1 else np.asarray(vol)
-    if vol.shape != tuple(shape) or (a_affine is not None and not np.allclose(a_affine, affine, atol=1e-3)):
+    vol, on_grid = _volume_on_grid(atlas, affine, shape, "atlas")
+    if not on_grid:
         raise BadInputError(f"the atlas (shape {vol.shape}) is not on the data's grid (shape {tuple(shape)}); "
                             "resample it with nilearn.image.resample_to_img(atlas, img, interpolation='nearest').")
     if not np.all(np.isfinite(vol)) or np.any(vol != np.round(vol)):
