@@ -210,12 +210,13 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
     return cfg
 
 
-def _print_answer(out: Path) -> None:
+def _print_answer(out: Path) -> bool:
+    """Print the best-layer table of ``out`` when there is one; False when there is none."""
     import pandas as pd
 
     found = sorted((out / "tables").glob("*best_layer.csv"))
     if not found:
-        return
+        return False
     table = found[0]
     best = pd.read_csv(table, dtype={"region": str, "model": str, "layer": str, "heldout_layer": str})  # layer "3" stays a name
     print("best layer per model and region (score with 95% CI; noise ceiling; held-out choice):")
@@ -227,6 +228,7 @@ def _print_answer(out: Path) -> None:
             held = f"; held-out {row.heldout_layer} {row.heldout_score:.3f} ({row.heldout_agreement:.0%} of splits)"
         print(f"  {row.region:>12s}  {row.model:<28s} {row.layer:<10s} {row.score:.3f} "
               f"[{row.ci_low:.3f}, {row.ci_high:.3f}]  {ceiling}{held}")
+    return True
 
 
 def main_compare(args: argparse.Namespace) -> int:
@@ -257,9 +259,7 @@ def main_compare(args: argparse.Namespace) -> int:
         print(f"{cfg['name']}: {len(result.steps)} steps ({len(result.cache_hits)} from the cache) in "
               f"{result.manifest['duration_s']:.1f} s -> {out}")
         print(f"  report: {out / 'report.html'}; pipeline: {target}")
-        if list((out / "tables").glob("*best_layer.csv")):
-            _print_answer(out)
-        else:  # e.g. time-resolved RSA: the steps' own answers
+        if not _print_answer(out):  # e.g. time-resolved RSA: the steps' own answers
             for step in result.steps:
                 if getattr(step, "answer", None):
                     print(f"  {step.answer}")
