@@ -79,6 +79,12 @@ def resample_poly(x: np.ndarray, up: int, down: int, h: np.ndarray, pad: str = "
     return signal.resample_poly(np.asarray(x, dtype=np.float64), up, down, axis=-1, window=h, padtype=padtype)
 
 
+def earlier_sample(k: np.ndarray, old: float, new: float, n: int) -> np.ndarray:
+    """Input sample (at ``old`` Hz, ``n`` of them) at or just before each output sample ``k`` (at ``new`` Hz):
+    where a resampled stim channel takes its code from (codes are not smeared)."""
+    return np.minimum(np.floor(np.asarray(k) * old / new).astype(int), n - 1)
+
+
 def resample_polyphase(data, old: float, new: float, stim: np.ndarray, *, window: Any = "auto",
                        pad: str = "auto"):
     """Polyphase resampling of a (channel, time) dask array chunk by chunk, or None.
@@ -125,7 +131,7 @@ def resample_polyphase(data, old: float, new: float, stim: np.ndarray, *, window
         y = np.array(y[:, first:first + out_sizes[i]])
         if stim.any():
             k = out_starts[i] + np.arange(out_sizes[i])
-            src = np.minimum(np.floor(k * old / new).astype(int), n - 1) - (starts[i] - left)
+            src = earlier_sample(k, old, new, n) - (starts[i] - left)
             y[stim] = block[stim][:, src]
         return y
 

@@ -398,7 +398,9 @@ def resample(obj, sfreq: float, **mne_kwargs: Any):
             out = mne.filter.resample(data, up=new, down=old, axis=-1, verbose=False, **mne_kwargs)
         n_new = out.shape[-1]
         if stim.any():
-            src = np.minimum(np.floor(np.arange(n_new) * old / new).astype(int), n_old - 1)
+            from ._chunked import earlier_sample
+
+            src = earlier_sample(np.arange(n_new), old, new, n_old)
             out[..., stim, :] = data[..., stim, :][..., src]
     t0 = float(obj["time"].values[0])
     time = t0 + np.arange(n_new) / new
