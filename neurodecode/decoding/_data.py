@@ -67,7 +67,7 @@ def prepare(data: Any, label: Any, task: str | None = None) -> Prepared:
             and all(isinstance(v, str) and v in obj.coords for v in label)):
         # several coords: a multi-output continuous target (e.g. vel_x, vel_y), scored per output and averaged
         for lab in label:
-            if lab not in obj.coords or obj[lab].dims != (dim,):
+            if obj[lab].dims != (dim,):  # (the guard above has checked that every one is a coord)
                 on_dim = sorted(str(c) for c in obj.coords if obj[c].dims == (dim,))
                 raise BadInputError(f"label coord {lab!r} not found on {dim!r}; coords there: {on_dim}.")
         if task not in (None, "regression"):

@@ -69,6 +69,6 @@ def block_timecourses(
     for k, c in b.coords.items():
         if c.dims == (feat_dim,):
             coords[str(k)] = (feat_dim, np.asarray(c.values))
-    attrs = {k: v for k, v in bold.attrs.items()}
+    attrs = dict(bold.attrs)
     attrs.update(sfreq=1.0 / tr, shift=n_shift * tr, n_volumes=n)
     return xr.DataArray(data, dims=("trial", feat_dim, "time"), coords=coords, attrs=attrs, name="block_timecourses")

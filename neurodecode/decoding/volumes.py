@@ -42,6 +42,7 @@ import xarray as xr
 from ..errors import BadInputError
 from ._data import Prepared, chance_of, check_train_classes, default_scoring, prepare, resolve_cv, scorer_for
 from .estimators import EstimatorContext, make_estimator
+from .time_resolved import _lda_shrinkage
 
 __all__ = ["searchlight", "searchlight_rsa", "searchlight_spheres", "roi_patterns", "BATCHED_SOLVERS"]
 
@@ -313,12 +314,6 @@ def _gnb_chunk(X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.nd
     return out
 
 
-def _lda_match(est: Any) -> tuple[bool, Any]:
-    from .time_resolved import _lda_shrinkage
-
-    return _lda_shrinkage(est)
-
-
 def _gnb_match(est: Any) -> tuple[bool, Any]:
     from sklearn.naive_bayes import GaussianNB
 
@@ -338,7 +333,7 @@ class _BatchedSolver:
 
 #: the batched solvers, tried in order; any other estimator is fitted per sphere and fold
 BATCHED_SOLVERS: tuple[_BatchedSolver, ...] = (
-    _BatchedSolver("batched LDA (spheres of one size per solve)", _lda_match, _lda_chunk),
+    _BatchedSolver("batched LDA (spheres of one size per solve)", _lda_shrinkage, _lda_chunk),
     _BatchedSolver("batched Gaussian naive Bayes (spheres of one size at once)", _gnb_match, _gnb_chunk),
 )
 
@@ -604,7 +599,8 @@ def searchlight_rsa(
     conds = list(dict.fromkeys(labels.tolist()))  # rdm's order: first appearance
     models = _aligned_models(models, conds)
     if runs is None:  # rows of one stimulus averaged once for all voxels (rdm would per sphere)
-        codes = np.asarray([conds.index(v) for v in labels.tolist()])
+        code_of = {c: i for i, c in enumerate(conds)}
+        codes = np.asarray([code_of[v] for v in labels.tolist()])
         X = np.stack([X[codes == c].mean(axis=0) for c in range(len(conds))])
     sizes = np.array([len(s) for s in spheres])
     out: np.ndarray | None = None
