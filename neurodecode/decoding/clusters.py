@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import BadInputError
 
-__all__ = ["ClusterResult", "cluster_stats", "cluster_test"]
+__all__ = ["ClusterResult", "cluster_stats", "cluster_table", "cluster_test"]
 
 
 @dataclass
@@ -153,6 +153,11 @@ def cluster_test(
     ``test_stop`` (``start``/``stop`` are along the training time).
     """
     res = cluster_stats(X, threshold=threshold, n_permutations=n_permutations, tail=tail, seed=seed)
+    return cluster_table(res, times)
+
+
+def cluster_table(res: ClusterResult, times: Any = None) -> pd.DataFrame:
+    """The table of :func:`cluster_test` from a :func:`cluster_stats` result (no second permutation run)."""
     shape = res.t_obs.shape
     axis = np.arange(shape[0], dtype=float) if times is None else np.asarray(times, dtype=float)
     rows = []

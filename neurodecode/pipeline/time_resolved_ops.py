@@ -78,14 +78,15 @@ def _group_clusters(obs: np.ndarray, times: np.ndarray, *, tail: int, n_permutat
 
     With ``masks``, also the :class:`~neurodecode.decoding.clusters.ClusterResult` (cluster masks, p-values).
     """
-    from ..decoding.clusters import cluster_stats, cluster_test
+    from ..decoding.clusters import cluster_stats, cluster_table
 
     n = obs.shape[0]
     if n < 2:
         cols = ["start", "stop", "mass", "p_value", "n_points"]
         return pd.DataFrame(columns=cols), None, f"no cluster test: {n} observation(s) (needs at least 2)"
-    table = cluster_test(obs, times, tail=tail, n_permutations=n_permutations, seed=seed)
-    found = cluster_stats(obs, tail=tail, n_permutations=n_permutations, seed=seed) if masks else None
+    stats = cluster_stats(obs, tail=tail, n_permutations=n_permutations, seed=seed)
+    table = cluster_table(stats, times)
+    found = stats if masks else None
     free = n - (tail == 0)
     smallest = 1.0 / 2 ** free if 2 ** free <= n_permutations else 1.0 / n_permutations
     return table, found, f"{n} observations, smallest possible p = {smallest:.3g}"
