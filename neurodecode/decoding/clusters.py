@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import BadInputError
 
-__all__ = ["ClusterResult", "cluster_stats", "cluster_table", "cluster_test"]
+__all__ = ["ClusterResult", "cluster_stats", "cluster_table", "cluster_test", "smallest_p"]
 
 
 @dataclass
@@ -53,6 +53,13 @@ def _clusters(t: np.ndarray, threshold: float, tail: int) -> tuple[list[np.ndarr
                 masks.append(lab == k + 1)
                 masses.append(float(sums[k]))
     return masks, np.asarray(masses, dtype=float)
+
+
+def smallest_p(n: int, n_permutations: int = 1024, tail: int = 1) -> float:
+    """The smallest p-value a sign-flip cluster test over ``n`` observations can give: one over
+    the number of sign patterns it uses (every pattern when they fit in ``n_permutations``)."""
+    free = n - (tail == 0)
+    return 1.0 / 2 ** free if 2 ** free <= n_permutations else 1.0 / n_permutations
 
 
 def _signs(n: int, n_permutations: int, tail: int, rng: np.random.Generator) -> np.ndarray:

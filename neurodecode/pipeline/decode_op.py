@@ -209,6 +209,7 @@ def decode(
         time course against chance with a cluster permutation test over folds.
     """
     from .. import decoding
+    from ..decoding.clusters import smallest_p
 
     obj = _concat(data)
     if isinstance(label, (list, tuple)) and len(label) == 1:
@@ -271,7 +272,7 @@ def decode(
         notes.append(f"time-resolved ({time_estimator}): peak {float(tc.mean('fold').max()):.3f} at "
                      f"{float(tc['time'][int(tc.mean('fold').values.argmax())]):.3f} s; "
                      f"{len(sig)} cluster(s) above chance at p < 0.05 (cluster test over "
-                     f"{tc.sizes['fold']} folds: smallest possible p = {1 / 2 ** min(tc.sizes['fold'], 30):.3g})"
+                     f"{tc.sizes['fold']} folds: smallest possible p = {smallest_p(tc.sizes['fold']):.3g})"
                      + ("" if sig.empty else ": " + ", ".join(f"{r.start:.3f}..{r.stop:.3f} s"
                                                                for r in sig.itertuples())))
         out["time_score"] = tc.isel(model=0, drop=True).rename(fold="fold")

@@ -78,7 +78,7 @@ def _group_clusters(obs: np.ndarray, times: np.ndarray, *, tail: int, n_permutat
 
     With ``masks``, also the :class:`~neurodecode.decoding.clusters.ClusterResult` (cluster masks, p-values).
     """
-    from ..decoding.clusters import cluster_stats, cluster_table
+    from ..decoding.clusters import cluster_stats, cluster_table, smallest_p
 
     n = obs.shape[0]
     if n < 2:
@@ -87,9 +87,7 @@ def _group_clusters(obs: np.ndarray, times: np.ndarray, *, tail: int, n_permutat
     stats = cluster_stats(obs, tail=tail, n_permutations=n_permutations, seed=seed)
     table = cluster_table(stats, times)
     found = stats if masks else None
-    free = n - (tail == 0)
-    smallest = 1.0 / 2 ** free if 2 ** free <= n_permutations else 1.0 / n_permutations
-    return table, found, f"{n} observations, smallest possible p = {smallest:.3g}"
+    return table, found, f"{n} observations, smallest possible p = {smallest_p(n, n_permutations, tail):.3g}"
 
 
 def _cluster_text(table: pd.DataFrame, alpha: float, unit: str = "s") -> str:

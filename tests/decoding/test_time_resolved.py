@@ -89,3 +89,11 @@ def _mask(cluster, n):
     m = np.zeros(n, bool)
     m[cluster] = True
     return m
+
+
+@pytest.mark.parametrize("n, n_permutations, tail", [(3, 1024, 1), (4, 1024, 0), (12, 1024, 1), (12, 100, 1)])
+def test_smallest_p_is_one_over_the_sign_patterns_used(n, n_permutations, tail):
+    from neurodecode.decoding.clusters import _signs, smallest_p
+
+    patterns = _signs(n, n_permutations, tail, np.random.default_rng(0))
+    assert smallest_p(n, n_permutations, tail) == pytest.approx(1.0 / len(patterns))
