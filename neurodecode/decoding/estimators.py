@@ -40,6 +40,7 @@ settings it accepts (:func:`estimator_params`).
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -174,13 +175,20 @@ def _split_config(estimator: Any) -> tuple[Any, dict[str, Any]]:
 def estimator_params(name: str) -> list[str] | None:
     """The settings a registered estimator accepts (keyword arguments of its factory); None when
     the factory passes any setting on to the estimator class (which checks them)."""
+    params = _factory_params(get_spec(name).factory)
+    return None if params is None else list(params)
+
+
+@functools.lru_cache(maxsize=None)
+def _factory_params(factory: Callable[..., Any]) -> tuple[str, ...] | None:
+    """The keyword arguments of ``factory`` after the context (None with ``**kwargs``), inspected once per factory."""
     import inspect
 
-    sig = inspect.signature(get_spec(name).factory)
+    sig = inspect.signature(factory)
     if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
         return None
-    return [p for p in list(sig.parameters)[1:] if sig.parameters[p].kind == inspect.Parameter.KEYWORD_ONLY
-            or sig.parameters[p].kind == inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    return tuple(p for p in list(sig.parameters)[1:] if sig.parameters[p].kind in (
+        inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD))
 
 
 def is_permutable(estimator: Any) -> bool:
@@ -376,6 +384,16 @@ class ErpBlocks(TransformerMixin, BaseEstimator):
         return blocks.reshape(len(x), -1)
 
 
+def _last_bins(X: np.ndarray, n: int | None, what: str) -> np.ndarray:
+    """The last ``n`` time points of ``(sample, channel, time)`` inputs (a view); other inputs and
+    ``n=None``: ``X`` itself. ``what`` names the setting in the error."""
+    if n is None or X.ndim != 3:
+        return X
+    if not 1 <= int(n) <= X.shape[-1]:
+        raise BadInputError(f"{what} must be in 1..{X.shape[-1]} (the window), got {n}.")
+    return X[..., X.shape[-1] - int(n):]
+
+
 class LastBins(TransformerMixin, BaseEstimator):
     """Stateless transformer: the last ``n`` time points of every channel, flattened (a lag design).
 
@@ -390,11 +408,7 @@ class LastBins(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        X = np.asarray(X)
-        if self.n is not None and X.ndim == 3:
-            if not 1 <= int(self.n) <= X.shape[-1]:
-                raise BadInputError(f"n_lags must be in 1..{X.shape[-1]} (the window), got {self.n}.")
-            X = X[..., X.shape[-1] - int(self.n):]
+        X = _last_bins(np.asarray(X), self.n, "n_lags")
         return np.ascontiguousarray(X.reshape(X.shape[0], -1), dtype=np.float64)
 
 
@@ -714,18 +728,11 @@ def _make_spike_contrastive(ctx: EstimatorContext, *, n_times: int | None = None
     return make_pipeline(_LastBinsWindows(n_times), SpikeContrastiveDecoder(**params))
 
 
-class _LastBinsWindows(TransformerMixin, BaseEstimator):
-    """The last ``n`` time points of ``(sample, channel, time)`` inputs, kept 3-D."""
-
-    def __init__(self, n: int | None = None):
-        self.n = n
-
-    def fit(self, X: Any, y: Any = None) -> _LastBinsWindows:
-        return self
+class _LastBinsWindows(LastBins):
+    """:class:`LastBins` kept 3-D and float32: the last ``n`` time points of ``(sample, channel, time)`` windows."""
 
     def transform(self, X: Any) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float32)
-        return X if self.n is None else X[..., X.shape[-1] - int(self.n):]
+        return _last_bins(np.asarray(X, dtype=np.float32), self.n, "n_times")
 
 
 @register_estimator("brainmae", tasks=("classification",), ndims=(2,), permutable=False,

@@ -54,6 +54,29 @@ def _epochs(seed=0):
                         attrs={"sfreq": 100.0})
 
 
+def test_last_bins_flat_and_windowed_keep_the_last_time_points():
+    from neurodecode.decoding.estimators import LastBins, _LastBinsWindows, estimator_params
+
+    X = np.random.default_rng(0).poisson(2.0, size=(5, 3, 8))  # binned spike counts (sample, unit, lag)
+    for n in (1, 3, 8):
+        win = _LastBinsWindows(n).fit(X).transform(X)
+        assert win.dtype == np.float32 and win.shape == (5, 3, n)
+        np.testing.assert_array_equal(win, X[:, :, 8 - n:])
+        flat = LastBins(n).fit(X).transform(X)
+        assert flat.dtype == np.float64 and flat.flags.c_contiguous
+        np.testing.assert_array_equal(flat, X[:, :, 8 - n:].reshape(5, -1))
+    np.testing.assert_array_equal(_LastBinsWindows().transform(X), X)
+    for bad in (0, 9):
+        with pytest.raises(BadInputError, match="n_times must be in 1..8"):
+            _LastBinsWindows(bad).transform(X)
+        with pytest.raises(BadInputError, match="n_lags must be in 1..8"):
+            LastBins(bad).transform(X)
+    params = estimator_params("ridge")
+    assert params == ["n_lags", "alphas", "inner_cv"] and estimator_params("spike_contrastive") is None
+    params.append("x")  # a copy: the cached signature is not changed
+    assert estimator_params("ridge") == ["n_lags", "alphas", "inner_cv"]
+
+
 def test_within_subject_leave_one_run_out_and_erp_logreg():
     ep = _epochs()
     ep = ep.isel(trial=np.flatnonzero(~((ep["subject"] == "s3") & (ep["run"] != "1"))))  # s3: one run
