@@ -250,12 +250,18 @@ def _singular(y: np.ndarray, p: int, shrinkage: Any) -> bool:
 
 def _looped_chunk(X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
                   spheres: list[np.ndarray], est: Any, scorer: Any) -> np.ndarray:
-    """Scores (n_folds, n_spheres): clone, fit and score the estimator per sphere and fold."""
+    """Scores (n_folds, n_spheres): clone, fit and score the estimator per sphere and fold.
+
+    The training and test rows are copied once per fold, on the chunk's voxels only (the union of
+    its spheres), and each sphere indexes that copy.
+    """
     from sklearn.base import clone
     from sklearn.exceptions import ConvergenceWarning
 
     out = np.empty((len(folds), len(spheres)))
-    parts = [(X[tr], y[tr], X[te], y[te]) for tr, te in folds]
+    vox = np.unique(np.concatenate(spheres))
+    spheres = [np.searchsorted(vox, sph) for sph in spheres]  # positions among the chunk's voxels, order kept
+    parts = [(X[np.ix_(tr, vox)], y[tr], X[np.ix_(te, vox)], y[te]) for tr, te in folds]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for s, sph in enumerate(spheres):
