@@ -152,6 +152,8 @@ class Folds:
     groups: np.ndarray | None  # permutation blocks (the CV groups), None: permute globally
     description: str
     test_names: list[str]
+    key_coords: list[str] | None = None  # the coords whose values make ``key`` (grouped CV only)
+    key: np.ndarray | None = None  # per sample: ``group_key(obj, key_coords)``
 
 
 def _kfold(n_splits: int, prep: Prepared, seed: int):
@@ -210,7 +212,7 @@ def resolve_cv(cv: Any, prep: Prepared, seed: int = 0) -> Folds:
             names = [f"{cv}={u}" for u in uniq]
             groups = g
             _guard(folds, obj, check_no_leak)
-            return Folds(folds, groups, desc, names)
+            return Folds(folds, groups, desc, names, [cv], g)
     if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
         if cv < 2:
             raise BadInputError(f"cv={cv}: k-fold needs at least 2 folds.")
@@ -240,7 +242,8 @@ def check_train_classes(prep: Prepared, folds: Folds) -> None:
                                 "choose another cv.")
 
 
-def _group_key(obj: xr.DataArray, coords: Any, sample_dim: str) -> np.ndarray:
+def group_key(obj: xr.DataArray, coords: Any, sample_dim: str) -> np.ndarray:
+    """Per-sample key of the values of ``coords`` (one name or several, joined with ``/``)."""
     names = [coords] if isinstance(coords, str) else list(coords)
     for c in names:
         if c not in obj.coords or obj[c].dims != (sample_dim,):
@@ -273,9 +276,9 @@ def _dict_cv(cv: dict, prep: Prepared, check) -> Folds:
     if "group" not in cv or unknown:
         raise BadInputError(f"cv {cv}: write {{group: COORD(S), within: COORD, min_groups: N}} or "
                             "{blocks: K, gap: G}.")
-    group = _group_key(obj, cv["group"], prep.sample_dim)
+    group = group_key(obj, cv["group"], prep.sample_dim)
     within = cv.get("within")
-    outer = (_group_key(obj, within, prep.sample_dim) if within else np.full(len(group), "all"))
+    outer = (group_key(obj, within, prep.sample_dim) if within else np.full(len(group), "all"))
     min_groups = int(cv.get("min_groups", 2))
     folds, names, skipped = [], [], []
     for w in dict.fromkeys(outer):
@@ -295,7 +298,9 @@ def _dict_cv(cv: dict, prep: Prepared, check) -> Folds:
     if skipped:
         desc += f"; left out (fewer than {min_groups} groups): {', '.join(skipped)}"
     _guard(folds, obj, check)
-    return Folds(folds, group, desc, names)
+    gnames = [cv["group"]] if isinstance(cv["group"], str) else list(cv["group"])
+    wnames = [] if not within else [within] if isinstance(within, str) else list(within)
+    return Folds(folds, group, desc, names, wnames + gnames, group_key(obj, wnames + gnames, prep.sample_dim))
 
 
 def _guard(folds, obj, check) -> None:

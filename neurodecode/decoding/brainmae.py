@@ -3,13 +3,16 @@
 Every step that learns from data is fitted in :meth:`BrainMAEClassifier.fit`, i.e. on the training
 fold only when it goes through :func:`neurodecode.decoding.cross_validate`:
 
-1. **ROIs**: ``n_rois`` Ward parcels of the training blocks' voxel time series
+1. **ROIs**: ``n_rois`` Ward parcels of the training blocks' voxel time series (of the
+   unlabelled ``X_pretrain`` windows when given)
    (:class:`sklearn.cluster.FeatureAgglomeration`; spatially contiguous under the voxel grid's
    6-neighbour adjacency when ``ijk``/``grid_shape`` are known); each ROI's signal is the mean of
    its voxels, z-scored with the training statistics.
 2. **Windows**: ``window`` TRs cut at ``window_offsets`` inside every block.
 3. **BrainMAE** (:class:`~neurodecode.encoders.brainmae.BrainMAE`): masked-autoencoder pretraining
-   on every ``window``-TR window of the training blocks (hop ``pretrain_step``), then the readout:
+   on every ``window``-TR window (hop ``pretrain_step``) of the training blocks, or of the unlabelled
+   ``X_pretrain`` samples when given (e.g. windows over every volume of the training runs, rest
+   included: ``cross_validate(..., pretrain=run_windows(bold))``), then the readout:
    ``"finetune"`` (the whole network, early-stopped on ``val_fraction`` of the training blocks),
    ``"probe_roi"`` / ``"probe_mean"`` (logistic regression on the frozen tokens pooled per ROI /
    over everything).
@@ -26,63 +29,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ..errors import BadInputError
+from .parcels import ParcelMeans, ward_parcels  # noqa: F401 - re-exported
 
-__all__ = ["BrainMAEClassifier", "ward_parcels"]
+__all__ = ["BrainMAEClassifier", "ward_parcels"]  # ward_parcels lives in .parcels
 
 READOUTS = ("finetune", "probe_roi", "probe_mean")
-
-
-def ward_parcels(values: np.ndarray, n_rois: int, ijk: np.ndarray | None = None,
-                 grid_shape: tuple[int, int, int] | None = None) -> np.ndarray:
-    """Parcel index (0 .. n_rois - 1) of each voxel: Ward clustering of the voxel time series.
-
-    Parameters
-    ----------
-    values : array (n_times, n_voxels)
-        Time series of the voxels (training data only).
-    n_rois : int
-    ijk : int array (n_voxels, 3), optional
-        Voxel indices on the grid: with ``grid_shape``, parcels are spatially contiguous.
-    grid_shape : tuple of 3 int, optional
-
-    Returns
-    -------
-    numpy.ndarray
-        Parcel of each voxel, numbered by increasing mean ``i`` then ``j`` of the parcel's voxels
-        (unstructured parcels: by first appearance).
-    """
-    from sklearn.cluster import FeatureAgglomeration
-
-    n_vox = values.shape[1]
-    if not 2 <= n_rois <= n_vox:
-        raise BadInputError(f"n_rois must be between 2 and the number of voxels ({n_vox}), got {n_rois}.")
-    if ijk is None or grid_shape is None:
-        agg = FeatureAgglomeration(n_clusters=int(n_rois), linkage="ward").fit(np.asarray(values, dtype=np.float64))
-        _, first = np.unique(agg.labels_, return_index=True)
-        relabel = np.empty(int(n_rois), dtype=np.int64)
-        relabel[np.argsort(first)] = np.arange(int(n_rois))
-        return relabel[agg.labels_]
-    from sklearn.feature_extraction.image import grid_to_graph
-
-    ijk = np.asarray(ijk, dtype=np.int64)
-    if ijk.shape != (n_vox, 3):
-        raise BadInputError(f"ijk must be (n_voxels={n_vox}, 3), got {ijk.shape}.")
-    flat = np.ravel_multi_index(tuple(ijk.T), grid_shape)
-    if np.unique(flat).size != n_vox:
-        raise BadInputError("two voxels share the same i/j/k index; the voxel coords are broken.")
-    order = np.argsort(flat)  # grid_to_graph numbers the mask's voxels in C order
-    mask = np.zeros(grid_shape, dtype=bool)
-    mask[tuple(ijk.T)] = True
-    conn = grid_to_graph(*grid_shape, mask=mask)
-    agg = FeatureAgglomeration(n_clusters=int(n_rois), connectivity=conn, linkage="ward")
-    agg.fit(np.asarray(values, dtype=np.float64)[:, order])
-    labels = np.empty(n_vox, dtype=np.int64)
-    labels[order] = agg.labels_
-    centroid = np.array([ijk[labels == k].mean(axis=0) for k in range(int(n_rois))])
-    rank = np.lexsort((centroid[:, 1], centroid[:, 0]))
-    relabel = np.empty_like(rank)
-    relabel[rank] = np.arange(rank.size)
-    return relabel[labels]
 
 
 class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
@@ -149,7 +100,7 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
     # -- helpers -------------------------------------------------------------------------------
     def _rois(self, X: np.ndarray) -> np.ndarray:
         """(n, voxel, T) -> z-scored ROI series (n, roi, T)."""
-        roi = np.einsum("nvt,vr->nrt", X, self.weights_)
+        roi = self.parcels_.transform(X)
         return ((roi - self.roi_mean_[None, :, None]) / self.roi_std_[None, :, None]).astype(np.float32)
 
     def _cut(self, R: np.ndarray, offsets: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -170,8 +121,18 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
                     device=self.device, progress=False, amp=False)
 
     # -- API -----------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any) -> BrainMAEClassifier:
-        """Parcels, scaling, pretraining and the readout from the training blocks ``X`` only."""
+    def fit(self, X: Any, y: Any, X_pretrain: Any = None) -> BrainMAEClassifier:
+        """Parcels, scaling, pretraining and the readout from the training data only.
+
+        Parameters
+        ----------
+        X : array (n_blocks, n_voxels, n_volumes)
+            Labelled training blocks.
+        y : array (n_blocks,)
+        X_pretrain : array (n_samples, n_voxels, n_volumes_pre), optional
+            Unlabelled samples of the training side (``n_volumes_pre >= window``): the parcels,
+            the ROI scaling and the masked-autoencoder pretraining use them instead of ``X``.
+        """
         import torch
 
         from .._threads import torch_threads
@@ -188,20 +149,22 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, yi = np.unique(np.asarray(y), return_inverse=True)
         n, n_vox, n_t = X.shape
         offsets = self._offsets(n_t)
-        # 1. ROIs from the training blocks only
-        series = X.transpose(0, 2, 1).reshape(-1, n_vox)
-        parcel = ward_parcels(series, int(self.n_rois), self.ijk, None if self.grid_shape is None
-                              else tuple(int(v) for v in self.grid_shape))
-        w = np.zeros((n_vox, int(self.n_rois)), dtype=np.float32)
-        w[np.arange(n_vox), parcel] = 1.0
-        self.weights_ = w / w.sum(axis=0, keepdims=True)
-        self.parcel_ = parcel
-        roi = series @ self.weights_
+        U = X
+        if X_pretrain is not None:
+            U = np.asarray(X_pretrain, dtype=np.float32)
+            if U.ndim != 3 or U.shape[1] != n_vox or U.shape[2] < int(self.window):
+                raise BadInputError(f"X_pretrain must be (sample, {n_vox} voxels, >= {self.window} volumes), got "
+                                    f"shape {U.shape}.")
+        # 1. ROIs from the training side only
+        self.parcels_ = ParcelMeans(int(self.n_rois), self.ijk, self.grid_shape).fit(U)
+        self.parcel_ = self.parcels_.parcel_
+        roi = self.parcels_.transform(U).transpose(0, 2, 1).reshape(-1, int(self.n_rois))
         self.roi_mean_, self.roi_std_ = roi.mean(axis=0), roi.std(axis=0) + 1e-6
         R = self._rois(X)
         # 2. windows
-        pre_offsets = list(range(0, n_t - int(self.window) + 1, int(self.pretrain_step)))
-        x_pre, _ = self._cut(R, pre_offsets)
+        pre_offsets = list(range(0, U.shape[2] - int(self.window) + 1, int(self.pretrain_step)))
+        x_pre, _ = self._cut(R if X_pretrain is None else self._rois(U), pre_offsets)
+        self.n_pretrain_windows_ = len(x_pre)
         x_tr, blk = self._cut(R, offsets)
         y_tr = yi[blk]
         params = dict(self.encoder_params or {})

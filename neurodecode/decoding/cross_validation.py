@@ -11,7 +11,8 @@ import numpy as np
 import xarray as xr
 
 from ..errors import BadInputError
-from ._data import Prepared, chance_of, check_train_classes, default_scoring, permuted, prepare, resolve_cv, scorer_for
+from ._data import (Folds, Prepared, chance_of, check_train_classes, default_scoring, group_key, permuted, prepare,
+                    resolve_cv, sample_dim_of, scorer_for)
 from .estimators import EstimatorContext, is_permutable, make_estimator
 
 __all__ = ["cross_validate", "default_estimators", "scores_table", "summary_table"]
@@ -50,10 +51,67 @@ def _named(estimators: Any, ndim: int, task: str) -> dict[str, Any]:
     return {type(estimators).__name__: estimators}
 
 
+def takes_pretrain(est: Any) -> bool:
+    """Whether ``est.fit`` accepts unlabelled samples as ``X_pretrain`` (self-supervised pretraining)."""
+    import inspect
+
+    try:
+        return "X_pretrain" in inspect.signature(est.fit).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _pretrain_folds(pretrain: Any, prep: Prepared, folds: Folds) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The unlabelled samples as an array and, per fold, the rows of the fold's training groups.
+
+    A row belongs to a fold's training side when its group (the values of the CV's grouping
+    coords) is one of the training samples' groups and none of the test samples'; the split is
+    checked by the leak guard like the labelled folds.
+    """
+    from ..train.splits import check_no_leak
+
+    if not isinstance(pretrain, xr.DataArray):
+        raise BadInputError(f"pretrain must be an xarray DataArray of unlabelled samples, got {type(pretrain).__name__}.")
+    if folds.key_coords is None or folds.key is None:
+        raise BadInputError(f"pretrain needs a cross-validation by a grouping coord (e.g. cv='run'), so that the "
+                            f"unlabelled samples of the test groups can be left out of each fold; cv is "
+                            f"{folds.description}.")
+    dim = sample_dim_of(pretrain)
+    pre = pretrain.transpose(dim, ...)
+    feat = [d for d in prep.obj.dims if d != prep.sample_dim]
+    if list(pre.dims[1:]) != feat:
+        raise BadInputError(f"pretrain has dims {pre.dims}; it needs the data's feature dims {tuple(feat)} after its "
+                            "sample dim.")
+    for d in feat:
+        if d != "time" and pre.sizes[d] != prep.obj.sizes[d]:
+            raise BadInputError(f"pretrain has {pre.sizes[d]} {d}(s), the data {prep.obj.sizes[d]}; they must match "
+                                "(same mask / channels).")
+    Xp = np.asarray(pre.values)
+    if not np.issubdtype(Xp.dtype, np.number) or not np.isfinite(Xp).all():
+        raise BadInputError("pretrain must hold finite numbers; drop or interpolate NaN/inf first.")
+    key = group_key(pre, folds.key_coords, dim)
+    rows = []
+    for (train, test), name in zip(folds.folds, folds.test_names):
+        keep = np.isin(key, np.unique(folds.key[train])) & ~np.isin(key, np.unique(folds.key[test]))
+        idx = np.flatnonzero(keep)
+        if idx.size == 0:
+            raise BadInputError(f"fold {name}: no pretrain sample belongs to the training groups "
+                                f"({', '.join(folds.key_coords)} values {sorted(set(folds.key[train]))[:5]}...); "
+                                f"the pretrain groups are {sorted(set(key))[:5]}...")
+        groups = np.concatenate([key[idx], folds.key[test]])
+        check_no_leak(np.arange(idx.size), idx.size + np.arange(len(test)), groups=groups)
+        rows.append(idx)
+    return Xp.astype(np.float64, copy=False), rows
+
+
 def _fit_score(est_spec: Any, ctx: EstimatorContext, X: np.ndarray, y: np.ndarray, train: np.ndarray,
-               test: np.ndarray, scorer: Any, keep: bool) -> tuple[float, np.ndarray | None, Any]:
+               test: np.ndarray, scorer: Any, keep: bool,
+               X_pre: np.ndarray | None = None) -> tuple[float, np.ndarray | None, Any]:
     est = make_estimator(est_spec, ctx)
-    est.fit(X[train], y[train])
+    if X_pre is not None and takes_pretrain(est):
+        est.fit(X[train], y[train], X_pretrain=X_pre)
+    else:
+        est.fit(X[train], y[train])
     score = float(scorer(est, X[test], y[test]))
     pred = est.predict(X[test]) if keep else None
     return score, pred, est
@@ -71,6 +129,7 @@ def cross_validate(
     seed: int = 0,
     return_estimators: bool = False,
     n_jobs: int = 1,
+    pretrain: xr.DataArray | None = None,
 ) -> xr.Dataset:
     """Cross-validated decoding of ``label`` from ``data`` with several estimators on the same folds.
 
@@ -106,6 +165,13 @@ def cross_validate(
         Keep the fitted estimator of every fold in ``attrs["estimators"]`` (model -> list).
     n_jobs : int
         joblib workers over folds (and permutations).
+    pretrain : xarray.DataArray, optional
+        Unlabelled samples with the data's feature dims (``time`` may differ in length) and the
+        CV's grouping coord(s), e.g. sliding windows over every volume of every run
+        (:func:`~neurodecode.decoding.blocks.run_windows`). Each fold hands the samples of its
+        training groups only to the estimators whose ``fit`` takes ``X_pretrain``
+        (self-supervised pretraining, e.g. ``brainmae``); the others ignore them. Needs a
+        grouped ``cv``.
 
     Returns
     -------
@@ -113,8 +179,8 @@ def cross_validate(
         ``score`` (model, fold); ``chance`` (model); ``null`` (model, perm) and ``p_value`` (model)
         when ``n_perm > 0`` (NaN for unpermuted models); ``prediction`` (model, sample) out-of-fold
         predictions (class names for classification); fold coords ``test_group``, ``n_train``,
-        ``n_test``; ``seconds`` (model): fit/score time; attrs ``scoring``, ``cv``, ``task``, ``label``,
-        ``classes``, ``n_perm``, ``seed``.
+        ``n_test`` (and ``n_pretrain`` with ``pretrain``); ``seconds`` (model): fit/score time; attrs ``scoring``, ``cv``, ``task``, ``label``,
+        ``classes``, ``n_perm``, ``seed`` (and ``pretrained_models`` with ``pretrain``).
 
     Raises
     ------
@@ -140,8 +206,20 @@ def cross_validate(
                            feature_coords={str(k): np.asarray(c.values) for k, c in obj.coords.items()
                                            if feat_dim is not None and c.dims == (feat_dim,)},
                            attrs=dict(obj.attrs))
+    pretrained: list[str] = []
     for name, spec in named.items():  # fail early on bad names / tasks
-        make_estimator(spec, ctx)
+        est = make_estimator(spec, ctx)
+        if pretrain is not None and takes_pretrain(est):
+            pretrained.append(name)
+    X_pre, pre_rows = (None, None) if pretrain is None else _pretrain_folds(pretrain, prep, folds)
+    if pretrain is not None and not pretrained:
+        import warnings
+
+        warnings.warn(f"pretrain was given but none of the estimators {list(named)} takes X_pretrain; it is unused.",
+                      UserWarning, stacklevel=2)
+
+    def pre_of(name: str, f: int) -> np.ndarray | None:
+        return X_pre[pre_rows[f]] if name in pretrained else None
     n_f = len(folds.folds)
     scores = np.full((len(named), n_f), np.nan)
     null = np.full((len(named), int(n_perm)), np.nan)
@@ -153,7 +231,8 @@ def cross_validate(
     par = Parallel(n_jobs=n_jobs)
     for m, (name, spec) in enumerate(named.items()):
         t0 = time.perf_counter()
-        out = par(delayed(_fit_score)(spec, ctx, prep.X, prep.y, tr, te, scorer, True) for tr, te in folds.folds)
+        out = par(delayed(_fit_score)(spec, ctx, prep.X, prep.y, tr, te, scorer, True, pre_of(name, f))
+                  for f, (tr, te) in enumerate(folds.folds))
         for f, ((tr, te), (s, p, est)) in enumerate(zip(folds.folds, out)):
             scores[m, f] = s
             pred[m, te] = np.asarray(prep.classes, dtype=object)[p] if prep.task == "classification" else p
@@ -161,8 +240,9 @@ def cross_validate(
                 fitted.setdefault(name, []).append(est)
         permutable = is_permutable(spec)
         if n_perm and permutable:
-            jobs = [(k, tr, te) for k in range(int(n_perm)) for tr, te in folds.folds]
-            res = par(delayed(_fit_score)(spec, ctx, prep.X, perms[k], tr, te, scorer, False) for k, tr, te in jobs)
+            jobs = [(k, f, tr, te) for k in range(int(n_perm)) for f, (tr, te) in enumerate(folds.folds)]
+            res = par(delayed(_fit_score)(spec, ctx, prep.X, perms[k], tr, te, scorer, False, pre_of(name, f))
+                      for k, f, tr, te in jobs)
             per = np.array([r[0] for r in res]).reshape(int(n_perm), n_f)
             null[m] = per.mean(axis=1)
         seconds[name] = time.perf_counter() - t0
@@ -199,6 +279,9 @@ def cross_validate(
         p = (1 + (null >= obs[:, None] - 1e-12).sum(axis=1)) / (int(n_perm) + 1)
         p[np.isnan(null).all(axis=1)] = np.nan
         ds["p_value"] = (("model",), p)
+    if pretrain is not None:
+        ds = ds.assign_coords(n_pretrain=("fold", np.asarray([len(r) for r in pre_rows])))
+        ds.attrs["pretrained_models"] = pretrained
     ds.attrs.update(scoring=scoring, cv=folds.description, task=prep.task, label=prep.label,
                     classes=[str(c) for c in prep.classes], n_perm=int(n_perm), seed=int(seed),
                     nd_kind="decoding_scores")
@@ -220,6 +303,7 @@ def scores_table(result: xr.Dataset):
                 "score": float(result["score"].sel(model=m, fold=f)),
                 "chance": float(result["chance"].sel(model=m)),
                 "n_train": int(result["n_train"].values[f]), "n_test": int(result["n_test"].values[f]),
+                **({"n_pretrain": int(result["n_pretrain"].values[f])} if "n_pretrain" in result.coords else {}),
                 "p_value": float(result["p_value"].sel(model=m)) if "p_value" in result else float("nan"),
                 "scoring": result.attrs.get("scoring"),
             })

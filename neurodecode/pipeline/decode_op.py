@@ -171,6 +171,7 @@ def baseline_line(summary: Any, deep: set[str], scoring: str) -> str | None:
 
 def decode(
     data: Any,
+    pretrain: Any = None,
     *,
     label: str | list[str] = "label",
     classes: list[str] | None = None,
@@ -190,6 +191,10 @@ def decode(
     ----------
     data : DataArray or list of DataArrays
         Epochs, responses or binned spikes (a list is concatenated along ``trial``).
+    pretrain : DataArray or list of DataArrays, optional
+        Unlabelled samples for self-supervised pretraining (e.g. ``fmri.run_windows``); each fold
+        gives its training groups' samples to the estimators that take them (see
+        :func:`neurodecode.decoding.cross_validate`).
     label : str or list of str
         Coord holding the target (several coords: a multi-output continuous target).
     classes : list of str, optional
@@ -218,8 +223,9 @@ def decode(
         if not isinstance(label, str) or label not in obj.coords:
             raise BadInputError(f"decode: no coord {label!r}; coords: {sorted(map(str, obj.coords))}.")
         obj = keep_classes(obj, label, classes, "decode")
+    pre = None if pretrain is None else _concat(pretrain)
     res = decoding.cross_validate(obj, label, estimators, cv=cv, scoring=scoring, n_perm=n_perm, task=task,
-                                  seed=seed, n_jobs=n_jobs)
+                                  seed=seed, n_jobs=n_jobs, pretrain=pre)
     table = decoding.scores_table(res)
     summary = decoding.summary_table(res)
     sc = res.attrs["scoring"]
@@ -244,6 +250,11 @@ def decode(
                          f"baselines only (95th percentile of the mean {sc}: "
                          + ", ".join(f"{r.model} {r.null_95:.3f}" for r in base.itertuples())
                          + "); deep models are too slow to refit on permuted labels.")
+    if res.attrs.get("pretrained_models"):
+        n_pre = np.asarray(res["n_pretrain"].values)
+        notes.append(f"self-supervised pretraining of {', '.join(res.attrs['pretrained_models'])} on "
+                     f"{int(n_pre.min())}..{int(n_pre.max())} unlabelled samples per fold, from the training "
+                     "groups only.")
     if "decode_window" in obj.attrs:
         notes.insert(0, f"Epochs: {obj.attrs['decode_window']}.")
     figures: list[Any] = [("scores per model", partial(_scores_figure, summary, table, sc,
