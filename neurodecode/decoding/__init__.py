@@ -27,6 +27,8 @@ _NAMES = {
     "EstimatorContext": "estimators",
     "sliding": "time_resolved",
     "generalizing": "time_resolved",
+    "sliding_by_group": "time_resolved",
+    "trial_groups": "time_resolved",
     "cluster_test": "clusters",
     "epochs_from_recordings": "epoching",
     "searchlight": "volumes",

@@ -9,20 +9,26 @@ covariances (the formulas of :func:`sklearn.covariance.ledoit_wolf`, on standard
 scikit-learn's LDA does) and the linear systems for all time points at once. Any other
 estimator is cloned and fitted per time point (joblib over time points). Scores equal MNE's
 ``SlidingEstimator`` / ``GeneralizingEstimator`` on the same estimator and folds.
+
+Per independent unit (a subject, a session: any coord on the trials): :func:`trial_groups` says which
+units have enough trials of every label, and :func:`sliding_by_group` runs :func:`sliding` (and
+:func:`generalizing`) within each of them, leaving out the folds that cannot be scored (a test fold
+holding one class) and the units without any, and says which and why.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ..errors import BadInputError
 from ._data import Prepared, default_scoring, prepare, resolve_cv, scorer_for
 from .estimators import EstimatorContext, make_estimator
 
-__all__ = ["sliding", "generalizing", "batched_lda_fit"]
+__all__ = ["sliding", "generalizing", "batched_lda_fit", "trial_groups", "sliding_by_group", "ByGroup"]
 
 _BATCHED_SCORES = ("roc_auc", "accuracy", "balanced_accuracy")
 
@@ -278,3 +284,197 @@ def generalizing(
     else:
         scores = _looped(prep, est, folds, scorer_for(scoring), True, n_jobs)
     return _result(scores, prep, folds, scoring, batched, ("fold", "train_time", "test_time"))
+
+
+# --------------------------------------------------------------------------- per group (subject)
+
+
+class ByGroup(NamedTuple):
+    """What :func:`sliding_by_group` returns: the scores of the groups kept and one row per group."""
+
+    scores: xr.Dataset
+    groups: pd.DataFrame
+
+
+def _trial_coord(epochs: xr.DataArray, name: str, what: str) -> str:
+    """The sample dim of the 1-D coord ``name`` (an error listing the 1-D coords when there is none)."""
+    if name not in epochs.coords or epochs[name].ndim != 1:
+        have = sorted(str(c) for c in epochs.coords if epochs[c].ndim == 1 and epochs[c].dims[0] not in
+                      ("channel", "time"))
+        raise BadInputError(f"{what}: no coord {name!r} along the trials; trial coords: {have}.")
+    return str(epochs[name].dims[0])
+
+
+def trial_groups(
+    epochs: xr.DataArray,
+    label: str,
+    by: str | None = "subject",
+    min_trials: int = 0,
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Split the trials by ``by`` and keep the groups with at least ``min_trials`` trials of each label.
+
+    Parameters
+    ----------
+    epochs : DataArray
+        Trials along the dim of the ``label`` coord (``trial``).
+    label : str
+        Coord holding each trial's label; every label present in ``epochs`` is counted in every group.
+    by : str, optional
+        Coord of the independent units (``subject``). None: all trials form one group named ``"all"``.
+    min_trials : int
+        Groups with fewer trials of some label are left out.
+
+    Returns
+    -------
+    kept : dict of str to array of int
+        Trial positions of each group kept, in the order the groups first appear.
+    groups : pandas.DataFrame
+        One row per group, same order: ``<by or "group">``, ``n_trials``, ``trials_per_label``
+        (dict label -> count), ``kept`` (bool) and ``reason`` (why it was left out; empty when kept).
+
+    Raises
+    ------
+    BadInputError
+        A missing coord, a negative ``min_trials``, or no group with enough trials.
+    """
+    if not isinstance(epochs, xr.DataArray):
+        raise BadInputError(f"trial_groups: needs an xarray DataArray of trials; got {type(epochs).__name__}.")
+    if isinstance(min_trials, bool) or int(min_trials) != min_trials or min_trials < 0:
+        raise BadInputError(f"trial_groups: min_trials must be a whole number >= 0; got {min_trials!r}.")
+    min_trials = int(min_trials)
+    dim = _trial_coord(epochs, label, "trial_groups")
+    gdim = by or "group"
+    if by is None:
+        g = np.full(epochs.sizes[dim], "all")
+    else:
+        if _trial_coord(epochs, by, "trial_groups") != dim:
+            raise BadInputError(f"trial_groups: coords {label!r} and {by!r} lie along different dims "
+                                f"({dim!r}, {epochs[by].dims[0]!r}); both must be one value per trial.")
+        g = np.asarray(epochs[by].values).astype(str)
+    lab = np.asarray(epochs[label].values).astype(str)
+    labels = sorted(set(lab.tolist()))
+    kept: dict[str, np.ndarray] = {}
+    rows = []
+    for name in dict.fromkeys(g.tolist()):
+        idx = np.flatnonzero(g == name)
+        counts = {la: int((lab[idx] == la).sum()) for la in labels}
+        ok = min(counts.values()) >= min_trials
+        if ok:
+            kept[name] = idx
+        rows.append({gdim: name, "n_trials": int(idx.size), "trials_per_label": counts, "kept": ok,
+                     "reason": "" if ok else f"fewer than {min_trials} trials of some label"})
+    if not kept:
+        raise BadInputError(f"no {gdim} has at least {min_trials} trials of each label; lower min_trials.")
+    return kept, pd.DataFrame(rows, columns=[gdim, "n_trials", "trials_per_label", "kept", "reason"])
+
+
+def sliding_by_group(
+    epochs: xr.DataArray,
+    label: str,
+    estimator: Any = "lda",
+    cv: Any = None,
+    scoring: str | None = None,
+    *,
+    by: str | None = "subject",
+    min_trials: int = 0,
+    generalize: bool = False,
+    seed: int = 0,
+    task: str | None = None,
+    n_jobs: int = 1,
+) -> ByGroup:
+    """Decode ``label`` at every time point within each group (subject) of trials.
+
+    The groups are those of :func:`trial_groups`; within each, :func:`sliding` (and, with
+    ``generalize``, :func:`generalizing`) on its trials alone with the folds of ``cv``. A fold whose
+    score is not finite at every time point (a test fold holding one class cannot give a ROC AUC)
+    is left out of the group's mean; a group with no such fold is left out.
+
+    Parameters
+    ----------
+    epochs : DataArray (trial, channel, time)
+    label : str
+        Coord on ``trial`` to decode.
+    estimator, cv, scoring, seed, task, n_jobs
+        As in :func:`sliding`; ``cv`` is applied within each group.
+    by : str, optional
+        Coord of the groups (independent units); None: all trials as one group ``"all"``.
+    min_trials : int
+        Groups with fewer trials of some label are left out (:func:`trial_groups`).
+    generalize : bool
+        Also the temporal generalisation matrix of each group (mean over the same folds).
+
+    Returns
+    -------
+    ByGroup
+        ``scores``: Dataset over the groups kept (dim ``by``, or ``group``) with ``score``
+        (group, time), the mean over the folds kept; ``fold_score`` (group, fold, time), each fold's
+        score, NaN for the folds left out (and past a group's last fold); ``n_trials``, ``n_folds``
+        and ``chance`` per group; ``generalization`` (group, train_time, test_time) with
+        ``generalize``. Attrs: those of :func:`sliding` for the last group (``scoring``, ``cv``,
+        ``label``, ``classes``, ``solver``), ``chance`` when every group shares it (NaN otherwise),
+        ``by`` and ``min_trials``. ``groups``: the table of :func:`trial_groups` for every group with
+        ``n_folds`` (folds made; 0 when not decoded) and ``n_folds_scored``, ``kept`` and ``reason``
+        updated for the groups left out for want of a scorable fold.
+
+    Raises
+    ------
+    BadInputError
+        Bad input (as in :func:`trial_groups` and :func:`sliding`, naming the group), or no group left.
+    """
+    kept, table = trial_groups(epochs, label, by, min_trials)
+    dim = str(epochs[label].dims[0])
+    gdim = by or "group"
+    table["n_folds"] = 0
+    table["n_folds_scored"] = 0
+    names: list[str] = []
+    means, folds, gens, n_trials, chances = [], [], [], [], []
+    attrs: dict[str, Any] = {}
+    times: np.ndarray | None = None
+    for name, idx in kept.items():
+        sub = epochs.isel({dim: idx})
+        row = table.index[table[gdim] == name][0]
+        try:
+            tc = sliding(sub, label, estimator, cv=cv, scoring=scoring, seed=seed, task=task, n_jobs=n_jobs)
+            ok = np.isfinite(tc.values).all(axis=1)
+            tg = (generalizing(sub, label, estimator, cv=cv, scoring=scoring, seed=seed, task=task, n_jobs=n_jobs)
+                  if generalize and ok.any() else None)
+        except BadInputError as err:
+            raise BadInputError(f"{by or 'data'} {name!r} ({idx.size} trials): {err}") from err
+        table.loc[row, ["n_folds", "n_folds_scored"]] = [int(ok.size), int(ok.sum())]
+        if not ok.any():
+            table.loc[row, ["kept", "reason"]] = [False, "no fold could be scored (every test fold holds one "
+                                                         "class, or the scores are not finite)"]
+            continue
+        attrs = dict(tc.attrs)
+        times = np.asarray(tc["time"].values, dtype=float)
+        names.append(name)
+        n_trials.append(int(idx.size))
+        chances.append(float(tc.attrs["chance"]))
+        means.append(tc.values[ok].mean(axis=0))
+        per_fold = np.full(tc.shape, np.nan)
+        per_fold[ok] = tc.values[ok]
+        folds.append(per_fold)
+        if tg is not None:
+            gens.append(tg.values[ok].mean(axis=0))
+    if not names:
+        why = "; ".join(f"{r[gdim]}: {r['reason']}" for _, r in table.iterrows())
+        raise BadInputError(f"no {gdim} could be decoded ({why}).")
+    n_max = max(f.shape[0] for f in folds)
+    fold_score = np.full((len(names), n_max, len(times)), np.nan)
+    for i, f in enumerate(folds):
+        fold_score[i, :f.shape[0]] = f
+    common = chances[0] if all(c == chances[0] or (np.isnan(c) and np.isnan(chances[0])) for c in chances) \
+        else float("nan")
+    data = xr.Dataset(
+        {"score": ((gdim, "time"), np.stack(means)), "fold_score": ((gdim, "fold", "time"), fold_score),
+         "n_trials": (gdim, np.asarray(n_trials)), "n_folds": (gdim, np.asarray([f.shape[0] for f in folds])),
+         "chance": (gdim, np.asarray(chances))},
+        coords={gdim: names, "fold": np.arange(n_max), "time": times})
+    if generalize:
+        data["generalization"] = ((gdim, "train_time", "test_time"), np.stack(gens))
+        data = data.assign_coords(train_time=times, test_time=times)
+    data.attrs.update({k: attrs[k] for k in ("scoring", "cv", "label", "classes", "solver") if k in attrs})
+    data.attrs.update(chance=common, by=str(by or ""), min_trials=int(min_trials))
+    if isinstance(estimator, str):
+        data.attrs["estimator"] = estimator
+    return ByGroup(data, table)

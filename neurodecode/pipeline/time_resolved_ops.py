@@ -51,25 +51,25 @@ def _epochs(data: Any, label: str, classes: list[str] | None, by: str | None, wh
     return data.transpose("trial", "channel", "time")
 
 
-def _groups(ep: xr.DataArray, by: str | None, label: str, min_trials: int,
-            notes: list[str]) -> list[tuple[str, np.ndarray]]:
-    """(name, trial positions) of every group with at least ``min_trials`` trials of each label."""
-    if by is None:
-        return [("all", np.arange(ep.sizes["trial"]))]
-    g = np.asarray(ep[by].values).astype(str)
-    lab = np.asarray(ep[label].values).astype(str)
-    labels = sorted(set(lab.tolist()))
-    out = []
-    for name in dict.fromkeys(g.tolist()):
-        idx = np.flatnonzero(g == name)
-        counts = {la: int((lab[idx] == la).sum()) for la in labels}
-        if min(counts.values()) < min_trials:
-            notes.append(f"{by} {name} left out: {counts} trials, fewer than min_trials_per_label={min_trials}")
-            continue
-        out.append((name, idx))
-    if not out:
-        raise BadInputError(f"no {by} has at least {min_trials} trials of each label; lower min_trials_per_label.")
-    return out
+def _groups(ep: xr.DataArray, by: str | None, label: str, min_trials: int, what: str,
+            notes: list[str]) -> dict[str, np.ndarray]:
+    """Trial positions of the groups kept (:func:`neurodecode.decoding.trial_groups`); the others in ``notes``."""
+    from ..decoding import trial_groups
+
+    try:
+        kept, table = trial_groups(ep, label, by, min_trials)
+    except BadInputError as err:
+        raise BadInputError(f"{what}: {err}") from err
+    notes.extend(_trials_notes(table, by, min_trials))
+    return kept
+
+
+def _trials_notes(table: pd.DataFrame, by: str | None, min_trials: int) -> list[str]:
+    """One note per group left out for want of trials."""
+    few = ~table["kept"] if "n_folds" not in table else ~table["kept"] & (table["n_folds"] == 0)
+    rows = table[few]
+    return [f"{by} {r[by or 'group']} left out: {r['trials_per_label']} trials, fewer than "
+            f"min_trials_per_label={min_trials}" for _, r in rows.iterrows()]
 
 
 def _group_clusters(obs: np.ndarray, times: np.ndarray, *, tail: int, n_permutations: int, seed: int,
@@ -261,38 +261,35 @@ def decode_over_time(
     ep = _epochs(epochs, label, classes, by, what)
     times = np.asarray(ep["time"].values, dtype=float)
     splitter = ContiguousBlocks(int(n_folds), gap=int(gap), dim="trial") if cv == "blocks" else cv
-    rows, gen_rows, names, fold_tables, notes = [], [], [], [], []
-    attrs: dict[str, Any] = {}
-    for name, idx in _groups(ep, by, label, int(min_trials_per_label), notes):
-        sub = ep.isel(trial=idx)
-        try:
-            tc = decoding.sliding(sub, label, estimator, cv=splitter, scoring=scoring, seed=seed)
-        except BadInputError as err:
-            raise BadInputError(f"{what}: {by or 'data'} {name!r} ({sub.sizes['trial']} trials): {err}") from err
-        ok = np.isfinite(tc.values).all(axis=1)
-        if not ok.any():
+    gdim = by or "group"
+    try:
+        found, table = decoding.sliding_by_group(ep, label, estimator, cv=splitter, scoring=scoring, by=by,
+                                                 min_trials=int(min_trials_per_label), generalize=generalize,
+                                                 seed=seed)
+    except BadInputError as err:
+        raise BadInputError(f"{what}: {err}") from err
+    attrs = found.attrs
+    names = [str(n) for n in found[gdim].values]
+    notes = _trials_notes(table, by, int(min_trials_per_label))
+    fold_tables = []
+    for _, r in table[table["n_folds"] > 0].iterrows():
+        name, n_made, n_ok, n_trials = r[gdim], int(r["n_folds"]), int(r["n_folds_scored"]), int(r["n_trials"])
+        if n_ok == 0:
             notes.append(f"{by} {name}: no fold could be scored (a test block holds one class); left out")
             continue
-        if not ok.all():
-            notes.append(f"{by} {name}: {int((~ok).sum())} of {ok.size} folds left out (a test block holds one "
-                         "class)")
-        attrs = dict(tc.attrs)
-        names.append(name)
-        rows.append(tc.values[ok].mean(axis=0))
-        fold_obs = tc.values[ok] - float(tc.attrs["chance"])
-        table, _, res = _group_clusters(fold_obs, times, tail=tail, n_permutations=n_permutations, seed=seed)
-        fold_tables.append(table.assign(**{by or "group": name, "n_trials": sub.sizes["trial"]}))
-        notes.append(f"{by} {name}: {sub.sizes['trial']} trials, peak {float(rows[-1].max()):.3f} at "
-                     f"{times[int(rows[-1].argmax())]:.3f} s; over its folds ({res}): {_cluster_text(table, alpha)}")
-        if generalize:
-            tg = decoding.generalizing(sub, label, estimator, cv=splitter, scoring=scoring, seed=seed)
-            gen_rows.append(tg.values[ok].mean(axis=0))
-    if not rows:
-        raise BadInputError(f"{what}: no {by or 'group'} could be decoded; see the notes above.")
-    chance = float(attrs["chance"])
+        if n_ok < n_made:
+            notes.append(f"{by} {name}: {n_made - n_ok} of {n_made} folds left out (a test block holds one class)")
+        one = found.sel({gdim: name})
+        row = one["score"].values
+        fold = one["fold_score"].values
+        fold_obs = fold[np.isfinite(fold).all(axis=1)] - float(one["chance"])
+        res_table, _, res = _group_clusters(fold_obs, times, tail=tail, n_permutations=n_permutations, seed=seed)
+        fold_tables.append(res_table.assign(**{gdim: name, "n_trials": n_trials}))
+        notes.append(f"{by} {name}: {n_trials} trials, peak {float(row.max()):.3f} at "
+                     f"{times[int(row.argmax())]:.3f} s; over its folds ({res}): {_cluster_text(res_table, alpha)}")
+    chance = float(found["chance"].values[-1])  # the last subject's (all equal for ROC AUC, balanced accuracy)
     sc = str(attrs["scoring"])
-    scores = np.stack(rows)
-    gdim = by or "group"
+    scores = np.asarray(found["score"].values)
     clusters, _, res = _group_clusters(scores - chance, times, tail=tail, n_permutations=n_permutations, seed=seed)
     mean = scores.mean(axis=0)
     peak_i = int(mean.argmax())
@@ -316,7 +313,7 @@ def decode_over_time(
         f"light grey: clusters that did not reach it; bars below the curves: each {gdim}'s clusters at "
         f"p < {alpha:g} in the test over its own folds.", own, gdim))]
     if generalize:
-        gen = np.stack(gen_rows)
+        gen = np.asarray(found["generalization"].values)
         data["generalization"] = ((gdim, "train_time", "test_time"), gen)
         data = data.assign_coords(train_time=times, test_time=times)
         gclusters, found, gres = _group_clusters(gen - chance, times, tail=tail, n_permutations=n_permutations,
@@ -380,8 +377,8 @@ def rsa_over_time(
     what = "rsa.time_resolved"
     ep = _epochs(epochs, label, classes, by, what)
     notes: list[str] = []
-    kept = _groups(ep, by, label, int(min_trials_per_label), notes)
-    ep = ep.isel(trial=np.sort(np.concatenate([idx for _, idx in kept])))
+    kept = _groups(ep, by, label, int(min_trials_per_label), what, notes)
+    ep = ep.isel(trial=np.sort(np.concatenate(list(kept.values()))))
     within = [by] if by else []
     run_coord = runs
     if method == "crossnobis" and runs is None:
