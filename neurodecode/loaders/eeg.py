@@ -539,7 +539,7 @@ def _info_from(obj):
     return info
 
 
-def to_mne(obj, *, stim_as_annotations: bool = False):
+def to_mne(obj, *, stim_as_annotations: bool = False, windows: Sequence[tuple[int, int]] | None = None):
     """Convert a ``recording`` to ``mne.io.RawArray`` or ``epochs`` to ``mne.EpochsArray``.
 
     Recordings: events become annotations (onset relative to the first sample, i.e. ``onset - time[0]``;
@@ -551,17 +551,56 @@ def to_mne(obj, *, stim_as_annotations: bool = False):
     Epochs: ``events`` are ``(round(onset * sfreq), 0, code)``, ``event_id`` maps label -> code, and every
     per-trial coord (``trial`` included) goes to ``metadata`` so that :func:`from_mne` restores it.
 
+    Parameters
+    ----------
+    obj : xarray.Dataset or xarray.DataArray
+        A ``recording`` or ``epochs`` object.
+    stim_as_annotations : bool
+        Recordings: also turn the events read from a stim channel into annotations.
+    windows : sequence of (int, int), optional
+        Recordings only: ``[start, stop)`` sample ranges (positions along ``time``, 0 = the first
+        sample). The Raw then has the recording's length but holds only these samples, read from
+        the (lazily read, e.g. ``read_eeg(path, chunks=...)``) signal in one pass, so that
+        :class:`mne.Epochs` on events inside them does not load the whole recording. Reading any
+        other sample of that Raw raises an error. None: the whole signal (a ``RawArray``).
+
+    Returns
+    -------
+    mne.io.BaseRaw or mne.EpochsArray
+
     Raises
     ------
     DataModelError
         If ``obj`` is not a valid recording or epochs object.
+    BadInputError
+        If ``windows`` are given for epochs or are not ranges inside the recording.
     """
     kind = validate(obj)
     if kind == "recording":
-        return _recording_to_raw(obj, stim_as_annotations=stim_as_annotations)
+        if windows is not None:
+            windows = _check_windows(windows, obj.sizes["time"])
+        return _recording_to_raw(obj, stim_as_annotations=stim_as_annotations, windows=windows)
     if kind == "epochs":
+        if windows is not None:
+            raise BadInputError("to_mne: windows select samples of a recording; epochs are converted whole.")
         return _dataarray_to_epochs(obj)
     raise DataModelError(f"to_mne converts 'recording' or 'epochs' objects, got a {kind!r} object.")
+
+
+def _check_windows(windows: Sequence[tuple[int, int]], n_times: int) -> list[tuple[int, int]]:
+    """``windows`` as a list of int ``(start, stop)`` with ``0 <= start < stop <= n_times``."""
+    out = []
+    for w in windows:
+        try:
+            a, b = (int(v) for v in w)
+            ok = all(float(v) == int(v) for v in w) and 0 <= a < b <= n_times
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise BadInputError(f"to_mne: windows must be (start, stop) sample positions with 0 <= start < stop <= "
+                                f"{n_times} (the recording's samples), got {w!r}.")
+        out.append((a, b))
+    return out
 
 
 def _recording_to_raw(rec, *, stim_as_annotations: bool, windows: list[tuple[int, int]] | None = None):

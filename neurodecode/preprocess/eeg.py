@@ -621,11 +621,9 @@ def epoch(
     ).astype(np.int64)
     if hasattr(rec["signal"].data, "dask"):
         # lazily read recording: MNE reads only the windows of the selected events, computed in one pass
-        from ..loaders.eeg import _recording_to_raw
-
         lo, hi = int(np.round(tmin * sfreq)) - 2, int(np.round(tmax * sfreq)) + 3  # 2 samples of margin
         windows = [(max(0, int(r) + lo), min(n_times, int(r) + hi)) for r in rel_sample[~outside]]
-        raw = _recording_to_raw(rec, stim_as_annotations=False, windows=windows)
+        raw = to_mne(rec, windows=windows)
     else:
         raw = to_mne(rec)
     try:

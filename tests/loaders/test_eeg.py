@@ -240,6 +240,26 @@ def test_epochs_round_trip_with_metadata(eeglab_dir):
     xr.testing.assert_identical(from_mne(back), ep)
 
 
+def test_to_mne_windows_hold_only_those_samples(mne_dir):
+    path = mne_dir / "test_elekta_3ch_raw.fif"
+    raw = _mne_read("fif", path)
+    lazy = read_eeg(path, chunks=1.0)
+    assert hasattr(lazy["signal"].data, "dask")
+    windows = [(10, 60), (40, 90), (500, 520)]
+    win = to_mne(lazy, windows=windows)
+    assert win.n_times == raw.n_times and win.first_samp == raw.first_samp and win.ch_names == raw.ch_names
+    for a, b in ((10, 90), (500, 520)):  # overlapping windows merged
+        np.testing.assert_array_equal(win.get_data(start=a, stop=b), raw.get_data(start=a, stop=b))
+    with pytest.raises(RuntimeError, match="not prepared"):
+        win.get_data(start=200, stop=210)
+    for bad in ([(60, 10)], [(-1, 5)], [(0, raw.n_times + 1)], [(0.5, 3)], ["ab"]):
+        with pytest.raises(BadInputError, match="windows must be"):
+            to_mne(lazy, windows=bad)
+    ep = from_mne(mne.EpochsArray(raw.get_data()[None, :, :50], raw.info, verbose=False))
+    with pytest.raises(BadInputError, match="epochs are converted whole"):
+        to_mne(ep, windows=[(0, 10)])
+
+
 def test_to_mne_rejects_other_kinds():
     from neurodecode.datamodel import make_binned_spikes
 
