@@ -620,11 +620,13 @@ def _make_csp_lda(ctx: EstimatorContext):
 @register_estimator("svm_anova", tasks=("classification",),
                     description="standardise -> in-fold ANOVA screening (best k=500) -> LinearSVC (C=0.01)")
 def _make_svm_anova(ctx: EstimatorContext, *, k: int | str = 500, C: float = 0.01, standardize: bool = True,
-                     time_mean: bool = False):
+                     time_mean: bool = False, parcels: int | None = None):
     """``k`` features kept by the ANOVA F-test of the training fold (``"all"``: no screening),
     ``C`` of the LinearSVC, ``standardize`` (z-score the features with training statistics),
     ``time_mean`` (average ``(sample, feature, time)`` inputs over time first, e.g. fMRI block
-    time courses -> block responses)."""
+    time courses -> block responses), ``parcels`` (first average the voxels of that many Ward
+    parcels of the training fold's volumes, :class:`~neurodecode.decoding.parcels.ParcelMeans`;
+    contiguous when the voxels carry ``i``/``j``/``k`` coords and ``attrs["shape"]``)."""
     from sklearn.feature_selection import SelectKBest, f_classif
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -632,6 +634,12 @@ def _make_svm_anova(ctx: EstimatorContext, *, k: int | str = 500, C: float = 0.0
 
     n_feat = (int(ctx.shape[0]) if time_mean and len(ctx.shape) == 2 else int(np.prod(ctx.shape))) if ctx.shape else 500
     steps: list[Any] = [TimeMean() if time_mean else Flatten()]
+    if parcels is not None:
+        from .parcels import ParcelMeans
+
+        ijk, grid = _voxel_grid(ctx)
+        steps.insert(0, ParcelMeans(int(parcels), ijk, grid))
+        n_feat = int(parcels) * (1 if time_mean or len(ctx.shape or ()) < 2 else int(ctx.shape[1]))
     if standardize:
         steps.append(StandardScaler())
     if k != "all":
@@ -747,8 +755,16 @@ def _make_brainmae(ctx: EstimatorContext, **params: Any):
     params.setdefault("random_state", ctx.seed)
     if ctx.sfreq is not None:
         params.setdefault("sfreq", ctx.sfreq)
-    fc, attrs = dict(ctx.feature_coords or {}), dict(ctx.attrs or {})
-    if all(c in fc for c in ("i", "j", "k")) and "shape" in attrs and "ijk" not in params:
-        params["ijk"] = np.stack([np.asarray(fc[c], dtype=np.int64) for c in ("i", "j", "k")], axis=1)
-        params["grid_shape"] = tuple(int(v) for v in np.asarray(attrs["shape"])[:3])
+    ijk, grid = _voxel_grid(ctx)
+    if ijk is not None and "ijk" not in params:
+        params["ijk"], params["grid_shape"] = ijk, grid
     return BrainMAEClassifier(**params)
+
+
+def _voxel_grid(ctx: EstimatorContext) -> tuple[np.ndarray | None, tuple[int, int, int] | None]:
+    """The voxels' grid indices ``(n_voxels, 3)`` and the grid shape, when the data carry them."""
+    fc, attrs = dict(ctx.feature_coords or {}), dict(ctx.attrs or {})
+    if all(c in fc for c in ("i", "j", "k")) and "shape" in attrs:
+        ijk = np.stack([np.asarray(fc[c], dtype=np.int64) for c in ("i", "j", "k")], axis=1)
+        return ijk, tuple(int(v) for v in np.asarray(attrs["shape"])[:3])
+    return None, None

@@ -109,3 +109,34 @@ def test_pipeline_outputs_and_baseline_equal_to_sklearn(result, blocks):
     acc = table["score"].to_numpy()
     assert np.allclose(acc * 8, np.round(acc * 8))  # 8 held-out blocks per run
     assert (out / "report.html").read_text().count("data:image/png;base64") >= 2
+
+
+def test_svm_on_parcel_means_equals_feature_agglomeration(blocks):
+    """``svm_anova`` with ``parcels``: contiguous Ward parcels of the training runs' volumes, voxel means,
+    LinearSVC; rebuilt here with scikit-learn's FeatureAgglomeration on the same grid (4 runs)."""
+    from sklearn.cluster import FeatureAgglomeration
+    from sklearn.feature_extraction.image import grid_to_graph
+    from sklearn.svm import LinearSVC
+
+    from neurodecode import decoding
+
+    _, tc, _ = blocks
+    tc = tc.isel(trial=np.flatnonzero(np.isin(tc["run"].values, [1, 2, 3, 4])))
+    spec = {"estimator": "svm_anova", "parcels": 12, "time_mean": True, "k": "all", "C": 1.0, "standardize": False}
+    res = decoding.cross_validate(tc, "label", {"roi_svc": spec}, cv="run", scoring="accuracy", n_perm=0)
+    ijk = np.stack([tc[c].values for c in ("i", "j", "k")], axis=1).astype(int)
+    shape = tuple(int(v) for v in np.asarray(tc.attrs["shape"])[:3])
+    flat = np.ravel_multi_index(tuple(ijk.T), shape)
+    order = np.argsort(flat)  # grid_to_graph numbers the mask's voxels in C order
+    mask = np.zeros(shape, dtype=bool)
+    mask[tuple(ijk.T)] = True
+    X, y, run = tc.values[:, order], tc["label"].values, tc["run"].values
+    expected = []
+    for r in [1, 2, 3, 4]:
+        tr, te = run != r, run == r
+        series = X[tr].transpose(0, 2, 1).reshape(-1, X.shape[1])
+        agg = FeatureAgglomeration(12, connectivity=grid_to_graph(*shape, mask=mask), linkage="ward").fit(series)
+        feats = agg.transform(X.mean(axis=2))
+        svc = LinearSVC(C=1.0, dual="auto", max_iter=10000).fit(feats[tr], y[tr])
+        expected.append(np.mean(svc.predict(feats[te]) == y[te]))
+    np.testing.assert_allclose(res["score"].sel(model="roi_svc").values, expected, atol=1e-12)
