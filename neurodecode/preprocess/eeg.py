@@ -359,6 +359,10 @@ def notch(obj, freqs: float | Sequence[float], *, picks=None, **mne_kwargs: Any)
     return _replace_signal(obj, kind, _restore_order(obj, kind, data, order), attrs)
 
 
+#: the settings of :func:`mne.filter.resample` that :func:`resample` takes (``up``/``down`` come from ``sfreq``)
+RESAMPLE_KWARGS = ("method", "window", "pad", "npad", "n_jobs", "verbose")
+
+
 def resample(obj, sfreq: float, **mne_kwargs: Any):
     """Resample to ``sfreq`` Hz with :func:`mne.filter.resample` (FFT method by default, anti-aliased).
 
@@ -372,9 +376,19 @@ def resample(obj, sfreq: float, **mne_kwargs: Any):
     multiple of ``down``.) A recording read lazily (``read_eeg(path, chunks=...)``) is resampled
     that way chunk by chunk, with overlap, equal to the in-memory result; the FFT method transforms
     the whole signal at once, so with it a lazy recording is loaded into memory (a warning says so).
+
+    ``mne_kwargs`` are settings of :func:`mne.filter.resample` (:data:`RESAMPLE_KWARGS`):
+    ``method`` (``"fft"`` or ``"polyphase"``), ``window``, ``pad``, ``npad`` (FFT only), ``n_jobs``
+    (FFT only; the polyphase kernel runs in this process), ``verbose``. Any other name is an error.
     """
     mne = _mne()
     kind = _check(obj, ("recording", "epochs"), "resample")
+    unknown = sorted(set(mne_kwargs) - set(RESAMPLE_KWARGS))
+    if unknown:
+        raise BadInputError(f"resample: unsupported setting(s) {unknown}; it takes sfreq and the MNE resample "
+                            f"settings {list(RESAMPLE_KWARGS)} (up/down come from sfreq, the axis is time).")
+    if mne_kwargs.get("method", "fft") not in ("fft", "polyphase"):
+        raise BadInputError(f"resample: method must be 'fft' or 'polyphase', got {mne_kwargs['method']!r}.")
     old = float(obj.attrs["sfreq"])
     new = float(sfreq)
     if not np.isfinite(new) or new <= 0:

@@ -113,6 +113,23 @@ def test_notch_resample_rereference_equal_mne(eeglab_rec, eeglab_raw):
     np.testing.assert_allclose(avg["signal"].values, ref.get_data(), rtol=0, atol=1e-15)
 
 
+def test_polyphase_resample_takes_mne_settings_and_rejects_others(eeglab_rec, eeglab_raw):
+    x = eeglab_raw.get_data()
+    assert eeglab_raw.info["sfreq"] == 128.0 and x.shape[1] % 2 == 0  # MNE's up/down equal ours: 1/2
+    kw = {"window": ("kaiser", 8.0), "pad": "constant"}
+    res = pp.resample(eeglab_rec, 64.0, method="polyphase", n_jobs=1, verbose=False, **kw)
+    ref = mne.filter.resample(x, up=64.0, down=128.0, method="polyphase", verbose=False, **kw)
+    np.testing.assert_allclose(res["signal"].values, ref, rtol=0, atol=1e-15)
+    default = pp.resample(eeglab_rec, 64.0, method="polyphase")["signal"].values
+    assert not np.allclose(default, ref, rtol=0, atol=1e-15)  # the settings were used, not dropped
+    with pytest.raises(BadInputError, match=r"unsupported setting\(s\) \['windw'\].*'window'"):
+        pp.resample(eeglab_rec, 64.0, method="polyphase", windw="hann")
+    with pytest.raises(BadInputError, match="unsupported setting.*'axis'"):
+        pp.resample(eeglab_rec, 64.0, axis=0)
+    with pytest.raises(BadInputError, match="method must be 'fft' or 'polyphase', got 'fir'"):
+        pp.resample(eeglab_rec, 64.0, method="fir")
+
+
 def test_rereference_to_channels_keeps_misc(muse_rec, muse_dir):
     raw, _ = _muse_raw_from_pandas(muse_dir / MUSE_RUN)
     out = pp.rereference(muse_rec, ["TP9", "TP10"])
