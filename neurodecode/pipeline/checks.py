@@ -147,18 +147,21 @@ def _check_estimator_setting(value: Any) -> Any:
 #: a decoding estimator given by name or as ``{estimator: NAME, **settings}`` (name and settings checked)
 EstimatorSetting = Annotated[Any, AfterValidator(_check_estimator_setting)]
 
+
 def keep_classes(data: Any, label: str, classes: Iterable[str], what: str, dim: str | None = None) -> Any:
     """``data`` restricted along ``dim`` (default the label coord's dim) to the samples whose ``label``
-    is one of ``classes``; a :class:`~neurodecode.errors.BadInputError` names classes that are absent."""
+    is one of ``classes`` (compared as text); a :class:`~neurodecode.errors.BadInputError` names the
+    classes that are absent."""
     import numpy as np
 
     from ..errors import BadInputError
 
-    classes = list(classes)
+    classes = [str(c) for c in classes]  # plain str: numpy scalars would print as np.str_('T1')
     lab = np.asarray(data[label].values).astype(str)
-    missing = sorted(set(classes) - set(lab))
+    present = set(lab.tolist())
+    missing = sorted(set(classes) - present)
     if missing:
-        raise BadInputError(f"{what}: classes {missing} not found in {label!r}; present: {sorted(set(lab))}.")
+        raise BadInputError(f"{what}: classes {missing} not found in {label!r}; present: {sorted(present)}.")
     return data.isel({dim or data[label].dims[0]: np.flatnonzero(np.isin(lab, classes))})
 
 
