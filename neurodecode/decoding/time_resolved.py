@@ -434,10 +434,11 @@ def sliding_by_group(
         sub = epochs.isel({dim: idx})
         row = table.index[table[gdim] == name][0]
         try:
-            tc = sliding(sub, label, estimator, cv=cv, scoring=scoring, seed=seed, task=task, n_jobs=n_jobs)
-            ok = np.isfinite(tc.values).all(axis=1)
-            tg = (generalizing(sub, label, estimator, cv=cv, scoring=scoring, seed=seed, task=task, n_jobs=n_jobs)
-                  if generalize and ok.any() else None)
+            with np.errstate(divide="ignore", invalid="ignore"):  # a one-class test fold: left out just below
+                tc = sliding(sub, label, estimator, cv=cv, scoring=scoring, seed=seed, task=task, n_jobs=n_jobs)
+                ok = np.isfinite(tc.values).all(axis=1)
+                tg = (generalizing(sub, label, estimator, cv=cv, scoring=scoring, seed=seed, task=task,
+                                   n_jobs=n_jobs) if generalize and ok.any() else None)
         except BadInputError as err:
             raise BadInputError(f"{by or 'data'} {name!r} ({idx.size} trials): {err}") from err
         table.loc[row, ["n_folds", "n_folds_scored"]] = [int(ok.size), int(ok.sum())]

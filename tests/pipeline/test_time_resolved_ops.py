@@ -156,3 +156,36 @@ def test_rsa_with_given_conditions_and_runs_matches_rsatoolbox(subset_run):
         rsa_over_time(ep, condition="stimulus", runs="run")
     with pytest.raises(BadInputError, match="needs epochs"):
         rsa_over_time(ep.isel(time=0))
+
+
+def test_folds_and_subjects_left_out_are_said_in_the_notes(subset_run):
+    """cv over a coord whose parts hold one category: subject 2 keeps 1 of 3 folds, subject 11 none;
+    the op's scores are decoding.sliding_by_group's and its notes say what was left out."""
+    from neurodecode.decoding import sliding_by_group
+    from neurodecode.pipeline.time_resolved_ops import decode_over_time
+
+    clean = subset_run.open("clean").sel(time=slice(0.1, 0.2))
+    subj = np.asarray(clean["subject"].values).astype(str)
+    lab = np.asarray(clean["label"].values).astype(str)
+    part = np.empty(clean.sizes["trial"], dtype=object)
+    for s in ("2", "11"):
+        for la in ("face", "house"):
+            first, second = np.array_split(np.flatnonzero((subj == s) & (lab == la)), 2)
+            part[first] = la
+            part[second] = "mixed" if s == "2" else f"{la}2"
+    ep = clean.assign_coords(part=("trial", part))
+    res = decode_over_time(ep, cv="part", by="subject", generalize=True, n_permutations=64)
+    assert list(res.data["subject"].values) == ["2"] and res.metrics["n_subjects"] == 1
+    assert "subject 2: 2 of 3 folds left out (a test block holds one class)" in res.notes
+    assert "subject 11: no fold could be scored (a test block holds one class); left out" in res.notes
+    assert set(res.tables["subject_clusters"]["subject"]) <= {"2"}
+    lib = sliding_by_group(ep, "label", "lda", cv="part", by="subject", generalize=True).scores
+    np.testing.assert_array_equal(res.data["score"].values, lib["score"].values)
+    np.testing.assert_array_equal(res.data["generalization"].values, lib["generalization"].values)
+    counts = pd.crosstab(subj, lab)
+    assert counts.loc["11"].min() < counts.loc["2"].min()
+    few = decode_over_time(ep, cv="part", by="subject", generalize=False,
+                           min_trials_per_label=int(counts.loc["11"].min()) + 1, n_permutations=64)
+    face, house = int(counts.loc["11", "face"]), int(counts.loc["11", "house"])
+    assert (f"subject 11 left out: {{'face': {face}, 'house': {house}}} trials, fewer than "
+            f"min_trials_per_label={int(counts.loc['11'].min()) + 1}") in few.notes
