@@ -334,7 +334,8 @@ def check_no_leak(
                 f"{ranges} (positions {_listed(bad.tolist())}). Overlapping windows share samples, so the "
                 "test set is partly seen in training. Keep windows of one recording/trial on one side "
                 "(ByTrial on the trial or recording coord), or use ContiguousBlocks with a gap of at "
-                "least the window length (in samples), or drop the overlapping training windows."
+                "least the window length (in samples), or drop the overlapping training windows; for "
+                "epochs around close events, cut shorter epochs (tmin/tmax, --tmin/--tmax) or split by run."
             )
 
 

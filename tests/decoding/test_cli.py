@@ -72,3 +72,50 @@ def test_decode_cli_on_a_bids_tree(data_home, tmp_path, capsys):
     assert main(["decode", "--bids", str(root), "--task", "imagery2", "--label", "T1,T2", "--out",
                  str(tmp_path / "x"), "--quiet"]) == 2
     assert "imagery" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def edf_scores(data_home, tmp_path_factory):
+    """csp_lda on the two EDF runs through the CLI (the reference of the other formats)."""
+    folder = require_data(data_home / "eegmmidb_s001", "eegmmidb_s001")
+    out = tmp_path_factory.mktemp("edf_ref")
+    assert main(["decode", *[str(folder / f"S001R{r:02d}.edf") for r in (6, 10)], "--label", "T1,T2", "--cv", "run",
+                 "--model", "csp_lda", "--n-perm", "0", "--out", str(out), "--quiet"]) == 0
+    return pd.read_csv(next((out / "tables").glob("*scores.csv")))["score"].to_numpy()
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("fmt", ["fif", "brainvision", "eeglab"])
+def test_decode_cli_on_other_formats(data_home, tmp_path, capsys, fmt, edf_scores):
+    """The same two motor-imagery runs, saved by a user as FIF / BrainVision / EEGLAB files in a folder of their
+    own: `neurodecode decode` reads each with its own event labels and scores as on the EDF files."""
+    import warnings
+
+    import mne
+
+    folder = require_data(data_home / "eegmmidb_s001", "eegmmidb_s001")
+    user = tmp_path / "my study" / fmt
+    user.mkdir(parents=True)
+    files = []
+    for run in (6, 10):  # imagined both fists (T1) / both feet (T2)
+        raw = mne.io.read_raw_edf(folder / f"S001R{run:02d}.edf", preload=True, verbose=False)
+        ext = {"fif": "_raw.fif", "brainvision": ".vhdr", "eeglab": ".set"}[fmt]
+        path = user / f"S001R{run:02d}{ext}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if fmt == "fif":
+                raw.save(path, fmt="double", verbose=False)
+            else:
+                mne.export.export_raw(path, raw, fmt=fmt, verbose=False)
+        files.append(str(path))
+    # BrainVision markers read back as "<type>/<description>": the labels are those the file holds
+    labels = "Comment/T1,Comment/T2" if fmt == "brainvision" else "T1,T2"
+    out = tmp_path / "out"
+    status = main(["decode", *files, "--label", labels, "--cv", "run", "--model", "csp_lda", "--n-perm", "0",
+                   "--out", str(out), "--quiet"])
+    assert status == 0, capsys.readouterr().err
+    table = pd.read_csv(next((out / "tables").glob("*scores.csv")))
+    assert len(table) == 2 and (table["chance"] == 0.5).all()
+    assert table["score"].mean() > 0.85
+    # the files hold the same samples (float32 on disk for BrainVision / EEGLAB): near-equal scores
+    assert abs(table["score"].mean() - edf_scores.mean()) < 0.02
