@@ -6,6 +6,7 @@ Light at import: submodules load on first attribute access::
     res = decoding.cross_validate(epochs, "label", ["lda", "xdawn_ts"], cv="run")
     tc = decoding.sliding(epochs, "label", "lda", cv=5)          # (fold, time)
     tg = decoding.generalizing(epochs, "label", "lda", cv=5)     # (fold, train_time, test_time)
+    sub = decoding.sliding_by_group(epochs, "label", cv=5, by="subject", min_trials=20).scores  # (subject, time)
     sl = decoding.searchlight(blocks, "label", "lda", cv="run", radius=8)  # (voxel,) map
 """
 

@@ -1,12 +1,14 @@
 """Time-resolved decoding and RSA per subject with group cluster statistics: thin adapters.
 
 * ``decoding.time_resolved`` (epochs) -> per subject (any grouping coord) the cross-validated score at
-  every time point (:func:`neurodecode.decoding.sliding`) and the temporal generalisation matrix
-  (:func:`neurodecode.decoding.generalizing`), averaged over folds; cluster permutation tests of the
+  every time point and the temporal generalisation matrix, averaged over the folds that could be
+  scored (:func:`neurodecode.decoding.sliding_by_group`: which subjects have enough trials of each
+  label, which folds and subjects are left out and why); cluster permutation tests of the
   subjects' scores against chance (:func:`neurodecode.decoding.cluster_test`), over time and over the
   matrix, and of each subject's fold scores over time.
 * ``rsa.time_resolved`` (epochs) -> per subject the RDM of every time point compared with the
-  categorical model RDM of the label (:func:`neurodecode.analysis.time_resolved_rsa`; pseudo-exemplar
+  categorical model RDM of the label (subjects kept by :func:`neurodecode.decoding.trial_groups`;
+  :func:`neurodecode.analysis.time_resolved_rsa`; pseudo-exemplar
   conditions when the trials carry only a category, crossnobis cross-validated over a run coord or
   over folds dealt within each subject), and the cluster test of the subjects' time courses against 0.
 
