@@ -109,6 +109,38 @@ def _confusion_figure(true: np.ndarray, pred: np.ndarray, classes: list[str], mo
 
 
 @styled
+def _class_means_figure(epochs: Any, label: str):
+    import matplotlib.pyplot as plt
+
+    ep = epochs.transpose("trial", "channel", "time")
+    y = np.asarray(ep[label].values).astype(str)
+    classes = sorted(set(y.tolist()))
+    X = np.asarray(ep.values, dtype=float)
+    means = np.stack([X[y == c].mean(axis=0) for c in classes])  # (class, channel, time)
+    spread = means.var(axis=0).mean(axis=1)  # between-class variance of the means, per channel
+    ch = int(np.argmax(spread))
+    name = str(ep["channel"].values[ch])
+    t = np.asarray(ep["time"].values, dtype=float)
+    scale, unit = (1e6, "µV") if np.nanmax(np.abs(means)) < 1e-2 else (1.0, "signal units")
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for k, c in enumerate(classes):
+        xc = X[y == c, ch] * scale
+        m = xc.mean(axis=0)
+        sem = xc.std(axis=0, ddof=1) / np.sqrt(len(xc)) if len(xc) > 1 else np.zeros_like(m)
+        ax.plot(t, m, color=color(k), label=f"{c} (n={len(xc)})")
+        ax.fill_between(t, m - sem, m + sem, color=color(k), alpha=0.2)
+    if t[0] < 0 < t[-1]:
+        ax.axvline(0, color="0.5", lw=0.8)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(f"{name} ({unit})")
+    ax.set_title(f"class means at {name}")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    set_caption(fig, f"Mean ± s.e.m. over trials of each class at {name}, the channel whose class means differ most "
+                     "(between-class variance over time, all trials: a picture of the data, not a decoding result).")
+    return fig
+
+
+@styled
 def _time_figure(tc: Any, scoring: str, chance: float, clusters: Any):
     import matplotlib.pyplot as plt
 
@@ -265,6 +297,8 @@ def decode(
         true = np.asarray(res["true"].values).astype(str)
         figures.append((f"confusion matrix ({best})", partial(_confusion_figure, true, pred,
                                                               list(res.attrs["classes"]), best)))
+        if obj.ndim == 3 and {"channel", "time"} <= set(obj.dims) and isinstance(label, str):
+            figures.append(("class means", partial(_class_means_figure, obj, label)))
     tables = {"scores": table, "summary": summary}
     # out-of-fold predictions are kept for continuous targets (traces, re-scoring); class names are dropped
     out = res.drop_vars(["prediction"]) if res.attrs["task"] == "classification" else res

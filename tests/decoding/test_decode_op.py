@@ -24,4 +24,12 @@ def test_decode_op_tables_answer_and_time_course():
     assert any("time-resolved" in n for n in res.notes)
     for _title, make in res.figures:
         assert make() is not None
+    titles = [t for t, _ in res.figures]
+    assert "class means" in titles
+    fig = dict(res.figures)["class means"]()
+    ax = fig.axes[0]
+    assert ax.get_ylabel().startswith("w")  # the channel carrying the effect
+    lines = {ln.get_label().split(" ")[0]: ln.get_ydata() for ln in ax.get_lines() if ln.get_label()[0] in "ab"}
+    keep = np.isin(y, ["a", "b"])
+    np.testing.assert_allclose(lines["b"], X[keep & (y == "b"), 0].mean(axis=0))  # plain trial mean
     assert "decode" in OPS.names() and "decoding.epochs" in OPS.names()
