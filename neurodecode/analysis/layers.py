@@ -748,35 +748,33 @@ def compare_layer_activations(
     n = rows.size
     boots = [rng.integers(0, n, size=n) for _ in range(n_boot)]
     q = (1 - ci) / 2
+    opts = spec.check_options(options, "compare_layer_activations")
     # methods declaring a Gram form (linear CKAs): one Gram matrix per representation, indexed per resample
     by_gram = spec.gram is not None and spec.prepare_gram is not None
-    if by_gram:
-        opts = spec.check_options(options, "compare_layer_activations")
-        y_grams = [spec.gram(Y[:, g[2]], **opts) for g in groups]
-
-        def resampled(gx: np.ndarray, r: int, b: np.ndarray) -> float:
-            px = spec.prepare_gram(gx[np.ix_(b, b)], **opts)
-            return float(np.mean([spec.pair(px, spec.prepare_gram(y_grams[k][np.ix_(b, b)], **opts), **opts)
-                                  for k, g in enumerate(groups) if g[0] == regions[r]]))
-
+    cells = []  # (model, layer position, activations of the matched stimuli -- or their Gram matrix)
     for m, label in enumerate(labels):
         for layer in activations[label].data_vars:
             X = np.asarray(activations[label][layer].values, dtype=np.float64)[rows]
             l_i = layers_union.index(str(layer))
-            gx = spec.gram(X, **opts) if by_gram else None
             for r, members in enumerate(members_of):
-                est = np.mean([similarity(X, Y[:, idx], method, **options) for idx in members])
-                draws = []
-                for b in boots:
-                    if by_gram:
-                        draws.append(resampled(gx, r, b))
-                        continue
-                    vals = [similarity(X[b], Y[b][:, idx], method, **options) for idx in members]
-                    draws.append(np.mean(vals))
-                draws = np.asarray(draws, dtype=float)
-                score[m, l_i, r] = est
-                if draws.size:
-                    lo[m, l_i, r], hi[m, l_i, r] = np.nanquantile(draws, [q, 1 - q])
+                score[m, l_i, r] = np.mean([similarity(X, Y[:, idx], method, **options) for idx in members])
+            cells.append((m, l_i, spec.gram(X, **opts) if by_gram else X))
+    y_grams = [spec.gram(Y[:, g[2]], **opts) for g in groups] if by_gram else []
+    in_region = [[k for k, g in enumerate(groups) if g[0] == reg] for reg in regions]
+    draws = np.full((n_boot, *shape), np.nan)
+    for i, b in enumerate(boots):  # each resample's brain side is prepared once, for every layer
+        if by_gram:
+            prep_y = [spec.prepare_gram(gy[np.ix_(b, b)], **opts) for gy in y_grams]
+        else:
+            yb = Y[b]
+            prep_y = [spec.prepare(yb[:, g[2]], **opts) for g in groups]
+        for m, l_i, rep in cells:
+            px = spec.prepare_gram(rep[np.ix_(b, b)], **opts) if by_gram else spec.prepare(rep[b], **opts)
+            for r, ks in enumerate(in_region):
+                draws[i, m, l_i, r] = np.mean([spec.pair(px, prep_y[k], **opts) for k in ks])
+    if n_boot:
+        for m, l_i, _ in cells:
+            lo[m, l_i], hi[m, l_i] = np.nanquantile(draws[:, m, l_i], [q, 1 - q], axis=0)
     sign = -1.0 if spec.kind == "distance" else 1.0
     best_idx = np.argmax(np.where(np.isfinite(score), sign * score, -np.inf), axis=1)
     dims = ("model", "layer", "region")

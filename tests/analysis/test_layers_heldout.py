@@ -69,3 +69,28 @@ def test_assign_layers_heldout_follows_the_documented_splits(toy):
         held = float(similarity(acts[f"l{best}"].values[b], brain.values[np.ix_(b, cols)], "debiased_cka"))
         assert float(out["heldout_score"].sel(repeat=s, region="W")) == pytest.approx(held, abs=1e-12)
     assert out["best_layer"].sel(region="V").item() == "l1"
+
+
+def test_bootstrap_without_a_gram_form_equals_recomputing_each_resample(toy):
+    """Methods without a Gram form prepare each resample's brain side once for all layers; the CIs equal
+    recomputing the method on every resample pair by pair (two models sharing some layer names)."""
+    acts, brain = toy
+    other = xr.Dataset({"l1": acts["l2"], "extra": acts["l0"] * 2.0 + 1.0})
+    res = compare_layer_activations({"net": acts, "other": other}, brain, method="procrustes", n_boot=6, seed=11,
+                                    ci=0.8)
+    n = acts.sizes["stimulus"]
+    rng = np.random.default_rng(11)
+    boots = [rng.integers(0, n, size=n) for _ in range(6)]
+    y = brain.values
+    regions = (("V", [slice(0, 8), slice(8, 16)]), ("W", [slice(16, 24)]))
+    for model, ds in (("net", acts), ("other", other)):
+        for layer in ds.data_vars:
+            x = ds[layer].values
+            for region, subjects in regions:
+                draws = [np.mean([float(similarity(x[b], y[b][:, s], "procrustes")) for s in subjects]) for b in boots]
+                sel = {"model": model, "layer": layer, "region": region}
+                assert float(res["ci_low"].sel(sel)) == pytest.approx(np.nanquantile(draws, 0.1), abs=1e-12)
+                assert float(res["ci_high"].sel(sel)) == pytest.approx(np.nanquantile(draws, 0.9), abs=1e-12)
+    for missing in (("other", "l0"), ("other", "l2"), ("net", "extra")):  # layers a model does not have stay NaN
+        sel = {"model": missing[0], "layer": missing[1]}
+        assert np.isnan(res["score"].sel(sel).values).all() and np.isnan(res["ci_low"].sel(sel).values).all()
