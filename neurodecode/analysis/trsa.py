@@ -274,13 +274,14 @@ def geotopological(rdms: Any, low: float, up: float, *, rank: bool = True) -> xr
 
 
 def _auto_device(fn: Callable) -> Callable:
-    """Decorator: the ``device`` keyword (default ``"auto"``; None means the same) resolved to a torch device."""
+    """Decorator: the ``device`` keyword (default ``"auto"``; None means the same) resolved to a device name
+    by the package's one resolver, :func:`neurodecode.analysis._device.resolve`."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ..train.trainer import resolve_device
+        from ._device import resolve
 
-        kwargs["device"] = resolve_device(kwargs.get("device", "auto"))
+        kwargs["device"] = resolve(kwargs.get("device", "auto"))
         return fn(*args, **kwargs)
 
     return wrapper

@@ -195,6 +195,23 @@ def test_geodesic_backends_agree():
                 dropped.values, atol=1e-12)
 
 
+
+def test_geodesic_device_argument():
+    """device "auto" (and None) is CUDA when available, else the CPU, as in every analysis function
+    (neurodecode.analysis._device.resolve); a CUDA device that does not exist is a BadInputError."""
+    import torch
+
+    m = _sym(np.random.default_rng(3), 2, 25)
+    ref = geodesic(m, 0.4, low=0.05, backend="scipy").values
+    for device in ("auto", None, "cpu", torch.device("cpu")):
+        np.testing.assert_allclose(geodesic(m, 0.4, low=0.05, backend="torch", device=device).values, ref, atol=1e-9)
+    if not torch.cuda.is_available():
+        np.testing.assert_allclose(geodesic(m, 0.4, low=0.05, backend="numba", device="auto").values, ref, atol=1e-9)
+        with pytest.raises(BadInputError, match="CUDA is not available"):
+            geodesic(m, 0.4, low=0.05, device="cuda")
+        with pytest.raises(BadInputError, match="CUDA is not available"):
+            sweep(model_rdms=m, data_rdms=m, lows=[0.0], ups=[0.5], device="cuda:0")
+
 def test_geodesic_matches_rsatoolbox_when_zero_edges_dropped(k92_brain):
     """rsatoolbox: rank -> geotopological -> geodesic_transform (networkx, drops zero-weight edges)."""
     brain, _ = k92_brain
