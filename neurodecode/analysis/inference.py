@@ -395,7 +395,8 @@ class _StimulusResampler:
         self.n = n
         self.method = method
         # closed-form methods ("pair_weights") transform the vectors; "expand" methods use the raw ones
-        self.form = _form(method) if _spec(method).resample == "pair_weights" else None
+        spec = _spec(method)
+        self.form = _form(spec) if spec.resample == "pair_weights" else None
         tm = torch.as_tensor(vm, dtype=self.dt, device=self.dev)
         td = torch.as_tensor(vd, dtype=self.dt, device=self.dev)
         if self.form is None:
@@ -563,19 +564,23 @@ class _Evaluator:
         km, kd = self.vm.shape[0], self.vd.shape[0]
         est = np.full((len(positions), km, kd) if self.per_rdm else (len(positions), km), np.nan)
         pool = self.spec.pool_spec if self.do_ceiling else None
+        c_np = c.cpu().numpy()  # (nb, kd) data RDM multiplicities, for the mean over data RDMs in numpy
         with _numba_threads(1):
             for b, idx in enumerate(positions):
                 if ok[b]:
-                    self._expanded_one(b, idx, c, est, ceil, pool)
+                    self._expanded_one(b, idx, c, c_np[b], est, ceil, pool)
         return est, np.asarray(ok, dtype=bool), ceil
 
-    def _expanded_one(self, b, idx, c, est, ceil, pool):
-        """One resampled vector (positions ``idx``) of :meth:`_expanded`; fills ``est[b]`` and ``ceil[b]``."""
+    def _expanded_one(self, b, idx, c, cb, est, ceil, pool):
+        """One resampled vector (positions ``idx``) of :meth:`_expanded`; fills ``est[b]`` and ``ceil[b]``.
+
+        ``cb`` (kd,): the multiplicities of the data RDMs in sample ``b`` (row ``b`` of ``c``, as numpy).
+        """
         import torch
 
         xm, xd = self.vm[:, idx], self.vd[:, idx]
         s = _similarity(xm, xd, self.name, self.n, device=self.device)  # (km, kd)
-        est[b] = self._mean(torch.as_tensor(s, dtype=self.dt, device=self.dev)[None], c[b : b + 1])[0].cpu().numpy()
+        est[b] = s if self.per_rdm else (s * cb).sum(-1) / cb.sum()  # the weighted mean of :meth:`_mean`
         if pool is not None:
             z = torch.as_tensor(pool.normalise(xd), dtype=self.dt, device=self.dev)
             pooled = _pooled(z, c[b : b + 1], self.onehot)[0].cpu().numpy()  # (G + 1, M)
