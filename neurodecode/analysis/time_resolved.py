@@ -181,6 +181,9 @@ def _precision(x: np.ndarray, cond: np.ndarray, runs: np.ndarray | None, method:
     cells = pd.Series(list(zip(runs if runs is not None else np.zeros(len(cond)), cond))).factorize()[0]
     n_cells = int(cells.max()) + 1
     resid = x.copy()  # (trial, channel, time)
+    # a loop over cells, each step vectorised over the cell's trials, channels and time points: measured as fast
+    # as or faster than np.add.at (3-4x slower), pandas groupby().transform("mean") (2-5x slower, means differ in
+    # the last bit) and a one-hot matrix product (up to 4x slower at 400 cells) for 586-2000 trials
     for c in range(n_cells):
         idx = cells == c
         resid[idx] -= resid[idx].mean(axis=0, keepdims=True)
