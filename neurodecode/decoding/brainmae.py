@@ -121,7 +121,7 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
                     device=self.device, progress=False, amp=False)
 
     # -- API -----------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any, X_pretrain: Any = None) -> BrainMAEClassifier:
+    def fit(self, X: Any, y: Any, X_pretrain: Any = None, groups: Any = None) -> BrainMAEClassifier:
         """Parcels, scaling, pretraining and the readout from the training data only.
 
         Parameters
@@ -132,6 +132,10 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
         X_pretrain : array (n_samples, n_voxels, n_volumes_pre), optional
             Unlabelled samples of the training side (``n_volumes_pre >= window``): the parcels,
             the ROI scaling and the masked-autoencoder pretraining use them instead of ``X``.
+        groups : array (n_blocks,), optional
+            Group (run) of each training block: fine-tuning then holds out whole groups for early
+            stopping (blocks of one run share its noise, so a random block split flatters the
+            validation score).
         """
         import torch
 
@@ -178,7 +182,14 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
             self.pretrain_history_ = pre.history
             self.encoder_ = model
             if self.readout == "finetune":
-                tr_b, va_b = train_val_split(n, val_fraction=float(self.val_fraction), seed=self.seed_)
+                if groups is not None and len(np.unique(np.asarray(groups))) > 1:
+                    g = np.asarray(groups)
+                    if g.shape != (n,):
+                        raise BadInputError(f"groups must give one group per block ({n}), got shape {g.shape}.")
+                    tr_b, va_b = train_val_split(groups=g, val_fraction=float(self.val_fraction), seed=self.seed_)
+                else:
+                    tr_b, va_b = train_val_split(n, val_fraction=float(self.val_fraction), seed=self.seed_)
+                self.val_blocks_ = va_b
                 tr_i, va_i = np.flatnonzero(np.isin(blk, tr_b)), np.flatnonzero(np.isin(blk, va_b))
                 tuned = copy.deepcopy(model)
                 yt = torch.as_tensor(y_tr, dtype=torch.int64)

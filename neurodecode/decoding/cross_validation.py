@@ -13,7 +13,7 @@ import xarray as xr
 from ..errors import BadInputError
 from ._data import (Folds, Prepared, chance_of, check_train_classes, default_scoring, group_key, permuted, prepare,
                     resolve_cv, sample_dim_of, scorer_for)
-from .estimators import EstimatorContext, is_permutable, make_estimator
+from .estimators import EstimatorContext, is_permutable, make_estimator, takes_groups
 
 __all__ = ["cross_validate", "default_estimators", "scores_table", "summary_table"]
 
@@ -105,13 +105,15 @@ def _pretrain_folds(pretrain: Any, prep: Prepared, folds: Folds) -> tuple[np.nda
 
 
 def _fit_score(est_spec: Any, ctx: EstimatorContext, X: np.ndarray, y: np.ndarray, train: np.ndarray,
-               test: np.ndarray, scorer: Any, keep: bool,
-               X_pre: np.ndarray | None = None) -> tuple[float, np.ndarray | None, Any]:
+               test: np.ndarray, scorer: Any, keep: bool, X_pre: np.ndarray | None = None,
+               groups: np.ndarray | None = None) -> tuple[float, np.ndarray | None, Any]:
     est = make_estimator(est_spec, ctx)
+    extra: dict[str, Any] = {}
     if X_pre is not None and takes_pretrain(est):
-        est.fit(X[train], y[train], X_pretrain=X_pre)
-    else:
-        est.fit(X[train], y[train])
+        extra["X_pretrain"] = X_pre
+    if groups is not None and takes_groups(est_spec):  # e.g. inner validation by whole runs
+        extra["groups"] = groups[train]
+    est.fit(X[train], y[train], **extra)
     score = float(scorer(est, X[test], y[test]))
     pred = est.predict(X[test]) if keep else None
     return score, pred, est
@@ -150,7 +152,9 @@ def cross_validate(
         A grouping coord (``"run"``, ``"session"``, ``"subject"``...: leave one group out),
         ``"kfold:K"`` or an int K (stratified K-fold, shuffled with ``seed``), or a scikit-learn
         splitter. Default: leave one run out when there are several runs, else stratified 5-fold.
-        Every fold goes through :func:`neurodecode.train.splits.check_no_leak`.
+        Every fold goes through :func:`neurodecode.train.splits.check_no_leak`. With a grouped
+        ``cv``, estimators registered with ``fit_groups`` (``brainmae``) receive the training
+        samples' groups as ``fit(..., groups=)`` (to hold out whole runs for early stopping).
     scoring : str, optional
         A scikit-learn scorer name; default ``roc_auc`` (two classes), ``balanced_accuracy``
         (more), ``r2`` (continuous target).
@@ -231,7 +235,7 @@ def cross_validate(
     par = Parallel(n_jobs=n_jobs)
     for m, (name, spec) in enumerate(named.items()):
         t0 = time.perf_counter()
-        out = par(delayed(_fit_score)(spec, ctx, prep.X, prep.y, tr, te, scorer, True, pre_of(name, f))
+        out = par(delayed(_fit_score)(spec, ctx, prep.X, prep.y, tr, te, scorer, True, pre_of(name, f), folds.key)
                   for f, (tr, te) in enumerate(folds.folds))
         for f, ((tr, te), (s, p, est)) in enumerate(zip(folds.folds, out)):
             scores[m, f] = s
@@ -241,8 +245,8 @@ def cross_validate(
         permutable = is_permutable(spec)
         if n_perm and permutable:
             jobs = [(k, f, tr, te) for k in range(int(n_perm)) for f, (tr, te) in enumerate(folds.folds)]
-            res = par(delayed(_fit_score)(spec, ctx, prep.X, perms[k], tr, te, scorer, False, pre_of(name, f))
-                      for k, f, tr, te in jobs)
+            res = par(delayed(_fit_score)(spec, ctx, prep.X, perms[k], tr, te, scorer, False, pre_of(name, f),
+                                          folds.key) for k, f, tr, te in jobs)
             per = np.array([r[0] for r in res]).reshape(int(n_perm), n_f)
             null[m] = per.mean(axis=1)
         seconds[name] = time.perf_counter() - t0

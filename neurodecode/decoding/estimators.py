@@ -114,6 +114,7 @@ class EstimatorSpec:
     description: str
     permutable: bool = True  # cheap enough for a permutation null by default
     extras: dict[str, Any] = field(default_factory=dict)
+    fit_groups: bool = False  # cross_validate hands fit(groups=) the training samples' CV groups
 
 
 #: name -> :class:`EstimatorSpec`
@@ -121,7 +122,7 @@ ESTIMATORS: dict[str, EstimatorSpec] = {}
 
 
 def register_estimator(name: str, *, tasks: tuple[str, ...] = TASKS, ndims: tuple[int, ...] = (1, 2),
-                       description: str = "", permutable: bool = True):
+                       description: str = "", permutable: bool = True, fit_groups: bool = False):
     """Decorator registering ``factory(ctx) -> estimator`` under ``name``.
 
     Parameters
@@ -134,12 +135,18 @@ def register_estimator(name: str, *, tasks: tuple[str, ...] = TASKS, ndims: tupl
     description : str
     permutable : bool
         Whether a permutation null is computed by default (False for slow, e.g. deep, models).
+    fit_groups : bool
+        With a grouped cv, :func:`~neurodecode.decoding.cross_validate` passes the training
+        samples' groups (runs...) to ``fit(..., groups=)``, e.g. to hold out whole runs for early
+        stopping. Off by default: with two or three training runs a whole-run validation part
+        takes a third to half of the training data.
     """
 
     def deco(factory: Callable[[EstimatorContext], Any]):
         if name in ESTIMATORS:
             raise BadInputError(f"an estimator called {name!r} is already registered.")
-        ESTIMATORS[name] = EstimatorSpec(name, factory, tuple(tasks), tuple(ndims), description, permutable)
+        ESTIMATORS[name] = EstimatorSpec(name, factory, tuple(tasks), tuple(ndims), description, permutable,
+                                         fit_groups=bool(fit_groups))
         return factory
 
     return deco
@@ -189,6 +196,12 @@ def _factory_params(factory: Callable[..., Any]) -> tuple[str, ...] | None:
         return None
     return tuple(p for p in list(sig.parameters)[1:] if sig.parameters[p].kind in (
         inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD))
+
+
+def takes_groups(estimator: Any) -> bool:
+    """Whether ``estimator`` is registered with ``fit_groups`` (its fit gets the training CV groups)."""
+    name, _ = _split_config(estimator)
+    return isinstance(name, str) and name in ESTIMATORS and ESTIMATORS[name].fit_groups
 
 
 def is_permutable(estimator: Any) -> bool:
@@ -743,7 +756,7 @@ class _LastBinsWindows(LastBins):
         return _last_bins(np.asarray(X, dtype=np.float32), self.n, "n_times")
 
 
-@register_estimator("brainmae", tasks=("classification",), ndims=(2,), permutable=False,
+@register_estimator("brainmae", tasks=("classification",), ndims=(2,), permutable=False, fit_groups=True,
                     description="Ward parcels of the training fold -> BrainMAE (masked-autoencoder pretraining on "
                                 "the training windows) -> fine-tuning or a linear probe of the frozen tokens")
 def _make_brainmae(ctx: EstimatorContext, **params: Any):

@@ -133,3 +133,33 @@ def test_brainmae_pretrains_on_the_given_windows():
     assert BrainMAEClassifier(**kw).fit(X, y).n_pretrain_windows_ == 24  # two per 9-TR block without them
     with pytest.raises(BadInputError, match="X_pretrain"):
         BrainMAEClassifier(**kw).fit(X, y, X_pretrain=U[:, :, :5])
+    runs = np.repeat(["a", "b", "c", "d", "e", "f"], 2)  # early stopping holds out whole runs when given
+    est = BrainMAEClassifier(**{**kw, "val_fraction": 0.3}).fit(X, y, groups=runs)
+    held = set(runs[est.val_blocks_].tolist())
+    assert held and all(set(np.flatnonzero(runs == r)) <= set(est.val_blocks_) for r in held)
+
+
+def test_estimators_registered_with_fit_groups_get_the_training_runs():
+    from neurodecode.decoding.estimators import ESTIMATORS, register_estimator, takes_groups
+
+    seen = []
+
+    class _Grouped(_Recorder):
+        def fit(self, X, y, groups=None):
+            seen.append(None if groups is None else sorted(set(groups.tolist())))
+            return super().fit(X, y)
+
+    register_estimator("_test_grouped", tasks=("classification",), fit_groups=True)(lambda ctx: _Grouped())
+    try:
+        ep = _labelled(["r1", "r2", "r3"])
+        assert takes_groups("_test_grouped") and takes_groups({"estimator": "brainmae"})
+        assert not takes_groups("rbtransformer") and not takes_groups(_Grouped())
+        decoding.cross_validate(ep, "label", {"g": "_test_grouped", "raw": _Grouped()}, cv="run", n_perm=0,
+                                scoring="accuracy")
+        # registered with fit_groups: the fold's training runs; a plain estimator object: no groups
+        assert seen == [["r2", "r3"], ["r1", "r3"], ["r1", "r2"], None, None, None]
+        seen.clear()
+        decoding.cross_validate(ep, "label", {"g": "_test_grouped"}, cv=3, n_perm=0, scoring="accuracy")
+        assert seen == [None, None, None]  # k-fold has no groups to give
+    finally:
+        ESTIMATORS.pop("_test_grouped", None)
