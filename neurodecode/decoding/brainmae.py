@@ -53,7 +53,8 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
     encoder_params : dict, optional
         Size arguments of :class:`~neurodecode.encoders.brainmae.BrainMAE`.
     pretrain_epochs, pretrain_lr, pretrain_warmup_epochs
-        Masked-autoencoder pretraining (AdamW, warm-up then cosine decay).
+        Masked-autoencoder pretraining (AdamW, warm-up then cosine decay); ``pretrain_epochs=0``
+        skips it (the randomly initialised control).
     finetune_epochs, lr, weight_decay, patience, batch_size, val_fraction
         Fine-tuning (early stopping on ``val_fraction`` of the training blocks).
     probe_C : float
@@ -145,6 +146,8 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
         from ..train.trainer import Trainer, seed_everything, train_val_split
 
         self.seed_ = seed_from(self.random_state)
+        if int(self.pretrain_epochs) < 0:
+            raise BadInputError(f"pretrain_epochs must be >= 0 (0: no pretraining), got {self.pretrain_epochs}.")
         if self.readout not in READOUTS:
             raise BadInputError(f"readout must be one of {READOUTS}, got {self.readout!r}.")
         X = np.asarray(X, dtype=np.float32)
@@ -176,10 +179,12 @@ class BrainMAEClassifier(ClassifierMixin, BaseEstimator):
             seed_everything(self.seed_)
             model = BrainMAE(int(self.n_rois), int(self.window), float(self.sfreq), self.classes_.size, **params)
             common = self._common()
-            pre = Trainer(max_epochs=int(self.pretrain_epochs), lr=float(self.pretrain_lr),
-                          warmup_epochs=float(self.pretrain_warmup_epochs), patience=None, drop_last=True,
-                          **common).fit(model, (x_pre,), step_fn=lambda m, b: m.pretrain_loss(b))
-            self.pretrain_history_ = pre.history
+            self.pretrain_history_ = []
+            if int(self.pretrain_epochs) > 0:  # 0: no pretraining (the random-init control)
+                pre = Trainer(max_epochs=int(self.pretrain_epochs), lr=float(self.pretrain_lr),
+                              warmup_epochs=float(self.pretrain_warmup_epochs), patience=None, drop_last=True,
+                              **common).fit(model, (x_pre,), step_fn=lambda m, b: m.pretrain_loss(b))
+                self.pretrain_history_ = pre.history
             self.encoder_ = model
             if self.readout == "finetune":
                 if groups is not None and len(np.unique(np.asarray(groups))) > 1:

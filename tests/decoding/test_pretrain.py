@@ -133,6 +133,10 @@ def test_brainmae_pretrains_on_the_given_windows():
     assert BrainMAEClassifier(**kw).fit(X, y).n_pretrain_windows_ == 24  # two per 9-TR block without them
     with pytest.raises(BadInputError, match="X_pretrain"):
         BrainMAEClassifier(**kw).fit(X, y, X_pretrain=U[:, :, :5])
+    scratch = BrainMAEClassifier(**{**kw, "pretrain_epochs": 0}).fit(X, y)  # the random-init control
+    assert scratch.pretrain_history_ == [] and scratch.predict(X).shape == (12,)
+    with pytest.raises(BadInputError, match="pretrain_epochs"):
+        BrainMAEClassifier(**{**kw, "pretrain_epochs": -1}).fit(X, y)
     runs = np.repeat(["a", "b", "c", "d", "e", "f"], 2)  # early stopping holds out whole runs when given
     est = BrainMAEClassifier(**{**kw, "val_fraction": 0.3}).fit(X, y, groups=runs)
     held = set(runs[est.val_blocks_].tolist())
