@@ -30,3 +30,13 @@ def test_eeg_example_makes_clean_epochs_and_figure(data_home, tmp_path):
     eeg = ep.sel(channel=ep["ch_type"] == "eeg")  # rejection looks at EEG channels, not Right AUX
     assert float((eeg.max("time") - eeg.min("time")).max()) <= 100e-6
     assert fig.stat().st_size > 10_000
+
+
+def test_brainmae_ablation_example_reads_the_pipeline_settings():
+    """The 15-minute ablation is not run here; its module loads and takes BrainMAE's settings from the pipeline."""
+    import yaml
+
+    mod = runpy.run_path(str(EXAMPLES / "fmri_brainmae_ablation.py"))
+    cfg = yaml.safe_load(mod["PIPELINE"].read_text())
+    est = next(s for s in cfg["steps"] if s["id"] == "decode")["params"]["estimators"]
+    assert {"brainmae_finetune", "brainmae_probe_roi"} <= set(est) and callable(mod["main"])
