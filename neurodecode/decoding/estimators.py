@@ -549,11 +549,14 @@ def _make_logreg(ctx: EstimatorContext):
 
 
 @register_estimator("lda", tasks=("classification",), description="waveform -> shrinkage LDA (Ledoit-Wolf)")
-def _make_lda(ctx: EstimatorContext):
+def _make_lda(ctx: EstimatorContext, *, time_mean: bool = False):
+    """``time_mean``: average ``(sample, feature, time)`` inputs over time instead of binning the
+    waveform (e.g. fMRI block time courses -> block responses)."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.pipeline import make_pipeline
 
-    return make_pipeline(TimeBins(), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"))
+    return make_pipeline(TimeMean() if time_mean else TimeBins(),
+                         LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"))
 
 
 @register_estimator("bde_logreg", tasks=("classification",), ndims=(2,),

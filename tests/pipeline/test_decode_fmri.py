@@ -79,7 +79,8 @@ def result(data_home, tmp_path_factory):
     bm = params["estimators"]["brainmae_finetune"]
     bm.update(pretrain_epochs=1, finetune_epochs=2, patience=1, n_rois=16)
     bm["encoder_params"].update(d_model=16, d_emb=8, n_layers=1)
-    params["estimators"] = {k: params["estimators"][k] for k in ("svc_voxels", "svm_anova", "brainmae_finetune")}
+    params["estimators"] = {k: params["estimators"][k]
+                            for k in ("svc_voxels", "svm_anova", "lda_voxels", "brainmae_finetune")}
     params["n_perm"] = 3
     out = tmp_path_factory.mktemp("fmri_decode")
     return run(cfg, out, progress=False), out
@@ -103,7 +104,15 @@ def test_pipeline_outputs_and_baseline_equal_to_sklearn(result, blocks):
     assert scores.mean() >= 0.70  # the floor
     assert (table["chance"] == 0.125).all()
     summary = pd.read_csv(out / "tables" / "decode.summary.csv").set_index("model")
-    assert summary.loc["svm_anova", "mean"] >= summary.loc["svc_voxels", "mean"]  # the stronger baseline
+    assert summary.loc["svm_anova", "mean"] >= summary.loc["svc_voxels", "mean"]
+    # shrinkage LDA on the block responses, the strongest baseline, computed with scikit-learn directly
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    lda = cross_val_score(LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"), resp.values,
+                          resp["label"].values, groups=resp["run"].values, cv=LeaveOneGroupOut())
+    got = table[table["model"] == "lda_voxels"].sort_values("fold")["score"].to_numpy()
+    np.testing.assert_allclose(got, lda)
+    assert summary.index[0] == "lda_voxels" and lda.mean() > 0.8
     assert bool(summary.loc["brainmae_finetune", "deep"]) and np.isnan(summary.loc["brainmae_finetune", "p_value"])
     assert summary.loc[["svc_voxels", "svm_anova"], "null_95"].notna().all()
     acc = table["score"].to_numpy()
