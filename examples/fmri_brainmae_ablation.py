@@ -41,7 +41,8 @@ def main() -> None:
     with_windows.update({f"{r}_scratch": {**spec, "pretrain_epochs": 0} for r, spec in base.items()})
     blocks_only = {f"{r}_blocks": spec for r, spec in base.items()}
     results = [
-        decoding.cross_validate(blocks, "label", with_windows, cv="run", scoring="accuracy", n_perm=0, pretrain=windows),
+        decoding.cross_validate(blocks, "label", with_windows, cv="run", scoring="accuracy", n_perm=0,
+                                pretrain=windows),
         decoding.cross_validate(blocks, "label", blocks_only, cv="run", scoring="accuracy", n_perm=0),
     ]
     print("model                  accuracy (mean +- sd over 12 runs)   per run")

@@ -71,7 +71,8 @@ def _pretrain_folds(pretrain: Any, prep: Prepared, folds: Folds) -> tuple[np.nda
     from ..train.splits import check_no_leak
 
     if not isinstance(pretrain, xr.DataArray):
-        raise BadInputError(f"pretrain must be an xarray DataArray of unlabelled samples, got {type(pretrain).__name__}.")
+        raise BadInputError("pretrain must be an xarray DataArray of unlabelled samples, got "
+                            f"{type(pretrain).__name__}.")
     if folds.key_coords is None or folds.key is None:
         raise BadInputError(f"pretrain needs a cross-validation by a grouping coord (e.g. cv='run'), so that the "
                             f"unlabelled samples of the test groups can be left out of each fold; cv is "
@@ -183,8 +184,9 @@ def cross_validate(
         ``score`` (model, fold); ``chance`` (model); ``null`` (model, perm) and ``p_value`` (model)
         when ``n_perm > 0`` (NaN for unpermuted models); ``prediction`` (model, sample) out-of-fold
         predictions (class names for classification); fold coords ``test_group``, ``n_train``,
-        ``n_test`` (and ``n_pretrain`` with ``pretrain``); ``seconds`` (model): fit/score time; attrs ``scoring``, ``cv``, ``task``, ``label``,
-        ``classes``, ``n_perm``, ``seed`` (and ``pretrained_models`` with ``pretrain``).
+        ``n_test`` (and ``n_pretrain`` with ``pretrain``); ``seconds`` (model): fit/score time;
+        attrs ``scoring``, ``cv``, ``task``, ``label``, ``classes``, ``n_perm``, ``seed`` (and
+        ``pretrained_models`` with ``pretrain``).
 
     Raises
     ------
