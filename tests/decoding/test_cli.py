@@ -74,6 +74,17 @@ def test_decode_cli_on_a_bids_tree(data_home, tmp_path, capsys):
     assert "imagery" in capsys.readouterr().err
 
 
+def _write_bdf(raw, path) -> None:
+    import edfio
+
+    x = raw.get_data() * 1e6  # microvolts
+    signals = [edfio.BdfSignal(x[i], sampling_frequency=raw.info["sfreq"], label=ch, physical_dimension="uV",
+                               physical_range=(float(x[i].min()) - 1.0, float(x[i].max()) + 1.0))
+               for i, ch in enumerate(raw.ch_names)]
+    notes = [edfio.EdfAnnotation(float(a["onset"]), float(a["duration"]), a["description"]) for a in raw.annotations]
+    edfio.Bdf(signals, annotations=notes).write(path)
+
+
 @pytest.fixture(scope="module")
 def edf_scores(data_home, tmp_path_factory):
     """csp_lda on the two EDF runs through the CLI (the reference of the other formats)."""
@@ -85,10 +96,10 @@ def edf_scores(data_home, tmp_path_factory):
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("fmt", ["fif", "brainvision", "eeglab"])
+@pytest.mark.parametrize("fmt", ["bdf", "fif", "brainvision", "eeglab"])
 def test_decode_cli_on_other_formats(data_home, tmp_path, capsys, fmt, edf_scores):
-    """The same two motor-imagery runs, saved by a user as FIF / BrainVision / EEGLAB files in a folder of their
-    own: `neurodecode decode` reads each with its own event labels and scores as on the EDF files."""
+    """The same two motor-imagery runs, saved by a user as BDF+ / FIF / BrainVision / EEGLAB files in a folder of
+    their own: `neurodecode decode` reads each with its own event labels and scores as on the EDF files."""
     import warnings
 
     import mne
@@ -99,11 +110,13 @@ def test_decode_cli_on_other_formats(data_home, tmp_path, capsys, fmt, edf_score
     files = []
     for run in (6, 10):  # imagined both fists (T1) / both feet (T2)
         raw = mne.io.read_raw_edf(folder / f"S001R{run:02d}.edf", preload=True, verbose=False)
-        ext = {"fif": "_raw.fif", "brainvision": ".vhdr", "eeglab": ".set"}[fmt]
+        ext = {"bdf": ".bdf", "fif": "_raw.fif", "brainvision": ".vhdr", "eeglab": ".set"}[fmt]
         path = user / f"S001R{run:02d}{ext}"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if fmt == "fif":
+            if fmt == "bdf":  # 24-bit BDF+ with the annotations, written with edfio
+                _write_bdf(raw, path)
+            elif fmt == "fif":
                 raw.save(path, fmt="double", verbose=False)
             else:
                 mne.export.export_raw(path, raw, fmt=fmt, verbose=False)
@@ -117,5 +130,5 @@ def test_decode_cli_on_other_formats(data_home, tmp_path, capsys, fmt, edf_score
     table = pd.read_csv(next((out / "tables").glob("*scores.csv")))
     assert len(table) == 2 and (table["chance"] == 0.5).all()
     assert table["score"].mean() > 0.85
-    # the files hold the same samples (float32 on disk for BrainVision / EEGLAB): near-equal scores
+    # the files hold the same samples (24-bit BDF, float32 BrainVision / EEGLAB): near-equal scores
     assert abs(table["score"].mean() - edf_scores.mean()) < 0.02
