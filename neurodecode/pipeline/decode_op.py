@@ -292,11 +292,15 @@ def decode(
     figures: list[Any] = [("scores per model", partial(_scores_figure, summary, table, sc,
                                                        str(res.attrs["cv"])))]
     if res.attrs["task"] == "classification":
-        best = str(summary["model"].iloc[0])
-        pred = np.asarray(res["prediction"].sel(model=best).values).astype(str)
         true = np.asarray(res["true"].values).astype(str)
-        figures.append((f"confusion matrix ({best})", partial(_confusion_figure, true, pred,
-                                                              list(res.attrs["classes"]), best)))
+        shown = [str(summary["model"].iloc[0])]  # the best model and, beside it, the best deep model
+        deep_rows = summary[summary["deep"]]
+        if len(deep_rows) and str(deep_rows["model"].iloc[0]) not in shown:
+            shown.append(str(deep_rows["model"].iloc[0]))
+        for model in shown:
+            pred = np.asarray(res["prediction"].sel(model=model).values).astype(str)
+            figures.append((f"confusion matrix ({model})", partial(_confusion_figure, true, pred,
+                                                                   list(res.attrs["classes"]), model)))
         if obj.ndim == 3 and {"channel", "time"} <= set(obj.dims) and isinstance(label, str):
             figures.append(("class means", partial(_class_means_figure, obj, label)))
     tables = {"scores": table, "summary": summary}

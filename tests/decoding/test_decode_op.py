@@ -33,3 +33,25 @@ def test_decode_op_tables_answer_and_time_course():
     keep = np.isin(y, ["a", "b"])
     np.testing.assert_allclose(lines["b"], X[keep & (y == "b"), 0].mean(axis=0))  # plain trial mean
     assert "decode" in OPS.names() and "decoding.epochs" in OPS.names()
+
+
+def test_decode_op_shows_the_best_deep_models_confusion_beside_the_best():
+    from sklearn.dummy import DummyClassifier
+
+    from neurodecode.decoding.estimators import ESTIMATORS, register_estimator
+
+    register_estimator("_test_deep", tasks=("classification",), permutable=False)(
+        lambda ctx: DummyClassifier(strategy="prior"))  # stands in for a slow deep model
+    try:
+        rng = np.random.default_rng(1)
+        y = np.tile(["a", "b"], 30)
+        X = rng.standard_normal((60, 3, 10))
+        X[y == "b", 0] += 1.0
+        ep = make_epochs(X, 100.0, list("xyz"), 0.0, metadata={"label": y, "run": np.repeat(["1", "2", "3"], 20)})
+        res = decode(ep, estimators={"lda": "lda", "deep": "_test_deep"}, cv="run", n_perm=0)
+        titles = [t for t, _ in res.figures]
+        assert "confusion matrix (lda)" in titles and "confusion matrix (deep)" in titles
+        fig = dict(res.figures)["confusion matrix (deep)"]()
+        assert fig.axes[0].get_title() == "deep: out-of-fold confusion"
+    finally:
+        ESTIMATORS.pop("_test_deep", None)
