@@ -15,6 +15,10 @@ class BadInputError(NeurodecodeError, ValueError):
     """Input data is malformed: truncated file, NaN/inf, wrong sampling rate, empty selection..."""
 
 
+class EmptySelectionError(BadInputError):
+    """A selection (events, epochs, trials) kept nothing: every candidate was dropped or none matched."""
+
+
 class DatasetError(NeurodecodeError, OSError):
     """A registered dataset file is missing, cannot be fetched, or fails its checksum."""
 

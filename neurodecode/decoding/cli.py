@@ -44,11 +44,15 @@ def build_config(inputs: list[str], *, label: str, tmin: float | None = None, tm
                  cv: str | int | None = None, models: list[str] | None = None, time_resolved: bool = False,
                  n_perm: int = 100, band: Any = "auto", scoring: str | None = None, seed: int = 0,
                  name: str = "decode", bids: str | None = None,
-                 bids_select: dict[str, Any] | None = None) -> dict[str, Any]:
+                 bids_select: dict[str, Any] | None = None, within: str | None = None,
+                 reject: float | None = None) -> dict[str, Any]:
     """The pipeline (a plain dict, as in a YAML file) that ``neurodecode decode`` runs.
 
     ``bids``: a BIDS folder read with :func:`neurodecode.datasets.from_bids` (``bids_select``: subject,
-    session, task, run, datatype), instead of ``inputs``.
+    session, task, run, datatype), instead of ``inputs``. ``within``: a trial coord (``subject``):
+    leave one ``cv`` group (default ``run``) out inside each of its values, training on that value's
+    other groups only. ``reject``: drop epochs whose peak-to-peak amplitude on any EEG channel
+    exceeds this many microvolts (``eeg.reject_amplitude``).
     """
     from ..errors import BadInputError
 
@@ -89,7 +93,12 @@ def build_config(inputs: list[str], *, label: str, tmin: float | None = None, tm
         epoch_params["tmax"] = float(tmax)
     decode_params: dict[str, Any] = {"label": "label" if events else label, "classes": events,
                                      "n_perm": int(n_perm), "seed": int(seed), "time_resolved": bool(time_resolved)}
-    if cv is not None:
+    if within:
+        if (cv is not None and not isinstance(cv, str)) or (isinstance(cv, str) and cv.startswith("kfold")):
+            raise BadInputError(f"decode: --within {within} needs --cv to name a grouping coord (run, session), "
+                                f"not {cv!r}.")
+        decode_params["cv"] = {"group": cv or "run", "within": within}
+    elif cv is not None:
         decode_params["cv"] = cv
     if models:
         decode_params["estimators"] = list(models)
@@ -103,6 +112,8 @@ def build_config(inputs: list[str], *, label: str, tmin: float | None = None, tm
         "data": data,
         "steps": [
             {"id": "epochs", "op": "decoding.epochs", "params": epoch_params},
+            *([{"id": "reject", "op": "eeg.reject_amplitude",
+                "params": {"threshold": {"eeg": float(reject) * 1e-6}}}] if reject is not None else []),
             {"id": "decode", "op": "decode", "params": decode_params},
         ],
         "outputs": {"save": ["decode"], "tables": True},
@@ -120,7 +131,8 @@ def run_decode(args: argparse.Namespace) -> int:
                        models=args.model, time_resolved=args.time_resolved, n_perm=args.n_perm,
                        band=args.band, scoring=args.scoring, seed=args.seed, bids=args.bids,
                        bids_select={"subject": args.subject, "session": args.session, "task": args.task,
-                                    "run": args.run, "datatype": args.datatype})
+                                    "run": args.run, "datatype": args.datatype},
+                       within=args.within, reject=args.reject)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "pipeline.yaml", yaml.safe_dump(cfg, sort_keys=False))
@@ -175,6 +187,11 @@ def add_subparser(subparsers: Any) -> None:
                         "1,30 for ERPs)")
     p.add_argument("--cv", type=_cv_arg, help="run|session|subject (leave one out), kfold:K or K "
                                                   "(default: run when there are several, else kfold:5)")
+    p.add_argument("--within", metavar="COORD",
+                   help="decode inside each value of this trial coord (e.g. subject): leave one --cv group (default "
+                        "run) out, training on the same subject's other runs only")
+    p.add_argument("--reject", type=float, metavar="UV",
+                   help="drop epochs whose peak-to-peak amplitude on an EEG channel exceeds UV microvolts (e.g. 100)")
     p.add_argument("--model", action="append", metavar="NAME",
                    help="registered estimator (repeat for several; default: field baselines for the input)")
     p.add_argument("--scoring", help="scikit-learn scorer (default roc_auc for two classes)")

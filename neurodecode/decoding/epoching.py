@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BadInputError
+from ..errors import BadInputError, EmptySelectionError
 
 __all__ = ["epochs_from_recordings", "default_window", "SUSTAINED_MIN_S"]
 
@@ -48,6 +48,23 @@ def _run_name(rec: Any, index: int) -> str:
         return str(run)
     src = rec.attrs.get("source")
     return Path(str(src)).stem if src else str(index + 1)
+
+
+def _run_names(recs: Sequence[Any]) -> list[str]:
+    """One run name per recording; names that repeat (run 1 of several subjects) get the recording's
+    subject and session in front (``sub-1/ses-1/run-1``)."""
+    names = [_run_name(rec, i) for i, rec in enumerate(recs)]
+    if len(set(names)) == len(names):
+        return names
+    out = []
+    for rec, name in zip(recs, names):
+        parts = [f"{k[:3]}-{rec.attrs[k]}" for k in ("subject", "session") if rec.attrs.get(k) not in (None, "")]
+        out.append("/".join(parts + [f"run-{name}"]) if parts else name)
+    if len(set(out)) != len(out):
+        dup = sorted({n for n in out if out.count(n) > 1})
+        raise BadInputError(f"several recordings are called {dup} (same subject, session and run, or files of the "
+                            "same name): is one listed twice? If they are different runs, give them distinct names.")
+    return out
 
 
 def _join_epochs(items: list[Any], labels: Sequence[str] | str | None) -> Any:
@@ -140,13 +157,28 @@ def epochs_from_recordings(
     baseline = d_base if baseline == "auto" else baseline
     if baseline is not None and (baseline[0] if baseline[0] is not None else tmin) < tmin:
         baseline = None
-    epochs = []
+    names = _run_names(recs)
+    epochs, skipped = [], []
     for i, rec in enumerate(recs):
+        here = None
+        if wanted is not None:  # a run may lack some of the labels (or all: it is left out, and said so)
+            present = set(np.asarray(rec["label"].values).astype(str).tolist()) if "label" in rec else set()
+            here = [w for w in wanted if w in present]
+            if not here:
+                skipped.append(f"{names[i]} (labels {sorted(present)})")
+                continue
         rec = rec.copy()
-        rec.attrs["run"] = _run_name(rec, i)
+        rec.attrs["run"] = names[i]
         if band is not None:
             rec = band_pass(rec, band[0], band[1])
-        epochs.append(epoch(rec, tmin, tmax, event_labels=wanted, baseline=baseline, picks=picks))
+        try:
+            epochs.append(epoch(rec, tmin, tmax, event_labels=here, baseline=baseline, picks=picks))
+        except EmptySelectionError as err:  # e.g. its only event too close to the end: left out, and said so
+            if len(recs) == 1:
+                raise
+            skipped.append(f"{names[i]} ({err})")
+    if not epochs:
+        raise BadInputError(f"no run gave any epoch: {'; '.join(skipped)}.")
     ref = epochs[0]
     for i, ep in enumerate(epochs[1:], start=1):
         if list(ep["channel"].values) != list(ref["channel"].values) or ep.attrs["sfreq"] != ref.attrs["sfreq"]:
@@ -160,7 +192,9 @@ def epochs_from_recordings(
     out = out.assign_coords(trial=np.arange(out.sizes["trial"]))
     stated = (f"{why}" if (tmin, tmax) == (d_tmin, d_tmax) else f"epochs {tmin:g}..{tmax:g} s (given)")
     out.attrs.update(tmin=tmin, tmax=tmax, decode_window=stated, band=None if band is None else list(band),
-                     n_runs=len(recs))
+                     n_runs=len(epochs))
+    if skipped:
+        out.attrs["skipped_runs"] = skipped
     out.attrs.pop("drop_report", None)
     log.info("decoding epochs: %s", stated)
     return out

@@ -42,8 +42,10 @@ def decoding_epochs(
                                 baseline=tuple(baseline) if isinstance(baseline, list) else baseline, picks=picks)
     counts = {str(k): int(v) for k, v in zip(*np.unique(ep["label"].values.astype(str), return_counts=True))}
     runs = list(dict.fromkeys(str(r) for r in ep["run"].values))
-    return StepResult(ep, metrics={"n_trials": float(ep.sizes["trial"]), "n_runs": float(len(runs))},
-                      notes=[f"Epochs: {ep.attrs['decode_window']}.", f"Trials per label: {counts}; runs: {runs}."])
+    notes = [f"Epochs: {ep.attrs['decode_window']}.", f"Trials per label: {counts}; runs: {runs}."]
+    if ep.attrs.get("skipped_runs"):
+        notes.append(f"Left out (none of the labels {labels}): {', '.join(ep.attrs['skipped_runs'])}.")
+    return StepResult(ep, metrics={"n_trials": float(ep.sizes["trial"]), "n_runs": float(len(runs))}, notes=notes)
 
 
 def _concat(items: Any) -> Any:

@@ -667,8 +667,10 @@ def epoch(
             )
     report = pd.DataFrame(report_rows, columns=["event_index", "onset", "label", "code", "reason"])
     if len(epochs) == 0:
+        from ..errors import EmptySelectionError
+
         summary = report["reason"].value_counts().to_dict()
-        raise BadInputError(
+        raise EmptySelectionError(
             f"epoch: all {len(sel)} epochs were dropped ({summary}). Loosen reject/flat thresholds, set "
             "reject_by_annotation=False, or shorten the window."
         )

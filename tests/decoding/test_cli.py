@@ -132,3 +132,30 @@ def test_decode_cli_on_other_formats(data_home, tmp_path, capsys, fmt, edf_score
     assert table["score"].mean() > 0.85
     # the files hold the same samples (24-bit BDF, float32 BrainVision / EEGLAB): near-equal scores
     assert abs(table["score"].mean() - edf_scores.mean()) < 0.02
+
+
+@pytest.mark.realdata
+def test_decode_cli_within_subjects_with_rejection_on_muse(data_home, tmp_path, capsys):
+    """`neurodecode decode muse_n170 --within subject --reject 100`: leave one run out inside each subject, epochs over
+    100 µV dropped; runs with no usable epoch (subject 10's one-event runs) are left out and named."""
+    import json
+
+    out = tmp_path / "out"
+    status = main(["decode", "muse_n170", "--label", "face,house", "--within", "subject", "--reject", "100",
+                   "--model", "lda", "--n-perm", "0", "--out", str(out), "--quiet"])
+    assert status == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "within each subject" in printed
+    cfg = yaml.safe_load((out / "pipeline.yaml").read_text())
+    assert [s["op"] for s in cfg["steps"]] == ["decoding.epochs", "eeg.reject_amplitude", "decode"]
+    assert cfg["steps"][1]["params"]["threshold"] == {"eeg": pytest.approx(100e-6)}
+    steps = {s["id"]: s for s in json.loads((out / "manifest.json").read_text())["steps"]}
+    left = " ".join(steps["epochs"]["notes"])
+    assert "sub-10/ses-1/run-1" in left and "dropped" in left  # its only event is too close to the end
+    scores = pd.read_csv(next((out / "tables").glob("*scores.csv")))
+    groups = set(scores["test_group"])
+    assert "1:sub-1/ses-1/run-1" in groups and not any(g.startswith("10:") for g in groups)
+    assert scores["score"].mean() > 0.55  # the N170: face vs house within subjects (chance 0.5)
+    assert main(["decode", "muse_n170", "--label", "face,house", "--within", "subject", "--cv", "kfold:5",
+                 "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert "--within subject needs --cv" in capsys.readouterr().err

@@ -26,3 +26,27 @@ def test_epochs_pass_through_with_label_selection_and_runs():
     assert ep.sizes["trial"] == 6 and list(ep["run"].values) == ["r1"] * 3 + ["2"] * 3
     with pytest.raises(BadInputError, match="no recordings"):
         epochs_from_recordings([])
+
+
+def test_runs_without_the_labels_are_left_out_and_same_named_runs_are_told_apart(data_home):
+    """A run whose events are all rest (T0) holds neither T1 nor T2: it is left out and named; recordings whose run
+    names repeat (run 1 of two subjects) get their subject in the run name."""
+    from tests.conftest import require_data
+
+    from neurodecode.decoding.epoching import _run_names, epochs_from_recordings
+    from neurodecode.errors import BadInputError
+    from neurodecode.loaders.eeg import read_eeg
+
+    folder = require_data(data_home / "eegmmidb_s001", "eegmmidb_s001")
+    recs = [read_eeg(folder / f"S001R{r:02d}.edf") for r in (4, 6)]
+    rest = recs[0].copy(deep=True)
+    rest["label"] = ("event", np.full(rest.sizes["event"], "T0", dtype=object))  # a run of rest events only
+    ep = epochs_from_recordings([rest, recs[1]], ["T1", "T2"])
+    assert set(ep["run"].values) == {"S001R06"}
+    assert len(ep.attrs["skipped_runs"]) == 1 and ep.attrs["skipped_runs"][0].startswith("S001R04 (labels ['T0'])")
+    a, b = recs[1].copy(), recs[1].copy()
+    a.attrs.update(subject="1", run="1")
+    b.attrs.update(subject="2", run="1")
+    assert _run_names([a, b]) == ["sub-1/run-1", "sub-2/run-1"]
+    with pytest.raises(BadInputError, match="listed twice"):
+        _run_names([a, a.copy()])
