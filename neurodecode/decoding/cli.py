@@ -166,7 +166,7 @@ def add_subparser(subparsers: Any) -> None:
     """Register ``neurodecode decode`` on the main parser's subparsers."""
     p = subparsers.add_parser(
         "decode", help="cross-validated decoding of labelled recordings (EDF/BDF/FIF/BrainVision/EEGLAB files or "
-                       "a dataset)",
+                       "a dataset: EEG/MEG epochs, fMRI blocks)",
         description="Decode event labels from EEG/MEG files (each file one run) or a registered dataset; writes "
                     "manifest, metrics, tables (decode.scores.csv), report and pipeline.yaml into --out and ends "
                     "with the answer.")
@@ -180,7 +180,9 @@ def add_subparser(subparsers: Any) -> None:
     p.add_argument("--datatype", help="with --bids: eeg, meg or ieeg")
     p.add_argument("--label", required=True,
                    help="a trial coord name, or a comma list of event labels to decode between, e.g. T1,T2")
-    p.add_argument("--tmin", type=float, help="epoch start (s); default by event duration (stated in the output)")
+    p.add_argument("--tmin", type=float, help="epoch start (s); default by event duration (stated in the output); "
+                                              "for fMRI (a bold with per-volume labels) the haemodynamic delay, "
+                                              "default 5 s")
     p.add_argument("--tmax", type=float, help="epoch end (s)")
     p.add_argument("--band", type=_float_pair, default="auto",
                    help="band-pass LOW,HIGH Hz before epoching, or none (default: 7,30 for sustained events, "

@@ -26,7 +26,7 @@ def default_estimators(ndim: int, task: str) -> list[str]:
         return ["ridge", "pca_knn"]
     if ndim == 2:
         return ["lda", "logreg", "xdawn_ts", "csp_lda", "ts_logreg"]
-    return ["logreg", "svm_anova", "ridge", "pca_knn"]
+    return ["lda", "logreg", "svm_anova", "ridge", "pca_knn"]
 
 
 def _named(estimators: Any, ndim: int, task: str) -> dict[str, Any]:

@@ -87,6 +87,57 @@ def _join_epochs(items: list[Any], labels: Sequence[str] | str | None) -> Any:
     return joined
 
 
+def block_samples(bold: Any, labels: Sequence[str] | str | None = None, *, shift: float = 5.0) -> Any:
+    """fMRI block responses as decoding samples: z-score each voxel within each run, then average the
+    volumes of every block with the labels delayed by ``shift`` s
+    (:func:`neurodecode.preprocess.fmri.block_responses`).
+
+    Parameters
+    ----------
+    bold : xarray.DataArray
+        ``bold`` (time, voxel) with a per-volume ``label`` coord (and ``run``).
+    labels : list of str, optional
+        The block labels to keep; default every label but ``rest``.
+    shift : float
+        Haemodynamic delay (s) applied to the labels.
+
+    Returns
+    -------
+    xarray.DataArray
+        Responses (trial, neuroid) with ``label``/``run`` on ``trial`` and ``attrs["decode_window"]``.
+        Voxels constant within a run (outside the brain) are dropped, and the statement says how many.
+    """
+    from ..preprocess.fmri import block_responses, clean
+
+    if "label" not in bold.coords:
+        raise BadInputError("the bold has no per-volume 'label' coord to cut blocks from; add one (e.g. from the "
+                            "design's events) first.")
+    vals = np.asarray(bold.transpose("time", ...).values, dtype=float)
+    runs = np.asarray(bold["run"].values) if "run" in bold.coords else np.zeros(len(vals))
+    flat = np.zeros(vals.shape[1], dtype=bool)
+    for r in np.unique(runs):
+        flat |= np.nanstd(vals[runs == r], axis=0) == 0
+    space = [d for d in bold.dims if d != "time"][0]
+    kept = bold.isel({space: np.flatnonzero(~flat)})
+    if kept.sizes[space] == 0:
+        raise BadInputError("every voxel is constant within some run; nothing to decode.")
+    kept = clean(kept, detrend=False, standardize="zscore", runs="run" if "run" in bold.coords else None)
+    present = sorted(set(np.asarray(bold["label"].values).astype(str).tolist()))
+    wanted = [labels] if isinstance(labels, str) else (list(labels) if labels is not None else None)
+    if wanted is not None:
+        unknown = [w for w in wanted if w not in present]
+        if unknown:
+            raise BadInputError(f"block label(s) {unknown} not in the bold; its labels are {present}.")
+        exclude = [p for p in present if p not in wanted]
+    else:
+        exclude = ["rest"]
+    resp = block_responses(kept, shift=shift, exclude=exclude)
+    resp.attrs["decode_window"] = (
+        f"fMRI: one sample per block, the mean of its volumes with the labels delayed {shift:g} s (haemodynamic "
+        f"lag; --tmin sets it), voxels z-scored within each run ({int(flat.sum())} constant voxel(s) dropped)")
+    return resp
+
+
 def epochs_from_recordings(
     recordings: Any,
     labels: Sequence[str] | str | None = None,
@@ -103,7 +154,9 @@ def epochs_from_recordings(
     ----------
     recordings : recording or list of recordings
         Continuous data with events (e.g. EDF+ annotations T0/T1/T2). Each recording is one run:
-        its ``run`` attr, else its file name (``attrs["source"]``), else its position.
+        its ``run`` attr, else its file name (``attrs["source"]``), else its position. Already
+        epoched data are selected and joined; one fMRI ``bold`` with a per-volume ``label`` becomes
+        block responses (:func:`block_samples`, ``tmin`` the haemodynamic delay, default 5 s).
     labels : list of str, optional
         Event labels to keep (the classes to decode between); default every non-``BAD`` label.
     tmin, tmax : float, optional
@@ -137,6 +190,8 @@ def epochs_from_recordings(
     kinds = [kind_of(rec) for rec in recs]
     if all(k == "epochs" for k in kinds):  # already epoched (e.g. an EEGLAB epochs file): select and join
         return _join_epochs(recs, labels)
+    if len(recs) == 1 and kinds[0] == "bold":  # fMRI: one sample per block
+        return block_samples(recs[0], labels, shift=5.0 if tmin is None else float(tmin))
     for i, k in enumerate(kinds):
         if k != "recording":
             raise BadInputError(f"item {i} is a {k}, not a continuous recording with events (or epochs).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -159,3 +160,35 @@ def test_decode_cli_within_subjects_with_rejection_on_muse(data_home, tmp_path, 
     assert main(["decode", "muse_n170", "--label", "face,house", "--within", "subject", "--cv", "kfold:5",
                  "--out", str(tmp_path / "x"), "--quiet"]) == 2
     assert "--within subject needs --cv" in capsys.readouterr().err
+
+
+@pytest.mark.realdata
+def test_decode_cli_on_fmri_blocks(data_home, tmp_path, capsys):
+    """`neurodecode decode haxby2001 --label face,house,cat`: fMRI blocks as samples (labels delayed 5 s, voxels
+    z-scored per run), leave one run out; shrinkage LDA equals scikit-learn's on the same block responses."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.model_selection import LeaveOneGroupOut, cross_val_score
+
+    from neurodecode import datasets
+    from neurodecode.preprocess import fmri
+
+    out = tmp_path / "out"
+    status = main(["decode", "haxby2001", "--label", "face,house,cat", "--model", "lda", "--n-perm", "0",
+                   "--scoring", "accuracy", "--out", str(out), "--quiet"])
+    assert status == 0, capsys.readouterr().err
+    assert "fMRI: one sample per block" in capsys.readouterr().out
+    table = pd.read_csv(next((out / "tables").glob("*scores.csv")))
+    assert len(table) == 12 and (table["n_test"] == 3).all()
+    bold = datasets.load("haxby2001")
+    values = bold.transpose("time", "voxel").values
+    run = bold["run"].values
+    varying = np.all([values[run == r].std(axis=0) > 0 for r in np.unique(run)], axis=0)
+    bold = fmri.clean(bold.isel(voxel=np.flatnonzero(varying)), detrend=False, standardize="zscore", runs="run")
+    keep = ["face", "house", "cat"]
+    others = [x for x in set(bold["label"].values.tolist()) if x not in keep]
+    resp = fmri.block_responses(bold, shift=5.0, exclude=others)
+    expected = cross_val_score(LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"),
+                               resp.transpose("trial", ...).values, resp["label"].values, groups=resp["run"].values,
+                               cv=LeaveOneGroupOut(), scoring="accuracy")
+    np.testing.assert_allclose(table.sort_values("fold")["score"].to_numpy(), expected)
+    assert expected.mean() > 0.7  # chance 1/3
