@@ -8,6 +8,8 @@ Light at import: submodules load on first attribute access::
     tg = decoding.generalizing(epochs, "label", "lda", cv=5)     # (fold, train_time, test_time)
     sub = decoding.sliding_by_group(epochs, "label", cv=5, by="subject", min_trials=20).scores  # (subject, time)
     sl = decoding.searchlight(blocks, "label", "lda", cv="run", radius=8)  # (voxel,) map
+    res = decoding.cross_validate(decoding.block_timecourses(bold), "label", "brainmae", cv="run",
+                                  pretrain=decoding.run_windows(bold))        # BrainMAE pretrained per fold
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from __future__ import annotations
 from .._lazy import attach
 
 # To add a public name: one line "name": "submodule" below (and the submodule in _SUBMODULES).
-_SUBMODULES = ("estimators", "cross_validation", "time_resolved", "clusters", "epoching", "cli", "volumes")
+_SUBMODULES = ("estimators", "cross_validation", "time_resolved", "clusters", "epoching", "cli", "volumes", "blocks",
+               "parcels")
 _NAMES = {
     "cross_validate": "cross_validation",
     "scores_table": "cross_validation",
@@ -32,6 +35,10 @@ _NAMES = {
     "trial_groups": "time_resolved",
     "cluster_test": "clusters",
     "epochs_from_recordings": "epoching",
+    "block_samples": "epoching",
+    "block_timecourses": "blocks",
+    "run_windows": "blocks",
+    "ParcelMeans": "parcels",
     "searchlight": "volumes",
     "searchlight_spheres": "volumes",
     "searchlight_rsa": "volumes",
