@@ -40,19 +40,21 @@ def _cv_arg(text: str) -> str | int:
     return int(text) if text.isdigit() else text
 
 
-def build_config(inputs: list[str], *, label: str, tmin: float | None = None, tmax: float | None = None,
+def build_config(inputs: list[str], *, label: str | None = None, tmin: float | None = None, tmax: float | None = None,
                  cv: str | int | None = None, models: list[str] | None = None, time_resolved: bool = False,
                  n_perm: int = 100, band: Any = "auto", scoring: str | None = None, seed: int = 0,
                  name: str = "decode", bids: str | None = None,
                  bids_select: dict[str, Any] | None = None, within: str | None = None,
-                 reject: float | None = None) -> dict[str, Any]:
+                 reject: float | None = None, target: str | None = None, lags: int | None = None) -> dict[str, Any]:
     """The pipeline (a plain dict, as in a YAML file) that ``neurodecode decode`` runs.
 
     ``bids``: a BIDS folder read with :func:`neurodecode.datasets.from_bids` (``bids_select``: subject,
     session, task, run, datatype), instead of ``inputs``. ``within``: a trial coord (``subject``):
     leave one ``cv`` group (default ``run``) out inside each of its values, training on that value's
     other groups only. ``reject``: drop epochs whose peak-to-peak amplitude on any EEG channel
-    exceeds this many microvolts (``eeg.reject_amplitude``).
+    exceeds this many microvolts (``eeg.reject_amplitude``). ``target``: instead of ``label``, a
+    continuous target (one coord or a comma list, e.g. ``vel_x,vel_y`` of binned spikes, decoded from
+    causal windows of ``lags`` bins; default cv: 5 contiguous blocks with a gap of ``lags`` samples).
     """
     from ..errors import BadInputError
 
@@ -85,14 +87,28 @@ def build_config(inputs: list[str], *, label: str, tmin: float | None = None, tm
         missing = [str(p) for p in paths if not p.exists()]
         raise BadInputError(f"decode: no such file(s) {missing}; give existing files or one registered dataset "
                             "name (neurodecode datasets list).")
-    events = [x.strip() for x in label.split(",") if x.strip()] if "," in label else None
+    if (label is None) == (target is None):
+        raise BadInputError("decode: give --label (classes: a coord name or event labels) or --target (a continuous "
+                            "coord, e.g. vel_x,vel_y), one of the two.")
+    events = [x.strip() for x in label.split(",") if x.strip()] if label is not None and "," in label else None
     epoch_params: dict[str, Any] = {"labels": events, "band": band}
     if tmin is not None:
         epoch_params["tmin"] = float(tmin)
     if tmax is not None:
         epoch_params["tmax"] = float(tmax)
-    decode_params: dict[str, Any] = {"label": "label" if events else label, "classes": events,
-                                     "n_perm": int(n_perm), "seed": int(seed), "time_resolved": bool(time_resolved)}
+    if target is not None:
+        targets = [x.strip() for x in target.split(",") if x.strip()]
+        n_lags = 10 if lags is None else int(lags)
+        epoch_params["lags"] = n_lags
+        decode_params: dict[str, Any] = {"label": targets if len(targets) > 1 else targets[0],
+                                         "task": "regression", "n_perm": int(n_perm), "seed": int(seed)}
+        if cv is None and not within:
+            cv = {"blocks": 5, "gap": n_lags}  # contiguous test blocks; no training window overlaps a test one
+        if not models:  # ridge's alpha by contiguous inner folds (leave-one-out favours tiny alphas on time series)
+            decode_params["estimators"] = {"ridge": {"estimator": "ridge", "inner_cv": 4}, "pca_knn": "pca_knn"}
+    else:
+        decode_params = {"label": "label" if events else label, "classes": events,
+                         "n_perm": int(n_perm), "seed": int(seed), "time_resolved": bool(time_resolved)}
     if within:
         if (cv is not None and not isinstance(cv, str)) or (isinstance(cv, str) and cv.startswith("kfold")):
             raise BadInputError(f"decode: --within {within} needs --cv to name a grouping coord (run, session), "
@@ -132,7 +148,7 @@ def run_decode(args: argparse.Namespace) -> int:
                        band=args.band, scoring=args.scoring, seed=args.seed, bids=args.bids,
                        bids_select={"subject": args.subject, "session": args.session, "task": args.task,
                                     "run": args.run, "datatype": args.datatype},
-                       within=args.within, reject=args.reject)
+                       within=args.within, reject=args.reject, target=args.target, lags=args.lags)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "pipeline.yaml", yaml.safe_dump(cfg, sort_keys=False))
@@ -178,8 +194,14 @@ def add_subparser(subparsers: Any) -> None:
     p.add_argument("--task", help="with --bids: task label")
     p.add_argument("--run", type=int, action="append", help="with --bids: run number (repeat for several)")
     p.add_argument("--datatype", help="with --bids: eeg, meg or ieeg")
-    p.add_argument("--label", required=True,
+    p.add_argument("--label",
                    help="a trial coord name, or a comma list of event labels to decode between, e.g. T1,T2")
+    p.add_argument("--target", metavar="COORDS",
+                   help="instead of --label: a continuous target, one coord or a comma list (e.g. vel_x,vel_y of "
+                        "binned spikes; scored by R2, mean over the targets)")
+    p.add_argument("--lags", type=int, metavar="N",
+                   help="binned spikes: bins of spike history per sample (default 10); the default cv is then 5 "
+                        "contiguous blocks with N samples dropped from training on each side")
     p.add_argument("--tmin", type=float, help="epoch start (s); default by event duration (stated in the output); "
                                               "for fMRI (a bold with per-volume labels) the haemodynamic delay, "
                                               "default 5 s")

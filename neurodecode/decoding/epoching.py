@@ -138,6 +138,27 @@ def block_samples(bold: Any, labels: Sequence[str] | str | None = None, *, shift
     return resp
 
 
+def spike_samples(binned: Any, *, lags: int = 10) -> Any:
+    """Binned spikes as decoding samples: one causal window of the last ``lags`` bins of every unit
+    per bin (:func:`neurodecode.encoders.spike.spike_windows`), the bin's coords (e.g. hand velocity)
+    on it.
+
+    Returns
+    -------
+    xarray.DataArray
+        (sample, unit, time) windows with ``window_start``/``window_stop`` spans (the leak guard
+        refuses folds whose training windows overlap test windows: use contiguous blocks with a gap
+        of at least ``lags``) and ``attrs["decode_window"]``.
+    """
+    from ..encoders.spike import spike_windows
+
+    win = spike_windows(binned, int(lags))
+    bin_s = float(np.median(np.diff(np.asarray(binned["time"].values, dtype=float))))
+    win.attrs["decode_window"] = (f"spikes: one sample per bin, the last {int(lags)} bins ({int(lags) * bin_s:g} s) of "
+                                  f"every unit ({win.sizes[win.dims[0]]} samples; --lags sets the history)")
+    return win
+
+
 def epochs_from_recordings(
     recordings: Any,
     labels: Sequence[str] | str | None = None,
@@ -147,6 +168,7 @@ def epochs_from_recordings(
     band: tuple[float, float] | None | str = "auto",
     baseline: Any = "auto",
     picks: Any = "eeg",
+    lags: int | None = None,
 ) -> Any:
     """Band-pass, epoch and concatenate one or several recordings (each one run).
 
@@ -156,7 +178,8 @@ def epochs_from_recordings(
         Continuous data with events (e.g. EDF+ annotations T0/T1/T2). Each recording is one run:
         its ``run`` attr, else its file name (``attrs["source"]``), else its position. Already
         epoched data are selected and joined; one fMRI ``bold`` with a per-volume ``label`` becomes
-        block responses (:func:`block_samples`, ``tmin`` the haemodynamic delay, default 5 s).
+        block responses (:func:`block_samples`, ``tmin`` the haemodynamic delay, default 5 s), binned
+        spikes causal windows of their last ``lags`` bins (:func:`spike_samples`, default 10).
     labels : list of str, optional
         Event labels to keep (the classes to decode between); default every non-``BAD`` label.
     tmin, tmax : float, optional
@@ -166,6 +189,8 @@ def epochs_from_recordings(
     baseline : tuple, None or "auto"
     picks : optional
         Channels kept (default EEG channels).
+    lags : int, optional
+        Binned spikes: bins of spike history per sample (default 10).
 
     Returns
     -------
@@ -192,6 +217,11 @@ def epochs_from_recordings(
         return _join_epochs(recs, labels)
     if len(recs) == 1 and kinds[0] == "bold":  # fMRI: one sample per block
         return block_samples(recs[0], labels, shift=5.0 if tmin is None else float(tmin))
+    if len(recs) == 1 and kinds[0] == "binned_spikes":  # spikes: one causal window per bin
+        if labels is not None:
+            raise BadInputError(f"binned spikes have no events to pick {labels} from; decode a coord on time "
+                                "(e.g. the hand velocity: --target vel_x,vel_y).")
+        return spike_samples(recs[0], lags=10 if lags is None else int(lags))
     for i, k in enumerate(kinds):
         if k != "recording":
             raise BadInputError(f"item {i} is a {k}, not a continuous recording with events (or epochs).")

@@ -32,16 +32,21 @@ def decoding_epochs(
     band: list[float] | None | str = "auto",
     baseline: list[float | None] | None | str = "auto",
     picks: str | list[str] | None = "eeg",
+    lags: int | None = None,
 ) -> StepResult:
-    """Band-pass, epoch and concatenate recordings (one run each); see
-    :func:`neurodecode.decoding.epochs_from_recordings`."""
+    """Band-pass, epoch and concatenate recordings (one run each); fMRI blocks, or causal windows of
+    binned spikes; see :func:`neurodecode.decoding.epochs_from_recordings`."""
     from ..decoding.epoching import epochs_from_recordings
 
     ep = epochs_from_recordings(recordings, labels, tmin=tmin, tmax=tmax,
                                 band=tuple(band) if isinstance(band, list) else band,
-                                baseline=tuple(baseline) if isinstance(baseline, list) else baseline, picks=picks)
+                                baseline=tuple(baseline) if isinstance(baseline, list) else baseline, picks=picks,
+                                lags=lags)
+    if "label" not in ep.coords:  # e.g. spike windows decoded for a continuous target
+        n = ep.sizes[ep.dims[0]]
+        return StepResult(ep, metrics={"n_samples": float(n)}, notes=[f"Epochs: {ep.attrs['decode_window']}."])
     counts = {str(k): int(v) for k, v in zip(*np.unique(ep["label"].values.astype(str), return_counts=True))}
-    runs = list(dict.fromkeys(str(r) for r in ep["run"].values))
+    runs = list(dict.fromkeys(str(r) for r in ep["run"].values)) if "run" in ep.coords else []
     notes = [f"Epochs: {ep.attrs['decode_window']}.", f"Trials per label: {counts}; runs: {runs}."]
     if ep.attrs.get("skipped_runs"):
         notes.append(f"Left out (none of the labels {labels}): {', '.join(ep.attrs['skipped_runs'])}.")

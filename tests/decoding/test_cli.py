@@ -192,3 +192,31 @@ def test_decode_cli_on_fmri_blocks(data_home, tmp_path, capsys):
                                cv=LeaveOneGroupOut(), scoring="accuracy")
     np.testing.assert_allclose(table.sort_values("fold")["score"].to_numpy(), expected)
     assert expected.mean() > 0.7  # chance 1/3
+
+
+@pytest.mark.realdata
+def test_decode_cli_on_binned_spikes_with_a_continuous_target(data_home, tmp_path, capsys):
+    """`neurodecode decode reaching_m1 --target vel_x,vel_y --lags 5`: causal 5-bin windows of M1 spikes, 5 contiguous
+    test blocks with 5 samples purged each side (leak-checked), R² of the two velocity components."""
+    out = tmp_path / "out"
+    status = main(["decode", "reaching_m1", "--target", "vel_x,vel_y", "--lags", "5", "--model", "pca_knn",
+                   "--n-perm", "0", "--out", str(out), "--quiet"])
+    assert status == 0, capsys.readouterr().err
+    assert "the last 5 bins" in capsys.readouterr().out
+    cfg = yaml.safe_load((out / "pipeline.yaml").read_text())
+    params = cfg["steps"][1]["params"]
+    assert params["label"] == ["vel_x", "vel_y"] and params["cv"] == {"blocks": 5, "gap": 5}
+    table = pd.read_csv(next((out / "tables").glob("*scores.csv")))
+    assert len(table) == 5 and (table["scoring"] == "r2").all() and (table["chance"] == 0).all()
+    assert table["score"].mean() > 0.8  # PCA + kNN on 0.5 s of M1 history reaches 0.856 with 10 bins
+
+
+def test_build_config_for_a_continuous_target():
+    cfg = build_config(["reaching_m1"], target="vel_x,vel_y")
+    dec = cfg["steps"][1]["params"]
+    assert cfg["steps"][0]["params"]["lags"] == 10 and dec["task"] == "regression"
+    assert dec["cv"] == {"blocks": 5, "gap": 10} and set(dec["estimators"]) == {"ridge", "pca_knn"}
+    with pytest.raises(BadInputError, match="one of the two"):
+        build_config(["reaching_m1"], label="a", target="vel_x")
+    with pytest.raises(BadInputError, match="one of the two"):
+        build_config(["reaching_m1"])
