@@ -36,6 +36,7 @@ _NAMES = {
     "cluster_test": "clusters",
     "epochs_from_recordings": "epoching",
     "block_samples": "epoching",
+    "spike_samples": "epoching",
     "block_timecourses": "blocks",
     "run_windows": "blocks",
     "ParcelMeans": "parcels",
