@@ -4,6 +4,9 @@
 
     neurodecode decode S001R04.edf S001R08.edf S001R12.edf --label T1,T2 --cv run --out DIR
     neurodecode decode eegmmidb_s001 --label T1,T2 --model csp_lda --model lda --out DIR
+    neurodecode decode muse_n170 --label face,house --within subject --reject 100 --out DIR
+    neurodecode decode haxby2001 --label label --out DIR          # fMRI: one sample per block
+    neurodecode decode reaching_m1 --target vel_x,vel_y --out DIR # spikes: causal windows, R2
 
 Builds a pipeline (``data`` -> ``decoding.epochs`` -> ``decode``), writes it as ``DIR/pipeline.yaml``
 and runs it with :func:`neurodecode.pipeline.runner.run`: the usual manifest, metrics, tables
@@ -183,9 +186,10 @@ def add_subparser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "decode", help="cross-validated decoding of labelled recordings (EDF/BDF/FIF/BrainVision/EEGLAB files or "
                        "a dataset: EEG/MEG epochs, fMRI blocks)",
-        description="Decode event labels from EEG/MEG files (each file one run) or a registered dataset; writes "
-                    "manifest, metrics, tables (decode.scores.csv), report and pipeline.yaml into --out and ends "
-                    "with the answer.")
+        description="Decode event labels (or a continuous --target) from EEG/MEG files (each file one run) or a "
+                    "registered dataset (EEG/MEG recordings, an fMRI bold with per-volume labels, binned spikes); "
+                    "writes manifest, metrics, tables (decode.scores.csv), report and pipeline.yaml into --out and "
+                    "ends with the answer.")
     p.add_argument("inputs", nargs="*", metavar="FILES_OR_DATASET")
     p.add_argument("--bids", metavar="ROOT", help="read the recordings from a BIDS folder (neurodecode.datasets."
                                                    "from_bids) instead of FILES; select with --subject/--task/...")
