@@ -18,22 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
-
-
-def best_of(fn, repeats: int) -> tuple[float, float, object]:
-    """Best wall-clock time of ``repeats`` runs, the CPU time (all threads) of that run, the result."""
-    best, cpu, out = float("inf"), float("nan"), None
-    for _ in range(repeats):
-        c0, t0 = time.process_time(), time.perf_counter()
-        out = fn()
-        wall, used = time.perf_counter() - t0, time.process_time() - c0
-        if wall < best:
-            best, cpu = wall, used
-    return best, cpu, out
+from _timing import best_of  # benchmarks/_timing.py (the script's folder is on sys.path)
 
 
 def random_rdms(rng, k: int, n: int) -> np.ndarray:
