@@ -124,14 +124,13 @@ def block_samples(bold: Any, labels: Sequence[str] | str | None = None, *, shift
     kept = clean(kept, detrend=False, standardize="zscore", runs="run" if "run" in bold.coords else None)
     present = sorted(set(np.asarray(bold["label"].values).astype(str).tolist()))
     wanted = [labels] if isinstance(labels, str) else (list(labels) if labels is not None else None)
+    exclude: dict[str, Any] = {}  # block_responses' default: every label but rest
     if wanted is not None:
         unknown = [w for w in wanted if w not in present]
         if unknown:
             raise BadInputError(f"block label(s) {unknown} not in the bold; its labels are {present}.")
-        exclude = [p for p in present if p not in wanted]
-    else:
-        exclude = ["rest"]
-    resp = block_responses(kept, shift=shift, exclude=exclude)
+        exclude["exclude"] = [p for p in present if p not in wanted]
+    resp = block_responses(kept, shift=shift, **exclude)
     resp.attrs["decode_window"] = (
         f"fMRI: one sample per block, the mean of its volumes with the labels delayed {shift:g} s (haemodynamic "
         f"lag; --tmin sets it), voxels z-scored within each run ({int(flat.sum())} constant voxel(s) dropped)")
@@ -153,7 +152,7 @@ def spike_samples(binned: Any, *, lags: int = 10) -> Any:
     from ..encoders.spike import spike_windows
 
     win = spike_windows(binned, int(lags))
-    bin_s = float(np.median(np.diff(np.asarray(binned["time"].values, dtype=float))))
+    bin_s = float(win.attrs["bin_size"])
     win.attrs["decode_window"] = (f"spikes: one sample per bin, the last {int(lags)} bins ({int(lags) * bin_s:g} s) of "
                                   f"every unit ({win.sizes[win.dims[0]]} samples; --lags sets the history)")
     return win
