@@ -112,6 +112,12 @@ def prepare(data: Any, label: Any, task: str | None = None) -> Prepared:
         y = np.asarray(pd.Categorical(pd.Series(y, dtype=object), categories=classes).codes)
     else:
         y = y.astype(float)
+        flat = np.ptp(y.reshape(len(y), -1), axis=0) == 0
+        if flat.any():
+            names = name.split(",") if y.ndim == 2 else [name]
+            raise BadInputError(f"target {[n for n, f in zip(names, flat) if f]} is constant "
+                                f"({y.reshape(len(y), -1)[0, flat].tolist()}); there is nothing to decode. "
+                                "Pick a target that varies.")
     sfreq = obj.attrs.get("sfreq")
     if sfreq is None and "time" in obj.dims and obj.sizes["time"] > 1:
         sfreq = 1.0 / float(np.median(np.diff(np.asarray(obj["time"].values, dtype=float))))

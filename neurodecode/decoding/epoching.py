@@ -231,9 +231,12 @@ def epochs_from_recordings(
         dur = np.asarray(rec["duration"].values, dtype=float) if "duration" in rec else np.zeros(len(lab))
         keep = np.isin(lab, wanted) if wanted is not None else ~np.char.startswith(np.char.upper(lab), "BAD")
         durations.extend(dur[keep].tolist())
+    found = sorted({str(x) for rec in recs if "label" in rec for x in rec["label"].values})
     if not durations:
-        found = sorted({str(x) for rec in recs if "label" in rec for x in rec["label"].values})
         raise BadInputError(f"none of the event labels {wanted} occur in the recordings; labels found: {found}.")
+    missing = [w for w in wanted or [] if w not in found]
+    if missing:  # a run may lack a label, but every label must occur somewhere
+        raise BadInputError(f"event label(s) {missing} occur in none of the recordings; labels found: {found}.")
     kind, d_tmin, d_tmax, d_band, d_base, why = default_window(durations)
     tmin = d_tmin if tmin is None else float(tmin)
     tmax = d_tmax if tmax is None else float(tmax)

@@ -119,3 +119,12 @@ def test_registry_has_the_field_baselines_and_rejects_duplicates():
         assert n in names
     with pytest.raises(BadInputError, match="already registered"):
         decoding.register_estimator("lda")(lambda ctx: None)
+
+
+def test_a_constant_continuous_target_is_an_error():
+    ep = _epochs()
+    ep = ep.assign_coords(vel_z=("trial", np.zeros(ep.sizes["trial"])), vel_x=("trial", np.linspace(0, 1, 60)))
+    with pytest.raises(BadInputError, match=r"\['vel_z'\] is constant"):
+        decoding.cross_validate(ep, ["vel_x", "vel_z"], ["ridge"], cv=3, n_perm=0)
+    with pytest.raises(BadInputError, match="is constant"):
+        decoding.cross_validate(ep, "vel_z", ["ridge"], cv=3, n_perm=0, task="regression")

@@ -44,6 +44,8 @@ def test_runs_without_the_labels_are_left_out_and_same_named_runs_are_told_apart
     ep = epochs_from_recordings([rest, recs[1]], ["T1", "T2"])
     assert set(ep["run"].values) == {"S001R06"}
     assert len(ep.attrs["skipped_runs"]) == 1 and ep.attrs["skipped_runs"][0].startswith("S001R04 (labels ['T0'])")
+    with pytest.raises(BadInputError, match=r"\['T3'\] occur in none of the recordings; labels found"):
+        epochs_from_recordings([rest, recs[1]], ["T1", "T3"])  # a typo is not a run lacking a label
     a, b = recs[1].copy(), recs[1].copy()
     a.attrs.update(subject="1", run="1")
     b.attrs.update(subject="2", run="1")
