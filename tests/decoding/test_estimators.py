@@ -106,3 +106,25 @@ def test_multi_output_target_and_contiguous_blocks():
         expected = r2_score(Y[te], LinearRegression().fit(X[tr], Y[tr]).predict(X[te]))
         assert float(res["score"].values[0, f]) == pytest.approx(expected)
     assert float(res["chance"].values[0]) == 0.0 and np.isfinite(res["null"].values).all()
+
+
+def test_csp_lda_reg_setting_equals_mne_regularised_csp():
+    from mne.decoding import CSP
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+
+    from neurodecode import decoding
+    from neurodecode.datamodel import make_epochs
+
+    rng = np.random.default_rng(3)
+    y = np.tile(["a", "b"], 30)
+    X = rng.standard_normal((60, 6, 100))
+    X[y == "b", 1] *= 1.6  # class b: more variance on one channel
+    ep = make_epochs(X, 100.0, [f"c{i}" for i in range(6)], 0.0, metadata={"label": y})
+    res = decoding.cross_validate(ep, "label", {"csp": {"estimator": "csp_lda", "reg": "ledoit_wolf"}}, cv=5,
+                                  n_perm=0, seed=2)
+    ref = cross_val_score(make_pipeline(CSP(4, reg="ledoit_wolf", log=True, norm_trace=False),
+                                        LinearDiscriminantAnalysis()), X, (y == "b").astype(int),
+                          cv=StratifiedKFold(5, shuffle=True, random_state=2), scoring="roc_auc")
+    np.testing.assert_allclose(res["score"].sel(model="csp").values, ref)
