@@ -52,3 +52,21 @@ def test_runs_without_the_labels_are_left_out_and_same_named_runs_are_told_apart
     assert _run_names([a, b]) == ["sub-1/run-1", "sub-2/run-1"]
     with pytest.raises(BadInputError, match="listed twice"):
         _run_names([a, a.copy()])
+
+
+def test_block_and_spike_samples_refuse_bad_input():
+    from neurodecode.datamodel import make_binned_spikes, make_bold
+    from neurodecode.decoding.epoching import block_samples
+
+    rng = np.random.default_rng(0)
+    ijk = np.stack([np.arange(5), np.zeros(5, int), np.zeros(5, int)], axis=1)
+    bold = make_bold(rng.standard_normal((40, 5)), 2.0, ijk=ijk, shape=(5, 1, 1), affine=np.eye(4))
+    bold = bold.assign_coords(run=("time", np.repeat([1, 2], 20)))
+    with pytest.raises(BadInputError, match="no per-volume 'label'"):
+        epochs_from_recordings(bold)
+    labelled = bold.assign_coords(label=("time", np.tile(np.repeat(["face", "rest"], 5), 4)))
+    with pytest.raises(BadInputError, match=r"\['house'\] not in the bold; its labels are \['face', 'rest'\]"):
+        block_samples(labelled, ["face", "house"])
+    spikes = make_binned_spikes(rng.poisson(1.0, (50, 3)), 0.05)
+    with pytest.raises(BadInputError, match="--target"):
+        epochs_from_recordings(spikes, ["vel_x"])
